@@ -1,0 +1,46 @@
+# xsell: `make demo` and `make test` do all the set-up on a fresh machine.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+UV := $(VENV)/bin/uv
+STAMP := $(VENV)/.xsell-installed
+PYTEST_ARGS ?=
+
+.PHONY: install demo test test-all lint format typecheck bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml constraints.txt | $(PY)
+	$(PY) -m pip install --quiet --upgrade pip uv
+	$(UV) pip install --python $(PY) --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP) ## create .venv if needed and install xsell with dev extras
+
+demo: install ## run the whole platform on the embedded defaults
+	$(VENV)/bin/xsell demo
+
+test: install ## lint, then the default test suite (slow end-to-end tests excluded)
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+test-all: install ## every test, slow end-to-end ones included
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+typecheck: install
+	$(VENV)/bin/mypy
+
+bench: install ## benchmarks that print figures (BENCH_ARGS to pass options)
+	$(PY) -m bench.consolidation $(BENCH_ARGS)
+
+clean:
+	rm -rf .xsell .pytest_cache .ruff_cache .mypy_cache

@@ -1,0 +1,1 @@
+"""Thin Prefect flows and the `xsell` command line (the top floor)."""

@@ -1,0 +1,101 @@
+"""Terminal output of the CLI: rich progress bars on stderr and friendly error exits."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+
+from xsell.settings import SettingsError
+
+err_console = Console(stderr=True)
+out_console = Console()
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class ConsoleStream:
+    """A text stream that prints through the rich console, so log lines stay above progress bars."""
+
+    def write(self, text: str) -> int:
+        if text.strip():
+            err_console.print(text.rstrip("\n"), markup=False, highlight=False, soft_wrap=True)
+        return len(text)
+
+    def flush(self) -> None:
+        return None
+
+
+class RichSink:
+    """Draws `xsell.progress` steps as rich progress bars."""
+
+    def __init__(self, progress: Progress) -> None:
+        self._progress = progress
+        self._tasks: dict[str, TaskID] = {}
+
+    def start(self, key: str, description: str, total: float | None) -> None:
+        self._tasks[key] = self._progress.add_task(description, total=total)
+
+    def advance(self, key: str, amount: float = 1.0, description: str | None = None) -> None:
+        task = self._tasks.get(key)
+        if task is not None:
+            self._progress.update(task, advance=amount, **({"description": description} if description else {}))
+
+    def finish(self, key: str) -> None:
+        task = self._tasks.get(key)
+        if task is not None:
+            total = self._progress.tasks[self._tasks[key]].total
+            self._progress.update(task, completed=total if total is not None else 1, total=total or 1)
+
+
+def make_progress(enabled: bool) -> Progress:
+    """A rich progress display on stderr (disabled when asked or when stderr is not a terminal)."""
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:.0f}/{task.total:.0f}" if enabled else ""),
+        TimeElapsedColumn(),
+        console=err_console,
+        disable=not enabled or not sys.stderr.isatty(),
+        transient=False,
+    )
+
+
+def _expected_errors() -> tuple[type[BaseException], ...]:
+    from ingest.errors import ContractError, QualityGateError
+
+    errors: list[type[BaseException]] = [ContractError, QualityGateError, SettingsError, FileNotFoundError]
+    try:
+        from xsell.synth import GeneratorError
+
+        errors.append(GeneratorError)
+    except ImportError:  # pragma: no cover - generator always ships
+        pass
+    return tuple(errors)
+
+
+def friendly_errors(fn: F) -> F:
+    """Turn expected failures into one `error:` line on stderr and exit code 2, with no traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except _expected_errors() as exc:
+            logging.getLogger("flows.cli").debug("command failed", exc_info=True)
+            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(code=2) from None
+        except RuntimeError as exc:
+            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(code=1) from None
+
+    return wrapper  # type: ignore[return-value]

@@ -1,0 +1,34 @@
+"""Flow `consolidate`: raw export -> Customer 360 warehouse and data-quality report."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from prefect import flow
+
+from ingest.contract import TABLES
+from ingest.pipeline import check_raw_dir, new_run_id, staging_dir
+from tasks.ingest_tasks import load_warehouse_task, stage_table_task
+from xsell import progress
+from xsell.settings import Settings
+
+
+@flow(name="consolidate", log_prints=False, validate_parameters=False)
+def consolidate_flow(raw_dir: Path, settings: Settings) -> dict[str, Any]:
+    """Stage every contract table (in parallel), then consolidate them in one warehouse transaction."""
+    check_raw_dir(raw_dir)
+    run_id = new_run_id()
+    root = staging_dir(settings, run_id)
+    progress.start("stage", "staging raw tables", total=len(TABLES))
+    try:
+        futures = {spec.name: stage_table_task.submit(raw_dir, spec.name, root, settings) for spec in TABLES}
+        staged = {name: future.result() for name, future in futures.items()}
+        progress.finish("stage")
+        progress.start("load", "consolidating warehouse", total=None)
+        summary = load_warehouse_task(raw_dir, staged, settings, run_id)
+        progress.finish("load")
+        return summary.to_dict()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

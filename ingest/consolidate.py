@@ -1,0 +1,390 @@
+"""Consolidate staged tables into the Customer 360 warehouse in one transaction: all of it or none."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import duckdb
+
+from ingest.contract import ACCOUNTS, TABLES, USAGE, IdKind, TableSpec
+from ingest.stage import ID_WHITESPACE, REASON, SOURCE, StagedTable
+from xsell.duck import quote_ident, quote_str
+
+log = logging.getLogger(__name__)
+
+C360 = "c360"
+REJECTED = "rejected"
+META = "meta"
+
+#: Output table name in the c360 schema for each contract table.
+OUTPUT_NAMES: dict[str, str] = {
+    "catalog/products": "products",
+    "catalog/features": "features",
+    "crm/accounts": "account_versions",
+    "crm/opportunities": "opportunities",
+    "billing/subscriptions": "subscriptions",
+    "billing/invoices": "invoices",
+    "product/usage_daily": "usage_daily",
+    "support/tickets": "tickets",
+    "survey/nps": "nps",
+    "marketing/touches": "touches",
+}
+
+#: Columns each id kind resolves through, for tables that do not carry account_id themselves.
+_RESOLVE_BY: dict[IdKind, str] = {"customer": "customer_id", "workspace": "workspace_id"}
+
+
+@dataclass
+class TableCounts:
+    """Row accounting of one table: every row read lands in exactly one bucket."""
+
+    rows_read: int = 0
+    rows_kept: int = 0
+    duplicates: int = 0
+    orphans: int = 0
+    invalid: int = 0
+    future_dated: int = 0
+    ids_whitespace: int = 0
+    ids_case: int = 0
+    invalid_reasons: dict[str, int] = field(default_factory=dict)
+    nulled_values: dict[str, int] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ConsolidationResult:
+    """Counts per table and the cross-table facts the data-quality report needs."""
+
+    export_time: datetime
+    counts: dict[str, TableCounts]
+    id_matching: dict[str, int]
+    null_rates: dict[str, dict[str, float]]
+
+
+def _parts(staged: StagedTable) -> str:
+    files = ", ".join(quote_str(p) for p in staged.parts)
+    return f"read_parquet([{files}])"
+
+
+def _sql_ts(value: datetime) -> str:
+    return f"TIMESTAMP {quote_str(value.strftime('%Y-%m-%d %H:%M:%S.%f'))}"
+
+
+def find_export_time(
+    con: duckdb.DuckDBPyConnection, staged: dict[str, StagedTable], configured: str | None
+) -> datetime:
+    """The export's 'now': configured, else the latest usage ingestion, else the latest account update."""
+    if configured:
+        row = con.execute(
+            f"SELECT CAST(timezone('UTC', CAST({quote_str(configured)} AS TIMESTAMPTZ)) AS TIMESTAMP)"
+        ).fetchall()
+        return row[0][0]
+    for spec, column in ((USAGE, "ingested_at"), (ACCOUNTS, "updated_at")):
+        st = staged.get(spec.name)
+        if st is None or not st.parts:
+            continue
+        value = con.execute(f"SELECT max({column}) FROM {_parts(st)} WHERE {REASON} IS NULL").fetchall()[0][0]
+        if value is not None:
+            return value
+    return datetime(1970, 1, 1)
+
+
+def _id_columns(spec: TableSpec) -> list[tuple[str, IdKind]]:
+    return [(c.name, c.id_kind) for c in spec.columns if c.id_kind is not None]
+
+
+def _future(spec: TableSpec, export_time: datetime, alias: str = "") -> str:
+    if spec.future_sql is None:
+        return "false"
+    sql = spec.future_sql.format(export_time=_sql_ts(export_time))
+    return f"coalesce({sql}, false)"
+
+
+def _build_canon(con: duckdb.DuckDBPyConnection, staged: StagedTable, export_time: datetime) -> None:
+    """Canonical spelling of every known id: the most frequent trimmed spelling in valid account rows."""
+    selects = []
+    for column, kind in _id_columns(ACCOUNTS):
+        selects.append(
+            f"SELECT '{kind}' AS kind, upper({quote_ident(column)}) AS key, {quote_ident(column)} AS spelling "
+            f"FROM {_parts(staged)} WHERE {REASON} IS NULL AND NOT {_future(ACCOUNTS, export_time)} "
+            f"AND {quote_ident(column)} IS NOT NULL"
+        )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _w_canon AS
+        SELECT kind, key, arg_max(spelling, score) AS canonical FROM (
+            SELECT kind, key, spelling, count(*) * 1e9 - rank() OVER (PARTITION BY kind, key ORDER BY spelling) AS score
+            FROM ({" UNION ALL ".join(selects)}) GROUP BY kind, key, spelling
+        ) GROUP BY kind, key"""
+    )
+
+
+def _group_sql(spec: TableSpec, staged: StagedTable) -> str:
+    """Collapse identical rows (ids compared case-insensitively) keeping counts, lineage and id stats."""
+    ids = dict(_id_columns(spec))
+    select: list[str] = []
+    group: list[str] = []
+    joins: list[str] = []
+    recased: list[str] = []
+    for col in spec.columns:
+        name = quote_ident(col.name)
+        if col.name in ids:
+            alias = f"k_{col.name}"
+            joins.append(
+                f"LEFT JOIN _w_canon {alias} ON {alias}.kind = '{ids[col.name]}' AND {alias}.key = upper(s.{name})"
+            )
+            select.append(f"coalesce({alias}.canonical, min(s.{name})) AS {name}")
+            select.append(
+                f"({alias}.canonical IS NULL AND upper(s.{name}) IS NOT NULL) AS {quote_ident('_unknown_' + col.name)}"
+            )
+            group += [f"upper(s.{name})", f"{alias}.canonical"]
+            recased.append(f"coalesce(s.{name} <> {alias}.canonical, false)")
+        else:
+            select.append(f"s.{name}")
+            group.append(f"s.{name}")
+    recased_sql = " OR ".join(recased) if recased else "false"
+    return (
+        f"SELECT {', '.join(select)}, s.{REASON}, count(*) AS _n, min(s.{SOURCE}) AS {SOURCE}, "
+        f"sum(CAST(s.{ID_WHITESPACE} AS INTEGER)) AS _ws, sum(CASE WHEN {recased_sql} THEN 1 ELSE 0 END) AS _recased "
+        f"FROM {_parts(staged)} s {' '.join(joins)} GROUP BY {', '.join(group)}, s.{REASON}"
+    )
+
+
+def _classify_sql(spec: TableSpec, export_time: datetime) -> str:
+    orphan = "false"
+    if spec.orphan_key is not None:
+        orphan = quote_ident("_unknown_" + spec.orphan_key[0])
+    return (
+        f"CASE WHEN {REASON} IS NOT NULL THEN 'invalid' "
+        f"WHEN {_future(spec, export_time)} THEN 'future_dated' "
+        f"WHEN {orphan} THEN 'orphan' ELSE 'kept' END"
+    )
+
+
+def _classify_table(
+    con: duckdb.DuckDBPyConnection, spec: TableSpec, staged: StagedTable, export_time: datetime
+) -> TableCounts:
+    """Group, classify and count one table into `_work.<slug>`; returns its row accounting."""
+    work = f"_w_{spec.slug}"
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {work} AS SELECT *, {_classify_sql(spec, export_time)} AS _class "
+        f"FROM ({_group_sql(spec, staged)})"
+    )
+    counts = TableCounts(rows_read=staged.rows_read)
+    rows = con.execute(
+        f"SELECT _class, count(*), sum(_n - 1), sum(_ws), sum(_recased) FROM {work} GROUP BY _class"
+    ).fetchall()
+    for cls, groups, extra_copies, ws, recased in rows:
+        counts.duplicates += int(extra_copies or 0)
+        counts.ids_whitespace += int(ws or 0)
+        counts.ids_case += int(recased or 0)
+        if cls == "kept":
+            counts.rows_kept += int(groups)
+        elif cls == "invalid":
+            counts.invalid += int(groups)
+        elif cls == "future_dated":
+            counts.future_dated += int(groups)
+        elif cls == "orphan":
+            counts.orphans += int(groups)
+    counts.invalid_reasons = {
+        str(r): int(n)
+        for r, n in con.execute(
+            f"SELECT {REASON}, count(*) FROM {work} WHERE _class = 'invalid' GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+    }
+    total = counts.rows_kept + counts.invalid + counts.future_dated + counts.orphans + counts.duplicates
+    if total != counts.rows_read:
+        raise RuntimeError(f"{spec.name}: row accounting mismatch ({total} classified, {counts.rows_read} read)")
+    return counts
+
+
+def _write_rejected(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> None:
+    cols = ", ".join(quote_ident(c) for c in spec.column_names)
+    con.execute(
+        f"CREATE OR REPLACE TABLE {REJECTED}.{spec.slug} AS SELECT {cols}, _class AS rejected_as, "
+        f"{REASON} AS reason, _n AS copies, {SOURCE} AS source_file FROM _w_{spec.slug} "
+        f"WHERE _class <> 'kept' ORDER BY source_file, rejected_as"
+    )
+
+
+def _kept(spec: TableSpec) -> str:
+    return f"(SELECT * FROM _w_{spec.slug} WHERE _class = 'kept')"
+
+
+def _write_accounts(con: duckdb.DuckDBPyConnection, counts: TableCounts) -> None:
+    """Account versions with validity intervals, the current state, and the unified id map."""
+    cols = [c for c in ACCOUNTS.column_names if c != "employee_count"]
+    nulled = con.execute(
+        f"SELECT count(*) FILTER (employee_count <= 0), count(*) FILTER (annual_revenue < 0) FROM {_kept(ACCOUNTS)}"
+    ).fetchall()[0]
+    counts.nulled_values = {"employee_count": int(nulled[0]), "annual_revenue": int(nulled[1])}
+    select = ", ".join(quote_ident(c) for c in cols if c != "annual_revenue")
+    con.execute(
+        f"""CREATE OR REPLACE TABLE {C360}.account_versions AS
+        WITH v AS (
+            SELECT {select},
+                   CASE WHEN employee_count > 0 THEN employee_count END AS employee_count,
+                   CASE WHEN annual_revenue >= 0 THEN annual_revenue END AS annual_revenue,
+                   {SOURCE} AS source_file,
+                   row_number() OVER (PARTITION BY account_id, updated_at ORDER BY {SOURCE} DESC,
+                                      account_name, billing_customer_id, workspace_id) AS _dup
+            FROM {_kept(ACCOUNTS)}
+        )
+        SELECT * EXCLUDE (_dup), updated_at AS valid_from,
+               lead(updated_at) OVER (PARTITION BY account_id ORDER BY updated_at) AS valid_to
+        FROM v WHERE _dup = 1 ORDER BY account_id, valid_from"""
+    )
+    conflicts = con.execute(
+        f"SELECT count(*) - (SELECT count(*) FROM {C360}.account_versions) FROM {_kept(ACCOUNTS)}"
+    ).fetchall()[0][0]
+    counts.extra["conflicting_versions"] = int(conflicts)
+    con.execute(
+        f"""CREATE OR REPLACE TABLE {C360}.accounts AS
+        SELECT * EXCLUDE (valid_from, valid_to) FROM {C360}.account_versions WHERE valid_to IS NULL
+        ORDER BY account_id"""
+    )
+    # unified ids: every billing customer and workspace an account version ever carried
+    con.execute(
+        f"""CREATE OR REPLACE TABLE {C360}.account_keys AS
+        WITH k AS (
+            SELECT 'account' AS id_kind, account_id AS id_value, account_id, updated_at FROM {C360}.account_versions
+            UNION ALL SELECT 'customer', billing_customer_id, account_id, updated_at FROM {C360}.account_versions
+                WHERE billing_customer_id IS NOT NULL
+            UNION ALL SELECT 'workspace', workspace_id, account_id, updated_at FROM {C360}.account_versions
+                WHERE workspace_id IS NOT NULL
+        )
+        SELECT id_kind, id_value, arg_max(account_id, updated_at) AS account_id,
+               count(DISTINCT account_id) AS n_accounts, min(updated_at) AS first_seen
+        FROM k GROUP BY id_kind, id_value ORDER BY id_kind, id_value"""
+    )
+    counts.extra["id_conflicts"] = int(
+        con.execute(f"SELECT count(*) FROM {C360}.account_keys WHERE n_accounts > 1").fetchall()[0][0]
+    )
+
+
+def _write_table(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> None:
+    """Kept rows of a non-account table, with account_id resolved through the unified id map."""
+    out = f"{C360}.{OUTPUT_NAMES[spec.name]}"
+    cols = ", ".join(f"t.{quote_ident(c)}" for c in spec.column_names)
+    resolve = [kind for _, kind in _id_columns(spec) if kind in _RESOLVE_BY]
+    order = {
+        USAGE.name: "date, account_id",
+    }.get(spec.name, ", ".join(quote_ident(c) for c in (spec.key or spec.column_names[:1])))
+    if resolve:
+        kind = resolve[0]
+        con.execute(
+            f"""CREATE OR REPLACE TABLE {out} AS
+            SELECT k.account_id, {cols}, t.{SOURCE} AS source_file
+            FROM {_kept(spec)} t JOIN {C360}.account_keys k
+              ON k.id_kind = '{kind}' AND k.id_value = t.{quote_ident(_RESOLVE_BY[kind])}
+            ORDER BY {order}"""
+        )
+    else:
+        con.execute(
+            f"CREATE OR REPLACE TABLE {out} AS SELECT {cols}, t.{SOURCE} AS source_file "
+            f"FROM {_kept(spec)} t ORDER BY {order}"
+        )
+
+
+def _write_ownership(con: duckdb.DuckDBPyConnection) -> None:
+    """Merged ownership intervals per account x product from non-trial items (end exclusive, NULL open)."""
+    con.execute(
+        f"""CREATE OR REPLACE TABLE {C360}.ownership AS
+        WITH items AS (
+            SELECT account_id, product, start_date AS s, coalesce(end_date, DATE '9999-12-31') AS e
+            FROM {C360}.subscriptions WHERE NOT is_trial AND coalesce(end_date > start_date, true)
+        ), ordered AS (
+            SELECT *, max(e) OVER (PARTITION BY account_id, product ORDER BY s, e
+                                   ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev_e
+            FROM items
+        ), islands AS (
+            SELECT *, sum(CASE WHEN prev_e IS NULL OR s > prev_e THEN 1 ELSE 0 END)
+                      OVER (PARTITION BY account_id, product ORDER BY s, e ROWS UNBOUNDED PRECEDING) AS island
+            FROM ordered
+        )
+        SELECT account_id, product, min(s) AS start_date, NULLIF(max(e), DATE '9999-12-31') AS end_date
+        FROM islands GROUP BY account_id, product, island ORDER BY account_id, product, start_date"""
+    )
+
+
+def _null_rates(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> dict[str, float]:
+    table = f"{C360}.{OUTPUT_NAMES[spec.name]}"
+    exprs = ", ".join(f"count({quote_ident(c)})" for c in spec.column_names)
+    row = con.execute(f"SELECT count(*), {exprs} FROM {table}").fetchall()[0]
+    total = int(row[0])
+    if total == 0:
+        return {c: 0.0 for c in spec.column_names}
+    return {c: round(1 - int(n) / total, 6) for c, n in zip(spec.column_names, row[1:], strict=True)}
+
+
+def _id_matching(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """How many accounts are matched across CRM, billing and usage."""
+    q = f"""
+    WITH a AS (SELECT DISTINCT account_id FROM {C360}.account_versions),
+    b AS (SELECT account_id FROM {C360}.subscriptions UNION SELECT account_id FROM {C360}.invoices),
+    u AS (SELECT DISTINCT account_id FROM {C360}.usage_daily)
+    SELECT
+      (SELECT count(*) FROM a),
+      (SELECT count(DISTINCT account_id) FROM {C360}.account_keys WHERE id_kind = 'customer'),
+      (SELECT count(DISTINCT account_id) FROM {C360}.account_keys WHERE id_kind = 'workspace'),
+      (SELECT count(*) FROM b),
+      (SELECT count(*) FROM u),
+      (SELECT count(*) FROM a WHERE account_id IN (SELECT account_id FROM b) AND account_id IN (SELECT account_id FROM u)),
+      (SELECT count(DISTINCT upper(customer_id)) FROM {REJECTED}.billing_subscriptions WHERE rejected_as = 'orphan'),
+      (SELECT count(DISTINCT upper(customer_id)) FROM {REJECTED}.billing_invoices WHERE rejected_as = 'orphan'),
+      (SELECT count(DISTINCT upper(workspace_id)) FROM {REJECTED}.product_usage_daily WHERE rejected_as = 'orphan'),
+      (SELECT count(*) FROM {C360}.account_keys WHERE n_accounts > 1)
+    """
+    keys = [
+        "crm_accounts",
+        "with_billing_id",
+        "with_workspace_id",
+        "matched_billing",
+        "matched_usage",
+        "matched_crm_billing_usage",
+        "unknown_billing_customers_subscriptions",
+        "unknown_billing_customers_invoices",
+        "unknown_workspaces",
+        "ids_claimed_by_several_accounts",
+    ]
+    row = con.execute(q).fetchall()[0]
+    return {k: int(v) for k, v in zip(keys, row, strict=True)}
+
+
+def consolidate(
+    con: duckdb.DuckDBPyConnection,
+    staged: dict[str, StagedTable],
+    export_time: datetime,
+    late_after_days: int = 1,
+    on_table: Callable[[str], None] | None = None,
+) -> ConsolidationResult:
+    """Build the c360 and rejected schemas from staged tables on `con` (the caller owns the transaction)."""
+    for schema in (C360, REJECTED, META):
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+    _build_canon(con, staged[ACCOUNTS.name], export_time)
+    counts: dict[str, TableCounts] = {}
+    for spec in TABLES:
+        counts[spec.name] = _classify_table(con, spec, staged[spec.name], export_time)
+        if spec.name == ACCOUNTS.name:
+            _write_accounts(con, counts[spec.name])
+        if on_table is not None:
+            on_table(spec.name)
+    # non-account tables resolve through the account map, so they are written once it exists
+    for spec in TABLES:
+        _write_rejected(con, spec)
+        if spec.name != ACCOUNTS.name:
+            _write_table(con, spec)
+    _write_ownership(con)
+    late = con.execute(
+        f"SELECT count(*) FROM {C360}.usage_daily WHERE date_diff('day', date, CAST(ingested_at AS DATE)) > {int(late_after_days)}"
+    ).fetchall()[0][0]
+    counts[USAGE.name].extra["late_rows"] = int(late)
+    null_rates = {spec.name: _null_rates(con, spec) for spec in TABLES}
+    id_matching = _id_matching(con)
+    for spec in TABLES:
+        con.execute(f"DROP TABLE IF EXISTS _w_{spec.slug}")
+    con.execute("DROP TABLE IF EXISTS _w_canon")
+    return ConsolidationResult(export_time=export_time, counts=counts, id_matching=id_matching, null_rates=null_rates)

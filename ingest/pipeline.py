@@ -1,0 +1,199 @@
+"""Raw export -> Customer 360 warehouse + data-quality report, as plain functions (flows wire them)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import shutil
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from ingest.consolidate import C360, META, OUTPUT_NAMES, ConsolidationResult, consolidate, find_export_time
+from ingest.contract import FEATURES, PRODUCTS, TABLES, TABLES_BY_NAME
+from ingest.errors import ContractError, QualityGateError
+from ingest.quality import build_report, write_report
+from ingest.schemas import check_schema_sample, validate_catalog
+from ingest.stage import REASON, SOURCE, StagedTable, stage_table
+from xsell.duck import connect, quote_str
+from xsell.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SCHEMA_SAMPLE_ROWS = 50_000
+
+
+@dataclass(frozen=True)
+class LoadSummary:
+    """What a consolidation produced: where things are, and the headline counts."""
+
+    run_id: str
+    warehouse: str
+    report_json: str
+    report_html: str
+    export_time: str
+    gate_passed: bool
+    totals: dict[str, int]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form, for flow results and the CLI."""
+        return dict(vars(self))
+
+
+def new_run_id() -> str:
+    """A sortable, unique id for one consolidation run."""
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
+
+
+def staging_dir(settings: Settings, run_id: str) -> Path:
+    """Scratch folder of one run's staged parquet parts."""
+    return settings.tmp_dir / "staging" / run_id
+
+
+def check_raw_dir(raw_dir: Path) -> None:
+    """Refuse a RAW path that is not a folder, naming it."""
+    if not raw_dir.is_dir():
+        raise ContractError(raw_dir, "raw export folder not found")
+
+
+def stage_raw_table(raw_dir: Path, table: str, out_root: Path, settings: Settings) -> StagedTable:
+    """Stage one contract table from RAW into typed parquet under `out_root/<table slug>/`."""
+    spec = TABLES_BY_NAME[table]
+    con = connect(
+        memory_limit=settings.ingest.duckdb_memory_limit,
+        threads=settings.ingest.duckdb_threads,
+        temp_dir=settings.tmp_dir / "duckdb",
+    )
+    try:
+        return stage_table(con, raw_dir, spec, out_root / spec.slug)
+    finally:
+        con.close()
+
+
+def _check_catalog(con: duckdb.DuckDBPyConnection, staged: dict[str, StagedTable]) -> None:
+    frames = {}
+    for spec in (PRODUCTS, FEATURES):
+        st = staged[spec.name]
+        files = ", ".join(quote_str(p) for p in st.parts)
+        frame = con.execute(f"SELECT * FROM read_parquet([{files}])").df()
+        bad = frame[frame[REASON].notna()]
+        if len(bad):
+            row = bad.iloc[0]
+            column = str(row[REASON]).split(":")[-1]
+            raise ContractError(row[SOURCE], f"invalid catalogue row ({row[REASON]}): {row.to_dict()}", column=column)
+        frames[spec.name] = frame.drop(columns=[REASON, SOURCE, "_id_whitespace"])
+    validate_catalog(
+        frames[PRODUCTS.name], frames[FEATURES.name], staged[PRODUCTS.name].files[0], staged[FEATURES.name].files[0]
+    )
+
+
+def _check_outputs(con: duckdb.DuckDBPyConnection) -> None:
+    """Post-condition: a sample of every consolidated table obeys its typed schema."""
+    for spec in TABLES:
+        table = f"{C360}.{OUTPUT_NAMES[spec.name]}"
+        frame = con.execute(f"SELECT * FROM {table} USING SAMPLE {SCHEMA_SAMPLE_ROWS} ROWS").df()
+        check_schema_sample(spec, frame, f"warehouse table {table}")
+
+
+def _write_meta(
+    con: duckdb.DuckDBPyConnection, run_id: str, raw_dir: Path, staged: dict[str, StagedTable], report: dict[str, Any]
+) -> None:
+    """Lineage of this load (files and their row counts) and an append-only log of loads."""
+    loaded_at = datetime.now(UTC).replace(tzinfo=None)
+    con.execute(
+        f"""CREATE TABLE IF NOT EXISTS {META}.load_runs (
+            run_id VARCHAR, loaded_at TIMESTAMP, raw_dir VARCHAR, export_time TIMESTAMP,
+            rows_read BIGINT, rows_kept BIGINT, gate_passed BOOLEAN, report JSON)"""
+    )
+    con.execute(
+        f"INSERT INTO {META}.load_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            run_id,
+            loaded_at,
+            str(raw_dir),
+            report["export_time"],
+            report["totals"]["rows_read"],
+            report["totals"]["rows_kept"],
+            report["gate"]["passed"],
+            json.dumps(report),
+        ],
+    )
+    rows = []
+    for st in staged.values():
+        files = ", ".join(quote_str(p) for p in st.parts)
+        per_file = dict(con.execute(f"SELECT {SOURCE}, count(*) FROM read_parquet([{files}]) GROUP BY 1").fetchall())
+        for rel in st.files:
+            path = raw_dir / rel
+            rows.append((run_id, st.table, rel, path.stat().st_size, int(per_file.get(rel, 0)), loaded_at))
+    con.execute(
+        f"""CREATE OR REPLACE TABLE {META}.lineage (
+            run_id VARCHAR, table_name VARCHAR, source_file VARCHAR, bytes BIGINT, rows_read BIGINT, loaded_at TIMESTAMP)"""
+    )
+    con.executemany(f"INSERT INTO {META}.lineage VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+
+def open_warehouse(settings: Settings, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Connect to the warehouse; a lock held by another process becomes a clear error."""
+    try:
+        return connect(
+            settings.warehouse_path,
+            memory_limit=settings.ingest.duckdb_memory_limit,
+            threads=settings.ingest.duckdb_threads,
+            temp_dir=settings.tmp_dir / "duckdb",
+            read_only=read_only,
+        )
+    except duckdb.IOException as exc:
+        raise RuntimeError(f"cannot open warehouse {settings.warehouse_path}: {str(exc).splitlines()[0]}") from None
+
+
+def load_warehouse(raw_dir: Path, staged: dict[str, StagedTable], settings: Settings, run_id: str) -> LoadSummary:
+    """Consolidate staged tables into the warehouse in one transaction, then write the DQ report."""
+    con = open_warehouse(settings)
+    try:
+        _check_catalog(con, staged)
+        export_time = find_export_time(con, staged, settings.ingest.export_time)
+        con.begin()
+        try:
+            result: ConsolidationResult = consolidate(con, staged, export_time, settings.ingest.late_after_days)
+            _check_outputs(con)
+            report = build_report(result, staged, settings.ingest.gate, raw_dir, run_id)
+            if not report["gate"]["passed"]:
+                con.rollback()
+                path = write_report(report, settings.reports_dir)
+                raise QualityGateError(report["gate"]["failures"], path)
+            _write_meta(con, run_id, raw_dir, staged, report)
+            con.commit()
+        except BaseException:
+            with contextlib.suppress(duckdb.Error):  # already rolled back when the gate refused
+                con.rollback()
+            raise
+    finally:
+        con.close()
+    json_path = write_report(report, settings.reports_dir)
+    log.info("warehouse consolidated", extra={"run_id": run_id, "warehouse": str(settings.warehouse_path)})
+    return LoadSummary(
+        run_id=run_id,
+        warehouse=str(settings.warehouse_path),
+        report_json=str(json_path),
+        report_html=str(json_path.with_suffix(".html")),
+        export_time=report["export_time"],
+        gate_passed=True,
+        totals=report["totals"],
+    )
+
+
+def consolidate_raw(raw_dir: Path, settings: Settings, run_id: str | None = None) -> LoadSummary:
+    """Whole consolidation without an orchestrator: stage every table, then load the warehouse."""
+    check_raw_dir(raw_dir)
+    run_id = run_id or new_run_id()
+    root = staging_dir(settings, run_id)
+    try:
+        staged = {spec.name: stage_raw_table(raw_dir, spec.name, root, settings) for spec in TABLES}
+        return load_warehouse(raw_dir, staged, settings, run_id)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

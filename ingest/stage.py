@@ -1,0 +1,158 @@
+"""Stage one raw table: every part cast to contract types, ids trimmed, each row given a rejection reason."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from ingest.contract import Column, TableSpec
+from ingest.errors import ContractError
+from ingest.files import RawPart, find_parts, inspect_part
+from xsell.duck import quote_ident, quote_str
+
+log = logging.getLogger(__name__)
+
+REASON = "_reason"
+SOURCE = "_source_file"
+ID_WHITESPACE = "_id_whitespace"
+
+_INTEGER_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"}
+
+
+@dataclass(frozen=True)
+class StagedTable:
+    """What staging one table produced: the staged parquet parts and what was seen on the way."""
+
+    table: str
+    parts: tuple[Path, ...]
+    files: tuple[str, ...]
+    rows_read: int
+    unknown_columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+#: characters stripped around every value (DuckDB's trim() alone strips spaces only)
+_WHITESPACE = "' ' || chr(9) || chr(10) || chr(11) || chr(12) || chr(13) || chr(160)"
+
+
+def _strip(raw: str) -> str:
+    return f"trim(CAST({raw} AS VARCHAR), {_WHITESPACE})"
+
+
+def _text(raw: str) -> str:
+    return f"NULLIF({_strip(raw)}, '')"
+
+
+def typed_expr(col: Column, raw: str, source_type: str) -> str:
+    """SQL casting one source column to its contract type (NULL where it cannot be cast)."""
+    src = source_type.upper()
+    text = _text(raw)
+    if col.type == "string":
+        expr = text
+        if col.allowed is not None:
+            expr = f"lower({text})"
+        return expr
+    if col.type == "int":
+        if src in _INTEGER_TYPES:
+            return f"CAST({raw} AS BIGINT)"
+        as_double = f"TRY_CAST({text} AS DOUBLE)"
+        return f"CASE WHEN {as_double} = floor({as_double}) THEN TRY_CAST({as_double} AS BIGINT) END"
+    if col.type == "float":
+        return f"TRY_CAST({text} AS DOUBLE)"
+    if col.type == "bool":
+        return raw if src == "BOOLEAN" else f"TRY_CAST(lower({text}) AS BOOLEAN)"
+    if col.type == "timestamp":
+        if src == "TIMESTAMP WITH TIME ZONE":
+            return f"CAST(timezone('UTC', {raw}) AS TIMESTAMP)"
+        if src.startswith("TIMESTAMP"):
+            return f"CAST({raw} AS TIMESTAMP)"
+        return f"CAST(timezone('UTC', TRY_CAST({text} AS TIMESTAMPTZ)) AS TIMESTAMP)"
+    if col.type == "date":
+        if src == "DATE":
+            return raw
+        if src == "TIMESTAMP WITH TIME ZONE":
+            return f"CAST(timezone('UTC', {raw}) AS DATE)"
+        if src.startswith("TIMESTAMP"):
+            return f"CAST({raw} AS DATE)"
+        return f"COALESCE(TRY_CAST({text} AS DATE), CAST(TRY_CAST({text} AS TIMESTAMP) AS DATE))"
+    raise ValueError(f"unknown contract type {col.type}")
+
+
+def reason_expr(spec: TableSpec) -> str:
+    """SQL giving the first reason a typed row is invalid (NULL when valid), checked in contract order."""
+    whens: list[str] = []
+    for col in spec.columns:
+        name = quote_ident(col.name)
+        if not col.nullable:
+            whens.append(
+                f"WHEN {name} IS NULL AND NOT {quote_ident('_has_' + col.name)} THEN 'missing_value:{col.name}'"
+            )
+        if col.type != "string":
+            whens.append(f"WHEN {name} IS NULL AND {quote_ident('_has_' + col.name)} THEN 'bad_type:{col.name}'")
+        if col.allowed is not None:
+            allowed = ", ".join(quote_str(v) for v in col.allowed)
+            whens.append(f"WHEN {name} IS NOT NULL AND {name} NOT IN ({allowed}) THEN 'bad_value:{col.name}'")
+    for rule in spec.invalid_rules:
+        whens.append(f"WHEN coalesce({rule.sql}, false) THEN {quote_str(rule.reason)}")
+    if not whens:
+        return "CAST(NULL AS VARCHAR)"
+    return "CASE " + " ".join(whens) + " END"
+
+
+def part_sql(spec: TableSpec, part: RawPart) -> str:
+    """SELECT reading one raw part into contract columns, lineage, id-whitespace flag and reason."""
+    inner: list[str] = []
+    ws_checks: list[str] = []
+    for col in spec.columns:
+        raw = quote_ident(part.columns[col.name])
+        inner.append(f"{typed_expr(col, raw, part.types[col.name])} AS {quote_ident(col.name)}")
+        inner.append(f"({_text(raw)} IS NOT NULL) AS {quote_ident('_has_' + col.name)}")
+        if col.id_kind is not None:
+            ws_checks.append(f"coalesce(CAST({raw} AS VARCHAR) <> {_strip(raw)}, false)")
+    ws = " OR ".join(ws_checks) if ws_checks else "false"
+    inner.append(f"({ws}) AS {ID_WHITESPACE}")
+    cols = ", ".join(quote_ident(c) for c in spec.column_names)
+    return (
+        f"SELECT {cols}, {quote_str(part.relpath)} AS {SOURCE}, {ID_WHITESPACE}, "
+        f"{reason_expr(spec)} AS {REASON} "
+        f"FROM (SELECT {', '.join(inner)} FROM {part.scan_sql()})"
+    )
+
+
+def stage_table(
+    con: duckdb.DuckDBPyConnection,
+    raw_dir: Path,
+    spec: TableSpec,
+    out_dir: Path,
+    on_part: Callable[[str], None] | None = None,
+) -> StagedTable:
+    """Read every part of `spec` under `raw_dir` into typed parquet files in `out_dir`."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = find_parts(raw_dir, spec)
+    parts = [inspect_part(con, raw_dir, p, spec) for p in paths]  # all headers checked before any write
+    staged: list[Path] = []
+    rows = 0
+    for i, part in enumerate(parts):
+        target = out_dir / f"part-{i:05d}.parquet"
+        sql = part_sql(spec, part)
+        try:
+            con.execute(f"COPY ({sql}) TO {quote_str(target)} (FORMAT parquet, COMPRESSION zstd)")
+            rows += int(con.execute(f"SELECT count(*) FROM read_parquet({quote_str(target)})").fetchall()[0][0])
+        except duckdb.Error as exc:
+            first = str(exc).splitlines()[0]
+            raise ContractError(part.relpath, f"not a readable table ({first})") from None
+        staged.append(target)
+        if on_part is not None:
+            on_part(part.relpath)
+    unknown = {p.relpath: p.unknown_columns for p in parts if p.unknown_columns}
+    log.info("staged table", extra={"table": spec.name, "files": len(parts), "rows": rows})
+    return StagedTable(
+        table=spec.name,
+        parts=tuple(staged),
+        files=tuple(p.relpath for p in parts),
+        rows_read=rows,
+        unknown_columns=unknown,
+    )

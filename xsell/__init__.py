@@ -1,0 +1,1 @@
+"""xsell: cross-sell propensity platform."""

@@ -1,0 +1,77 @@
+"""One structured logger for the whole platform: key=value text or JSON lines, configured by the CLI only."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from typing import IO, Any
+
+_RESERVED = set(vars(logging.LogRecord("x", 0, "x", 0, "x", None, None))) | {"message", "asctime"}
+
+
+def fields_of(record: logging.LogRecord) -> dict[str, Any]:
+    """The structured fields passed to a log call through `extra=`."""
+    return {k: v for k, v in vars(record).items() if k not in _RESERVED and not k.startswith("_")}
+
+
+class KeyValueFormatter(logging.Formatter):
+    """`2026-11-23T03:00:00Z INFO ingest.stage staged table table=crm/accounts rows=7353`."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        ts = datetime.fromtimestamp(record.created, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        extra = " ".join(f"{k}={_compact(v)}" for k, v in fields_of(record).items())
+        line = f"{ts} {record.levelname:<7} {record.name} {record.getMessage()}"
+        if extra:
+            line += " " + extra
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line, for log shippers."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        payload: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+            **fields_of(record),
+        }
+        if record.exc_info:
+            payload["exc"] = self.formatException(record.exc_info)
+        return json.dumps(payload, default=str)
+
+
+def _compact(value: Any) -> str:
+    text = str(value)
+    return json.dumps(text) if (" " in text or not text) else text
+
+
+def configure_logging(level: str = "INFO", json_lines: bool = False, stream: IO[str] | None = None) -> None:
+    """Route every xsell logger to `stream` (default stderr) in one format; idempotent."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(JsonFormatter() if json_lines else KeyValueFormatter())
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        if getattr(existing, "_xsell", False):
+            root.removeHandler(existing)
+    handler._xsell = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)
+    for name in (
+        "xsell",
+        "ingest",
+        "features",
+        "training",
+        "registry",
+        "monitoring",
+        "deploy",
+        "flows",
+        "tasks",
+        "bench",
+    ):
+        logging.getLogger(name).setLevel(level.upper())

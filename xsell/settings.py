@@ -1,0 +1,234 @@
+"""One typed, frozen settings tree: defaults in code, optional YAML file, XSELL_* env vars, CLI options."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+ENV_PREFIX = "XSELL_"
+CONFIG_ENV = "XSELL_CONFIG"
+
+
+class SettingsError(ValueError):
+    """Raised when configuration is invalid; the message names the offending key."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ProductSpec(_Section):
+    """One catalogue product as the generator writes it."""
+
+    product: str
+    kind: Literal["primary", "adjacent"] = "adjacent"
+    prerequisite: str | None = None
+    min_core_tier: str | None = None
+    list_price_mrr: float = 0.0
+
+
+class FeatureSpec(_Section):
+    """One feature of the primary product as the generator writes it."""
+
+    feature: str
+    min_tier: str
+    signals_product: str | None = None
+
+
+def _default_products() -> tuple[ProductSpec, ...]:
+    return (
+        ProductSpec(product="core", kind="primary", list_price_mrr=350.0),
+        ProductSpec(product="analytics", list_price_mrr=400.0),
+        ProductSpec(product="automation", prerequisite="analytics", list_price_mrr=600.0),
+        ProductSpec(product="security", min_core_tier="enterprise", list_price_mrr=900.0),
+    )
+
+
+def _default_features() -> tuple[FeatureSpec, ...]:
+    rows = [
+        ("projects", "starter", None),
+        ("tasks", "starter", None),
+        ("comments", "starter", None),
+        ("file_sharing", "starter", None),
+        ("search", "starter", None),
+        ("notifications", "starter", None),
+        ("calendar", "starter", None),
+        ("mobile_app", "starter", None),
+        ("reports", "professional", "analytics"),
+        ("dashboards", "professional", "analytics"),
+        ("data_export", "professional", "analytics"),
+        ("custom_fields", "professional", None),
+        ("templates", "professional", None),
+        ("integrations", "professional", None),
+        ("webhooks", "professional", "automation"),
+        ("api_tokens", "enterprise", None),
+        ("rules_engine", "enterprise", "automation"),
+        ("audit_log", "enterprise", "security"),
+        ("sso", "enterprise", "security"),
+        ("permissions_admin", "enterprise", None),
+    ]
+    return tuple(FeatureSpec(feature=f, min_tier=t, signals_product=s) for f, t, s in rows)
+
+
+class DefectRates(_Section):
+    """Share of rows (per table) that the generator corrupts with each defect class of the contract."""
+
+    duplicate: float = Field(0.01, ge=0, le=0.5)
+    id_whitespace: float = Field(0.005, ge=0, le=0.5)
+    id_case: float = Field(0.005, ge=0, le=0.5)
+    orphan: float = Field(0.005, ge=0, le=0.5)
+    invalid: float = Field(0.002, ge=0, le=0.5)
+    future_dated: float = Field(0.002, ge=0, le=0.5)
+    late_usage: float = Field(0.02, ge=0, le=1.0)
+    unknown_column_files: int = Field(1, ge=0)
+
+
+class GeneratorSettings(_Section):
+    """Synthetic export: size, period, catalogue, defects and optional drift."""
+
+    accounts: int = Field(2000, ge=10)
+    start: str = "2024-01"
+    end: str = "2026-06"
+    catalog_products: tuple[ProductSpec, ...] = Field(default_factory=_default_products)
+    catalog_features: tuple[FeatureSpec, ...] = Field(default_factory=_default_features)
+    defects: DefectRates = DefectRates()
+    usage_rows_per_account_month: float = Field(40.0, gt=0)
+    drift_at: str | None = None
+    drift_kind: Literal["covariate", "concept"] | None = None
+
+    @field_validator("start", "end", "drift_at")
+    @classmethod
+    def _month(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        import re
+
+        if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", value):
+            raise ValueError(f"expected YYYY-MM, got {value!r}")
+        return value
+
+
+class QualityGate(_Section):
+    """Data-quality gate: the consolidation fails when a table exceeds any of these shares."""
+
+    enabled: bool = True
+    max_orphan_share: float = Field(0.05, ge=0, le=1)
+    max_invalid_share: float = Field(0.05, ge=0, le=1)
+    max_future_share: float = Field(0.05, ge=0, le=1)
+    max_duplicate_share: float = Field(1.0, ge=0, le=1)  # overlapping CRM extracts repeat rows by design
+
+
+class IngestSettings(_Section):
+    """Reading the raw contract and consolidating it into the warehouse."""
+
+    gate: QualityGate = QualityGate()
+    export_time: str | None = None  # ISO timestamp; default: latest usage ingested_at
+    late_after_days: int = Field(1, ge=0)
+    duckdb_memory_limit: str = "4GB"
+    duckdb_threads: int = Field(2, ge=1)
+    io_retries: int = Field(2, ge=0)
+
+
+class Settings(BaseSettings):
+    """The whole platform configuration; one instance per process, passed down explicitly."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", frozen=True)
+
+    home: Path = Path(".xsell")
+    seed: int = 42
+    log_level: str = "INFO"
+    log_json: bool = False
+    progress: bool = True
+    generator: GeneratorSettings = GeneratorSettings()
+    ingest: IngestSettings = IngestSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _YamlSource(settings_cls))
+
+    # ---- derived locations: all state lives under home --------------------------------
+    @property
+    def warehouse_path(self) -> Path:
+        """The embedded DuckDB warehouse."""
+        return self.home / "warehouse.duckdb"
+
+    @property
+    def reports_dir(self) -> Path:
+        """Root of every human-readable report."""
+        return self.home / "reports"
+
+    @property
+    def tmp_dir(self) -> Path:
+        """Scratch space (DuckDB spill, staging); safe to delete between runs."""
+        return self.home / "tmp"
+
+
+class _YamlSource(PydanticBaseSettingsSource):
+    """Reads the YAML file named by XSELL_CONFIG (or passed as _config_file) as the lowest-priority source."""
+
+    def __init__(self, settings_cls: type[BaseSettings]) -> None:
+        super().__init__(settings_cls)
+        path = os.environ.get(CONFIG_ENV)
+        self._data: dict[str, Any] = _read_yaml(Path(path)) if path else {}
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self._data)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    import yaml
+
+    if not path.is_file():
+        raise SettingsError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise SettingsError(f"config file {path} is not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise SettingsError(f"config file {path} must hold a mapping at the top level")
+    return data
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build settings from defaults < YAML file < XSELL_* env < explicit overrides (CLI options)."""
+    previous = os.environ.get(CONFIG_ENV)
+    try:
+        if config_file is not None:
+            os.environ[CONFIG_ENV] = str(config_file)
+        clean = {k: v for k, v in overrides.items() if v is not None}
+        return Settings(**_nest(clean))
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
+        raise SettingsError(f"invalid settings: {problems}") from None
+    finally:
+        if config_file is not None:
+            if previous is None:
+                os.environ.pop(CONFIG_ENV, None)
+            else:
+                os.environ[CONFIG_ENV] = previous
+
+
+def _nest(flat: dict[str, Any]) -> dict[str, Any]:
+    """Turn {'generator.accounts': 5} into {'generator': {'accounts': 5}}."""
+    nested: dict[str, Any] = {}
+    for key, value in flat.items():
+        node = nested
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return nested
