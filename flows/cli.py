@@ -4,15 +4,25 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from flows.console import ConsoleStream, RichSink, err_console, friendly_errors, make_progress, out_console
+from flows.console import (
+    ConsoleStream,
+    RichSink,
+    err_console,
+    expected_errors,
+    friendly_errors,
+    make_progress,
+    out_console,
+    silence_stderr_at_exit,
+)
 from xsell import progress
-from xsell.logs import configure_logging
+from xsell.logs import DropExpectedErrors, configure_logging
 from xsell.runtime import prepare_environment
 from xsell.settings import Settings, load_settings
 
@@ -67,7 +77,8 @@ def main(
 
 def _start(ctx: typer.Context, **more: Any) -> Settings:
     settings = _state(ctx).settings(**more)
-    configure_logging(settings.log_level, settings.log_json, stream=ConsoleStream())  # type: ignore[arg-type]
+    handler = configure_logging(settings.log_level, settings.log_json, stream=ConsoleStream())  # type: ignore[arg-type]
+    handler.addFilter(DropExpectedErrors(expected_errors()))
     return settings
 
 
@@ -133,6 +144,9 @@ def consolidate(
 def run_consolidation(raw: Path, settings: Settings) -> dict[str, Any]:
     """Run the `consolidate` flow with progress bars."""
     from flows.consolidate import consolidate_flow
+    from ingest.pipeline import check_raw_dir
+
+    check_raw_dir(raw)  # fail fast, before the orchestrator starts
 
     bar = make_progress(settings.progress)
     with bar, progress.reporting_to(RichSink(bar)):
@@ -183,7 +197,9 @@ def demo(
 
 
 def run() -> None:  # pragma: no cover - console entry point
-    """Entry point used by `python -m flows.cli`."""
+    """Console entry point of `xsell`."""
+    if os.environ.get("XSELL_LOG_LEVEL", "").upper() != "DEBUG":
+        silence_stderr_at_exit()
     logging.captureWarnings(True)
     app()
 

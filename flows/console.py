@@ -68,7 +68,23 @@ def make_progress(enabled: bool) -> Progress:
     )
 
 
-def _expected_errors() -> tuple[type[BaseException], ...]:
+def silence_stderr_at_exit() -> None:
+    """Register (first, so it runs last) a handler muting stderr after every other atexit handler.
+
+    DuckDB's bindings print harmless 'nanobind: leaked ...' notes during interpreter shutdown.
+    """
+    import atexit
+    import os
+
+    def _mute() -> None:
+        sys.stderr.flush()
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+
+    atexit.register(_mute)
+
+
+def expected_errors() -> tuple[type[BaseException], ...]:
     from ingest.errors import ContractError, QualityGateError
 
     errors: list[type[BaseException]] = [ContractError, QualityGateError, SettingsError, FileNotFoundError]
@@ -90,7 +106,7 @@ def friendly_errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except typer.Exit:
             raise
-        except _expected_errors() as exc:
+        except expected_errors() as exc:
             logging.getLogger("flows.cli").debug("command failed", exc_info=True)
             err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
             raise typer.Exit(code=2) from None

@@ -51,8 +51,8 @@ def _compact(value: Any) -> str:
     return json.dumps(text) if (" " in text or not text) else text
 
 
-def configure_logging(level: str = "INFO", json_lines: bool = False, stream: IO[str] | None = None) -> None:
-    """Route every xsell logger to `stream` (default stderr) in one format; idempotent."""
+def configure_logging(level: str = "INFO", json_lines: bool = False, stream: IO[str] | None = None) -> logging.Handler:
+    """Route every xsell logger to `stream` (default stderr) in one format; idempotent; returns the handler."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter() if json_lines else KeyValueFormatter())
     root = logging.getLogger()
@@ -75,3 +75,22 @@ def configure_logging(level: str = "INFO", json_lines: bool = False, stream: IO[
         "bench",
     ):
         logging.getLogger(name).setLevel(level.upper())
+    return handler
+
+
+class DropExpectedErrors(logging.Filter):
+    """Drop orchestrator error records about failures the CLI reports itself in one line."""
+
+    def __init__(self, expected: tuple[type[BaseException], ...], prefixes: tuple[str, ...] = ("prefect",)) -> None:
+        super().__init__()
+        self._expected = expected
+        self._names = tuple(t.__name__ for t in expected)
+        self._prefixes = prefixes
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.ERROR or not record.name.startswith(self._prefixes):
+            return True
+        if record.exc_info and isinstance(record.exc_info[1], self._expected):
+            return False
+        message = record.getMessage()
+        return not any(name in message for name in self._names)

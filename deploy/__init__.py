@@ -1,0 +1,1 @@
+"""xsell deploy layer (see README)."""

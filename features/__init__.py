@@ -1,0 +1,1 @@
+"""xsell features layer (see README)."""

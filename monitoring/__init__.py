@@ -1,0 +1,1 @@
+"""xsell monitoring layer (see README)."""

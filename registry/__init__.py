@@ -1,0 +1,1 @@
+"""xsell registry layer (see README)."""

@@ -1,0 +1,55 @@
+"""The command line: every command has --help; bad input is one clear line, exit 2, no traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from flows.cli import app
+
+runner = CliRunner()
+COMMANDS = [c.name or (c.callback.__name__ if c.callback else "") for c in app.registered_commands]
+
+
+def test_top_level_help_lists_every_command() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for name in ("generate", "consolidate", "demo"):
+        assert name in result.output
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help(command: str) -> None:
+    result = runner.invoke(app, [command, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage" in result.output
+
+
+def _xsell(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", "from flows.cli import run; run()", "--home", str(home), "--no-progress", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_missing_raw_folder_is_one_line_error(tmp_path: Path) -> None:
+    # given a raw path that does not exist, when consolidating, then one error line names it, exit 2
+    missing = tmp_path / "nope"
+    result = _xsell("consolidate", "--raw", str(missing), home=tmp_path / "home")
+    assert result.returncode == 2
+    assert f"error: {missing}" in result.stderr.replace("\n", "")
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "home" / "warehouse.duckdb").exists()
+
+
+def test_bad_setting_is_named(tmp_path: Path) -> None:
+    result = _xsell("generate", "--out", str(tmp_path / "raw"), "--start", "2024/01", home=tmp_path / "home")
+    assert result.returncode == 2
+    assert "generator.start" in result.stderr
+    assert "Traceback" not in result.stderr

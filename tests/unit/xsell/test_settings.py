@@ -1,0 +1,70 @@
+"""Settings: defaults < YAML file < XSELL_* env < explicit overrides; wrong keys are named."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from xsell.settings import SettingsError, load_settings
+
+
+def test_defaults_put_all_state_under_home(tmp_path: Path) -> None:
+    # given a home folder, when settings load, then every state path lives under it
+    settings = load_settings(home=tmp_path)
+    assert settings.warehouse_path == tmp_path / "warehouse.duckdb"
+    assert settings.reports_dir == tmp_path / "reports"
+    assert settings.tmp_dir.parent == tmp_path
+
+
+def test_precedence_file_then_env_then_override(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # given a YAML file, an env var and an explicit override for overlapping keys
+    config = tmp_path / "xsell.yaml"
+    config.write_text("seed: 1\ngenerator:\n  accounts: 111\n  start: '2023-01'\ningest:\n  gate:\n    max_orphan_share: 0.2\n")
+    monkeypatch.setenv("XSELL_GENERATOR__ACCOUNTS", "222")
+    # when loading with an override
+    settings = load_settings(config, seed=9)
+    # then each key takes the highest-priority source, and untouched nested keys survive merging
+    assert settings.seed == 9
+    assert settings.generator.accounts == 222
+    assert settings.generator.start == "2023-01"
+    assert settings.ingest.gate.max_orphan_share == 0.2
+    assert settings.ingest.gate.max_invalid_share == 0.05
+
+
+def test_dotted_overrides_reach_nested_sections(tmp_path: Path) -> None:
+    settings = load_settings(home=tmp_path, **{"ingest.gate.enabled": False, "generator.accounts": 50})
+    assert settings.ingest.gate.enabled is False
+    assert settings.generator.accounts == 50
+
+
+def test_unknown_key_fails_and_names_it(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match=r"generator\.acounts"):
+        load_settings(**{"generator.acounts": 5})
+
+
+def test_unknown_key_in_file_fails_and_names_it(tmp_path: Path) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_text("ingest:\n  gate:\n    max_orphans: 0.1\n")
+    with pytest.raises(SettingsError, match=r"ingest\.gate\.max_orphans"):
+        load_settings(config)
+
+
+def test_bad_value_is_named(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match=r"generator\.start"):
+        load_settings(**{"generator.start": "2024/01"})
+
+
+def test_missing_or_broken_config_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="not found"):
+        load_settings(tmp_path / "absent.yaml")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("seed: [1,\n")
+    with pytest.raises(SettingsError, match="not valid YAML"):
+        load_settings(broken)
+
+
+def test_settings_are_frozen(tmp_path: Path) -> None:
+    settings = load_settings(home=tmp_path)
+    with pytest.raises(Exception, match="frozen"):
+        settings.seed = 3  # type: ignore[misc]

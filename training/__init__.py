@@ -1,0 +1,1 @@
+"""xsell training layer (see README)."""
