@@ -19,6 +19,8 @@ QUIET_ENV: dict[str, str] = {
     "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
     "GIT_PYTHON_REFRESH": "quiet",
     "PREFECT_UI_ENABLED": "false",
+    # the ephemeral API starts a server subprocess; 20 s (Prefect's default) is too short on a busy 2-core box
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
 }
 
 
