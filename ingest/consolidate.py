@@ -11,7 +11,7 @@ from typing import Any
 import duckdb
 
 from ingest.contract import ACCOUNTS, TABLES, USAGE, IdKind, TableSpec
-from ingest.stage import ID_WHITESPACE, REASON, SOURCE, StagedTable
+from ingest.stage import BAD_VALUE, ID_WHITESPACE, REASON, SOURCE, StagedTable
 from xsell.duck import quote_ident, quote_str
 
 log = logging.getLogger(__name__)
@@ -149,7 +149,7 @@ def _group_sql(spec: TableSpec, staged: StagedTable) -> str:
     return (
         f"SELECT {', '.join(select)}, s.{REASON}, count(*) AS _n, min(s.{SOURCE}) AS {SOURCE}, "
         f"sum(CAST(s.{ID_WHITESPACE} AS INTEGER)) AS _ws, sum(CASE WHEN {recased_sql} THEN 1 ELSE 0 END) AS _recased "
-        f"FROM {_parts(staged)} s {' '.join(joins)} GROUP BY {', '.join(group)}, s.{REASON}"
+        f"FROM {_parts(staged)} s {' '.join(joins)} GROUP BY {', '.join(group)}, s.{REASON}, s.{BAD_VALUE}"
     )
 
 
@@ -222,6 +222,8 @@ def _write_accounts(con: duckdb.DuckDBPyConnection, counts: TableCounts) -> None
     ).fetchall()[0]
     counts.nulled_values = {"employee_count": int(nulled[0]), "annual_revenue": int(nulled[1])}
     select = ", ".join(quote_ident(c) for c in cols if c != "annual_revenue")
+    # Every kept version stays. Versions written at the same instant (conflicting extracts) are ordered by
+    # source file, later extract last: the earlier one gets an empty validity [t, t) and never serves as of T.
     con.execute(
         f"""CREATE OR REPLACE TABLE {C360}.account_versions AS
         WITH v AS (
@@ -229,34 +231,34 @@ def _write_accounts(con: duckdb.DuckDBPyConnection, counts: TableCounts) -> None
                    CASE WHEN employee_count > 0 THEN employee_count END AS employee_count,
                    CASE WHEN annual_revenue >= 0 THEN annual_revenue END AS annual_revenue,
                    {SOURCE} AS source_file,
-                   row_number() OVER (PARTITION BY account_id, updated_at ORDER BY {SOURCE} DESC,
-                                      account_name, billing_customer_id, workspace_id) AS _dup
+                   row_number() OVER (PARTITION BY account_id ORDER BY updated_at, {SOURCE},
+                                      account_name, billing_customer_id, workspace_id) AS version_seq
             FROM {_kept(ACCOUNTS)}
         )
-        SELECT * EXCLUDE (_dup), updated_at AS valid_from,
-               lead(updated_at) OVER (PARTITION BY account_id ORDER BY updated_at) AS valid_to
-        FROM v WHERE _dup = 1 ORDER BY account_id, valid_from"""
+        SELECT *, updated_at AS valid_from,
+               lead(updated_at) OVER (PARTITION BY account_id ORDER BY version_seq) AS valid_to
+        FROM v ORDER BY account_id, version_seq"""
     )
-    conflicts = con.execute(
-        f"SELECT count(*) - (SELECT count(*) FROM {C360}.account_versions) FROM {_kept(ACCOUNTS)}"
-    ).fetchall()[0][0]
-    counts.extra["conflicting_versions"] = int(conflicts)
+    counts.extra["conflicting_versions"] = int(
+        con.execute(f"SELECT count(*) FROM {C360}.account_versions WHERE valid_to = valid_from").fetchall()[0][0]
+    )
     con.execute(
         f"""CREATE OR REPLACE TABLE {C360}.accounts AS
-        SELECT * EXCLUDE (valid_from, valid_to) FROM {C360}.account_versions WHERE valid_to IS NULL
+        SELECT * EXCLUDE (valid_from, valid_to, version_seq) FROM {C360}.account_versions WHERE valid_to IS NULL
         ORDER BY account_id"""
     )
     # unified ids: every billing customer and workspace an account version ever carried
     con.execute(
         f"""CREATE OR REPLACE TABLE {C360}.account_keys AS
         WITH k AS (
-            SELECT 'account' AS id_kind, account_id AS id_value, account_id, updated_at FROM {C360}.account_versions
-            UNION ALL SELECT 'customer', billing_customer_id, account_id, updated_at FROM {C360}.account_versions
-                WHERE billing_customer_id IS NOT NULL
-            UNION ALL SELECT 'workspace', workspace_id, account_id, updated_at FROM {C360}.account_versions
-                WHERE workspace_id IS NOT NULL
+            SELECT 'account' AS id_kind, account_id AS id_value, account_id, updated_at, version_seq
+            FROM {C360}.account_versions
+            UNION ALL SELECT 'customer', billing_customer_id, account_id, updated_at, version_seq
+            FROM {C360}.account_versions WHERE billing_customer_id IS NOT NULL
+            UNION ALL SELECT 'workspace', workspace_id, account_id, updated_at, version_seq
+            FROM {C360}.account_versions WHERE workspace_id IS NOT NULL
         )
-        SELECT id_kind, id_value, arg_max(account_id, updated_at) AS account_id,
+        SELECT id_kind, id_value, arg_max(account_id, (updated_at, version_seq)) AS account_id,
                count(DISTINCT account_id) AS n_accounts, min(updated_at) AS first_seen
         FROM k GROUP BY id_kind, id_value ORDER BY id_kind, id_value"""
     )

@@ -66,7 +66,7 @@ def find_parts(raw_dir: Path, spec: TableSpec) -> list[Path]:
     return parts
 
 
-def _header(con: duckdb.DuckDBPyConnection, path: Path, fmt: str) -> list[tuple[str, str]]:
+def _header(con: duckdb.DuckDBPyConnection, path: Path, rel: str, fmt: str) -> list[tuple[str, str]]:
     if fmt == "parquet":
         sql = f"DESCRIBE SELECT * FROM read_parquet({quote_str(path)})"
     else:
@@ -76,20 +76,22 @@ def _header(con: duckdb.DuckDBPyConnection, path: Path, fmt: str) -> list[tuple[
     except duckdb.Error as exc:
         first = str(exc).splitlines()[0]
         kind = "Parquet" if fmt == "parquet" else "comma-separated"
-        raise ContractError(path, f"not a readable {kind} table ({first})") from None
+        raise ContractError(rel, f"not a readable {kind} table ({first})") from None
 
 
 def inspect_part(con: duckdb.DuckDBPyConnection, raw_dir: Path, path: Path, spec: TableSpec) -> RawPart:
     """Read a file's header and map it to the contract; a missing required column stops the run."""
     fmt = "parquet" if _suffix_of(path) == ".parquet" else "csv"
     rel = str(path.relative_to(raw_dir))
-    described = _header(con, path, fmt)
+    described = _header(con, path, rel, fmt)
     header = [name for name, _ in described]
     types_by_name = dict(described)
     by_norm = {h.strip().lower(): h for h in header}
     wanted = spec.column_names
     present = {c: by_norm[c.lower()] for c in wanted if c.lower() in by_norm}
     if not present:
+        if fmt == "csv":
+            verify_readable(con, RawPart(path, rel, fmt, {}, {}, ()))  # a ragged or broken file says so
         hint = ""
         if len(header) == 1 and any(sep in header[0] for sep in (";", "\t", "|")):
             hint = " (wrong delimiter: the contract's CSV files are comma-separated)"

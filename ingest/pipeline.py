@@ -86,7 +86,7 @@ def _check_catalog(con: duckdb.DuckDBPyConnection, staged: dict[str, StagedTable
             row = bad.iloc[0]
             column = str(row[REASON]).split(":")[-1]
             raise ContractError(row[SOURCE], f"invalid catalogue row ({row[REASON]}): {row.to_dict()}", column=column)
-        frames[spec.name] = frame.drop(columns=[REASON, SOURCE, "_id_whitespace"])
+        frames[spec.name] = frame[list(spec.column_names)]
     validate_catalog(
         frames[PRODUCTS.name], frames[FEATURES.name], staged[PRODUCTS.name].files[0], staged[FEATURES.name].files[0]
     )
@@ -153,9 +153,27 @@ def open_warehouse(settings: Settings, read_only: bool = False) -> duckdb.DuckDB
 
 def load_warehouse(raw_dir: Path, staged: dict[str, StagedTable], settings: Settings, run_id: str) -> LoadSummary:
     """Consolidate staged tables into the warehouse in one transaction, then write the DQ report."""
+    scratch = connect()
+    try:
+        _check_catalog(scratch, staged)
+    finally:
+        scratch.close()
+    first_load = not settings.warehouse_path.exists()
+    try:
+        return _load(raw_dir, staged, settings, run_id)
+    except BaseException:
+        if first_load:  # a failed first load leaves no empty warehouse behind
+            for leftover in (
+                settings.warehouse_path,
+                settings.warehouse_path.with_name(settings.warehouse_path.name + ".wal"),
+            ):
+                leftover.unlink(missing_ok=True)
+        raise
+
+
+def _load(raw_dir: Path, staged: dict[str, StagedTable], settings: Settings, run_id: str) -> LoadSummary:
     con = open_warehouse(settings)
     try:
-        _check_catalog(con, staged)
         export_time = find_export_time(con, staged, settings.ingest.export_time)
         con.begin()
         try:

@@ -17,6 +17,7 @@ from xsell.duck import quote_ident, quote_str
 log = logging.getLogger(__name__)
 
 REASON = "_reason"
+BAD_VALUE = "_bad_value"
 SOURCE = "_source_file"
 ID_WHITESPACE = "_id_whitespace"
 
@@ -46,6 +47,11 @@ def _text(raw: str) -> str:
     return f"NULLIF({_strip(raw)}, '')"
 
 
+def _is_tz_aware(source_type: str) -> bool:
+    """DuckDB names tz-aware timestamps 'TIMESTAMP WITH TIME ZONE' or 'TIMESTAMPTZ[_NS|_MS|_S]'."""
+    return source_type.startswith("TIMESTAMPTZ") or "TIME ZONE" in source_type
+
+
 def typed_expr(col: Column, raw: str, source_type: str) -> str:
     """SQL casting one source column to its contract type (NULL where it cannot be cast)."""
     src = source_type.upper()
@@ -65,16 +71,16 @@ def typed_expr(col: Column, raw: str, source_type: str) -> str:
     if col.type == "bool":
         return raw if src == "BOOLEAN" else f"TRY_CAST(lower({text}) AS BOOLEAN)"
     if col.type == "timestamp":
-        if src == "TIMESTAMP WITH TIME ZONE":
-            return f"CAST(timezone('UTC', {raw}) AS TIMESTAMP)"
+        if _is_tz_aware(src):
+            return f"CAST(timezone('UTC', CAST({raw} AS TIMESTAMPTZ)) AS TIMESTAMP)"
         if src.startswith("TIMESTAMP"):
             return f"CAST({raw} AS TIMESTAMP)"
         return f"CAST(timezone('UTC', TRY_CAST({text} AS TIMESTAMPTZ)) AS TIMESTAMP)"
     if col.type == "date":
         if src == "DATE":
             return raw
-        if src == "TIMESTAMP WITH TIME ZONE":
-            return f"CAST(timezone('UTC', {raw}) AS DATE)"
+        if _is_tz_aware(src):
+            return f"CAST(timezone('UTC', CAST({raw} AS TIMESTAMPTZ)) AS DATE)"
         if src.startswith("TIMESTAMP"):
             return f"CAST({raw} AS DATE)"
         return f"COALESCE(TRY_CAST({text} AS DATE), CAST(TRY_CAST({text} AS TIMESTAMP) AS DATE))"
@@ -114,10 +120,20 @@ def part_sql(spec: TableSpec, part: RawPart) -> str:
             ws_checks.append(f"coalesce(CAST({raw} AS VARCHAR) <> {_strip(raw)}, false)")
     ws = " OR ".join(ws_checks) if ws_checks else "false"
     inner.append(f"({ws}) AS {ID_WHITESPACE}")
+    # raw text of the first value that failed to cast, so distinct bad rows never look like duplicates
+    bad = [
+        f"WHEN {quote_ident(c.name)} IS NULL AND {quote_ident('_has_' + c.name)} THEN {quote_ident('_raw_' + c.name)}"
+        for c in spec.columns
+        if c.type != "string"
+    ]
+    for c in spec.columns:
+        if c.type != "string":
+            inner.append(f"{_text(quote_ident(part.columns[c.name]))} AS {quote_ident('_raw_' + c.name)}")
+    bad_sql = ("CASE " + " ".join(bad) + " END") if bad else "CAST(NULL AS VARCHAR)"
     cols = ", ".join(quote_ident(c) for c in spec.column_names)
     return (
         f"SELECT {cols}, {quote_str(part.relpath)} AS {SOURCE}, {ID_WHITESPACE}, "
-        f"{reason_expr(spec)} AS {REASON} "
+        f"{reason_expr(spec)} AS {REASON}, {bad_sql} AS {BAD_VALUE} "
         f"FROM (SELECT {', '.join(inner)} FROM {part.scan_sql()})"
     )
 

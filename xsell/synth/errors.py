@@ -1,0 +1,7 @@
+"""The one error type the generator raises for problems the caller can fix."""
+
+from __future__ import annotations
+
+
+class GeneratorError(ValueError):
+    """Raised when the generator cannot run as asked; the message names the setting or folder."""
