@@ -96,7 +96,7 @@ class GeneratorSettings(_Section):
     catalog_products: tuple[ProductSpec, ...] = Field(default_factory=_default_products)
     catalog_features: tuple[FeatureSpec, ...] = Field(default_factory=_default_features)
     defects: DefectRates = DefectRates()
-    usage_rows_per_account_month: float = Field(40.0, gt=0)
+    usage_rows_per_account_month: float = Field(90.0, gt=0)
     drift_at: str | None = None
     drift_kind: Literal["covariate", "concept"] | None = None
 
@@ -133,6 +133,37 @@ class IngestSettings(_Section):
     io_retries: int = Field(2, ge=0)
 
 
+class FeatureSettings(_Section):
+    """Point-in-time feature snapshots: as-of grid, label horizon, eligibility gate and cohort bands."""
+
+    horizon_days: int = Field(90, ge=1)
+    cadence: Literal["month_end", "week_end"] = "month_end"
+    require_prerequisite: bool = False
+    tenure_bands_months: tuple[int, ...] = (6, 12, 24, 36)
+    fiscal_year_start_month: int = Field(1, ge=1, le=12)
+    data_end: str | None = None  # YYYY-MM-DD; default: the date of the latest load's export time
+
+    @field_validator("tenure_bands_months")
+    @classmethod
+    def _bands(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if any(b <= 0 for b in value) or list(value) != sorted(set(value)):
+            raise ValueError(f"expected increasing positive month edges, got {value!r}")
+        return value
+
+    @field_validator("data_end")
+    @classmethod
+    def _day(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        from datetime import date
+
+        try:
+            date.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"expected YYYY-MM-DD, got {value!r}") from None
+        return value
+
+
 class Settings(BaseSettings):
     """The whole platform configuration; one instance per process, passed down explicitly."""
 
@@ -145,6 +176,7 @@ class Settings(BaseSettings):
     progress: bool = True
     generator: GeneratorSettings = GeneratorSettings()
     ingest: IngestSettings = IngestSettings()
+    features: FeatureSettings = FeatureSettings()
 
     @classmethod
     def settings_customise_sources(
