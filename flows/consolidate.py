@@ -22,12 +22,14 @@ def consolidate_flow(raw_dir: Path, settings: Settings) -> dict[str, Any]:
     run_id = new_run_id()
     root = staging_dir(settings, run_id)
     progress.start("stage", "staging raw tables", total=len(TABLES))
+    stage = stage_table_task.with_options(retries=settings.ingest.io_retries)
+    load = load_warehouse_task.with_options(retries=settings.ingest.io_retries)
     try:
-        futures = {spec.name: stage_table_task.submit(raw_dir, spec.name, root, settings) for spec in TABLES}
+        futures = {spec.name: stage.submit(raw_dir, spec.name, root, settings) for spec in TABLES}
         staged = {name: future.result() for name, future in futures.items()}
         progress.finish("stage")
         progress.start("load", "consolidating warehouse", total=None)
-        summary = load_warehouse_task(raw_dir, staged, settings, run_id)
+        summary = load(raw_dir, staged, settings, run_id)
         progress.finish("load")
         return summary.to_dict()
     finally:

@@ -130,7 +130,7 @@ class IngestSettings(_Section):
     late_after_days: int = Field(1, ge=0)
     duckdb_memory_limit: str = "4GB"
     duckdb_threads: int = Field(2, ge=1)
-    io_retries: int = Field(2, ge=0)
+    io_retries: int = Field(2, ge=0)  # Prefect retries of the I/O tasks (reading raw files, loading)
 
 
 class FeatureSettings(_Section):
