@@ -39,8 +39,9 @@ format: install
 typecheck: install
 	$(VENV)/bin/mypy
 
-bench: install ## benchmarks that print figures (BENCH_ARGS to pass options)
+bench: install ## benchmarks that print figures (BENCH_ARGS to pass options, e.g. --accounts 2000)
 	$(PY) -m bench.consolidation $(BENCH_ARGS)
+	$(PY) -m bench.features $(BENCH_ARGS)
 
 clean:
 	rm -rf .xsell .pytest_cache .ruff_cache .mypy_cache

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 
@@ -42,3 +44,51 @@ def run_child(module: str, args: list[str], env: dict[str, str] | None = None) -
     lines = [line for line in "".join(out_chunks).splitlines() if line.strip()]
     result = json.loads(lines[-1]) if lines else {}
     return Measurement(seconds=seconds, peak_rss_mb=usage.ru_maxrss / 1024, result=result)
+
+
+def bench_parser(description: str | None) -> argparse.ArgumentParser:
+    """The options every benchmark shares: sizes, period, seed and the cache folder."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--accounts", type=int, nargs="+", default=[2000, 20000])
+    parser.add_argument("--months", type=int, default=30)
+    parser.add_argument("--start", default="2024-01")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--work", type=Path, default=Path(".xsell/bench"), help="cache of exports and warehouses")
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    return parser
+
+
+def last_month(start: str, months: int) -> str:
+    """The YYYY-MM that ends a period of `months` months starting at `start`."""
+    year, month = (int(x) for x in start.split("-"))
+    index = year * 12 + month - 1 + months - 1
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+def ensure_export(work: Path, accounts: int, start: str, end: str, seed: int) -> Path:
+    """A generated export for these parameters, cached under `work` (keyed by the generator's usage density too)."""
+    from xsell.settings import load_settings
+
+    density = load_settings().generator.usage_rows_per_account_month
+    raw = work / f"raw-{accounts}-{start}-{end}-s{seed}-d{density:g}"
+    if not (raw / "generator_manifest.json").exists():
+        gen = run_child("bench.measure", [str(raw), str(accounts), start, end, str(seed)])
+        print(
+            f"generated {accounts:,} accounts: {gen.result['rows_written']:,} rows "
+            f"in {gen.seconds:.1f} s, peak {gen.peak_rss_mb:,.0f} MB",
+            file=sys.stderr,
+        )
+    return raw
+
+
+def _generate(out: str, accounts: int, start: str, end: str, seed: int) -> None:
+    from xsell.settings import load_settings
+    from xsell.synth import generate_raw
+
+    settings = load_settings(**{"generator.accounts": accounts, "generator.start": start, "generator.end": end})
+    manifest = generate_raw(Path(out), settings.generator, seed).to_dict()
+    print(json.dumps({"rows_written": sum(t["rows_written"] for t in manifest["tables"].values())}))
+
+
+if __name__ == "__main__":  # child process of ensure_export
+    _generate(sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5]))

@@ -196,6 +196,76 @@ def demo(
     err_console.print(f"  data-quality report: {summary['report_html']}")
 
 
+@app.command(name="features")
+@friendly_errors
+def features_command(
+    ctx: typer.Context,
+    from_month: Annotated[
+        str | None, typer.Option("--from", help="First month of the range, YYYY-MM (with --to).")
+    ] = None,
+    to_month: Annotated[str | None, typer.Option("--to", help="Last month of the range, YYYY-MM (inclusive).")] = None,
+    as_of: Annotated[str | None, typer.Option(help="One snapshot's as-of date, YYYY-MM-DD (with --out).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Parquet file for the --as-of snapshot's rows.")] = None,
+) -> None:
+    """Build point-in-time feature snapshots: a month range into the warehouse, or one as-of date to Parquet."""
+    from features.errors import FeatureError
+    from features.grid import parse_day, parse_month
+
+    usage = "give --from YYYY-MM --to YYYY-MM, or --as-of YYYY-MM-DD --out FILE.parquet"
+    if as_of is not None:
+        if from_month is not None or to_month is not None:
+            raise FeatureError(f"--as-of cannot be combined with --from/--to: {usage}")
+        if out is None:
+            raise FeatureError("--as-of needs --out FILE.parquet")
+        day = parse_day(as_of)
+        settings = _start(ctx)
+        summary = export_features(day, out, settings)
+        err_console.print(f"wrote {summary['rows']:,} rows of snapshot {day} to {out}")
+        err_console.print(f"feature catalog: {summary['catalog']}")
+        _print_json(summary)
+        return
+    if from_month is None or to_month is None or out is not None:
+        raise FeatureError(usage)
+    parse_month(from_month)
+    parse_month(to_month)
+    settings = _start(ctx)
+    result = run_feature_build(from_month, to_month, settings)
+    err_console.print(
+        f"materialised {len(result['snapshots'])} snapshots: {result['rows']:,} rows, "
+        f"{result['labelled_rows']:,} labelled, {result['positives']:,} positives"
+    )
+    err_console.print(f"feature catalog: {result['catalog']}")
+    _print_json(result)
+
+
+def run_feature_build(from_month: str, to_month: str, settings: Settings) -> dict[str, Any]:
+    """Run the `build-features` flow with progress bars (the warehouse is checked before Prefect starts)."""
+    from features.store import connect_warehouse
+
+    connect_warehouse(settings, read_only=True).close()  # fail fast, before the orchestrator is imported
+    from flows.features import build_features_flow
+
+    bar = make_progress(settings.progress)
+    with bar, progress.reporting_to(RichSink(bar)):
+        result: dict[str, Any] = build_features_flow(from_month=from_month, to_month=to_month, settings=settings)
+    return result
+
+
+def export_features(as_of: Any, out: Path, settings: Settings) -> dict[str, Any]:
+    """Write one snapshot to Parquet (read when materialised by this code, else built) and the catalog."""
+    from features.build import export_snapshot
+    from features.catalog import write_catalog
+    from features.store import connect_warehouse
+
+    con = connect_warehouse(settings, read_only=True)
+    try:
+        rows = export_snapshot(con, as_of, settings, out)
+    finally:
+        con.close()
+    catalog = write_catalog(settings.reports_dir, settings.features.horizon_days)
+    return {"as_of": str(as_of), "out": str(out), "rows": rows, "catalog": str(catalog)}
+
+
 def run() -> None:  # pragma: no cover - console entry point
     """Console entry point of `xsell`."""
     if os.environ.get("XSELL_LOG_LEVEL", "").upper() != "DEBUG":

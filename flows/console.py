@@ -85,9 +85,16 @@ def silence_stderr_at_exit() -> None:
 
 
 def expected_errors() -> tuple[type[BaseException], ...]:
+    from features.errors import FeatureError
     from ingest.errors import ContractError, QualityGateError
 
-    errors: list[type[BaseException]] = [ContractError, QualityGateError, SettingsError, FileNotFoundError]
+    errors: list[type[BaseException]] = [
+        ContractError,
+        QualityGateError,
+        SettingsError,
+        FileNotFoundError,
+        FeatureError,
+    ]
     try:
         from xsell.synth import GeneratorError
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import duckdb
@@ -77,7 +77,8 @@ def _sql_ts(value: datetime) -> str:
 def find_export_time(
     con: duckdb.DuckDBPyConnection, staged: dict[str, StagedTable], configured: str | None
 ) -> datetime:
-    """The export's 'now': configured, else the latest usage ingestion, else the latest account update."""
+    """The export's 'now' (exclusive): configured, else the end of the day of the latest usage ingestion
+    (the export covers its last day in full), else the end of the day of the latest account update."""
     if configured:
         row = con.execute(
             f"SELECT CAST(timezone('UTC', CAST({quote_str(configured)} AS TIMESTAMPTZ)) AS TIMESTAMP)"
@@ -87,10 +88,21 @@ def find_export_time(
         st = staged.get(spec.name)
         if st is None or not st.parts:
             continue
-        value = con.execute(f"SELECT max({column}) FROM {_parts(st)} WHERE {REASON} IS NULL").fetchall()[0][0]
+        value = con.execute(
+            f"SELECT date_trunc('day', max({column})) + INTERVAL 1 DAY FROM {_parts(st)} WHERE {REASON} IS NULL"
+        ).fetchall()[0][0]
         if value is not None:
             return value
     return datetime(1970, 1, 1)
+
+
+def data_end_of(export_time: datetime) -> date:
+    """The last complete day an export covers (export time is exclusive)."""
+    return (export_time - timedelta(microseconds=1)).date()
+
+
+#: Share of a kind's CRM ids written in one letter case above which every id of that kind takes that case.
+SINGLE_CASE_SHARE = 0.9
 
 
 def _id_columns(spec: TableSpec) -> list[tuple[str, IdKind]]:
@@ -105,7 +117,11 @@ def _future(spec: TableSpec, export_time: datetime, alias: str = "") -> str:
 
 
 def _build_canon(con: duckdb.DuckDBPyConnection, staged: StagedTable, export_time: datetime) -> None:
-    """Canonical spelling of every known id: the most frequent trimmed spelling in valid account rows."""
+    """Canonical spelling of every known id, stable from one export (or cut of it) to the next.
+
+    When a kind's ids are written in one letter case (>= SINGLE_CASE_SHARE of valid CRM values), every id of
+    that kind takes that case; otherwise each id takes its most frequent trimmed spelling in the CRM.
+    """
     selects = []
     for column, kind in _id_columns(ACCOUNTS):
         selects.append(
@@ -115,10 +131,25 @@ def _build_canon(con: duckdb.DuckDBPyConnection, staged: StagedTable, export_tim
         )
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _w_canon AS
-        SELECT kind, key, arg_max(spelling, score) AS canonical FROM (
-            SELECT kind, key, spelling, count(*) * 1e9 - rank() OVER (PARTITION BY kind, key ORDER BY spelling) AS score
-            FROM ({" UNION ALL ".join(selects)}) GROUP BY kind, key, spelling
-        ) GROUP BY kind, key"""
+        WITH spellings AS ({" UNION ALL ".join(selects)}),
+        style AS (
+            SELECT kind,
+                   CASE WHEN avg(CAST(spelling = upper(spelling) AS DOUBLE)) >= {SINGLE_CASE_SHARE} THEN 'upper'
+                        WHEN avg(CAST(spelling = lower(spelling) AS DOUBLE)) >= {SINGLE_CASE_SHARE} THEN 'lower'
+                        ELSE 'mixed' END AS style
+            FROM spellings GROUP BY kind
+        ),
+        frequent AS (
+            SELECT kind, key, arg_max(spelling, score) AS spelling FROM (
+                SELECT kind, key, spelling,
+                       count(*) * 1e9 - rank() OVER (PARTITION BY kind, key ORDER BY spelling) AS score
+                FROM spellings GROUP BY kind, key, spelling
+            ) GROUP BY kind, key
+        )
+        SELECT f.kind, f.key,
+               CASE s.style WHEN 'upper' THEN upper(f.spelling) WHEN 'lower' THEN lower(f.spelling)
+                    ELSE f.spelling END AS canonical
+        FROM frequent f JOIN style s USING (kind)"""
     )
 
 

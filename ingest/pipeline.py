@@ -108,10 +108,11 @@ def _write_meta(
     con.execute(
         f"""CREATE TABLE IF NOT EXISTS {META}.load_runs (
             run_id VARCHAR, loaded_at TIMESTAMP, raw_dir VARCHAR, export_time TIMESTAMP,
-            rows_read BIGINT, rows_kept BIGINT, gate_passed BOOLEAN, report JSON)"""
+            rows_read BIGINT, rows_kept BIGINT, gate_passed BOOLEAN, report JSON, data_end DATE)"""
     )
     con.execute(
-        f"INSERT INTO {META}.load_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        f"INSERT INTO {META}.load_runs BY NAME SELECT ? AS run_id, ? AS loaded_at, ? AS raw_dir, "
+        "? AS export_time, ? AS rows_read, ? AS rows_kept, ? AS gate_passed, ? AS report, ? AS data_end",
         [
             run_id,
             loaded_at,
@@ -121,6 +122,7 @@ def _write_meta(
             report["totals"]["rows_kept"],
             report["gate"]["passed"],
             json.dumps(report),
+            report["data_end"],
         ],
     )
     rows = []

@@ -9,7 +9,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from ingest.consolidate import ConsolidationResult, TableCounts
+from ingest.consolidate import ConsolidationResult, TableCounts, data_end_of
 from ingest.contract import TABLES
 from ingest.stage import StagedTable
 from xsell.fileio import write_json_atomic, write_text_atomic
@@ -75,6 +75,7 @@ def build_report(
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "raw_dir": str(raw_dir),
         "export_time": result.export_time.isoformat(),
+        "data_end": data_end_of(result.export_time).isoformat(),
         "totals": totals,
         "tables": tables,
         "id_matching": result.id_matching,

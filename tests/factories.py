@@ -10,6 +10,8 @@ and written as CSV (optionally gzipped) or Parquet.
 from __future__ import annotations
 
 import gzip
+import subprocess
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -447,3 +449,13 @@ def consolidate_in_memory(
     staged = {spec.name: stage_table(con, raw_dir, spec, work_dir / spec.slug) for spec in TABLES}
     result = consolidate(con, staged, find_export_time(con, staged, export_time), late_after_days)
     return con, staged, result
+
+
+def run_xsell(*args: str, home: Path, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    """Run the real `xsell` entry point in a subprocess (progress off), as a person would."""
+    return subprocess.run(
+        [sys.executable, "-c", "from flows.cli import run; run()", "--home", str(home), "--no-progress", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

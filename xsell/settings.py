@@ -136,11 +136,11 @@ class IngestSettings(_Section):
 class FeatureSettings(_Section):
     """Point-in-time feature snapshots: as-of grid, label horizon, eligibility gate and cohort bands."""
 
-    horizon_days: int = Field(90, ge=1)
+    horizon_days: int = Field(default=90, ge=1)
     cadence: Literal["month_end", "week_end"] = "month_end"
     require_prerequisite: bool = False
     tenure_bands_months: tuple[int, ...] = (6, 12, 24, 36)
-    fiscal_year_start_month: int = Field(1, ge=1, le=12)
+    fiscal_year_start_month: int = Field(default=1, ge=1, le=12)
     data_end: str | None = None  # YYYY-MM-DD; default: the date of the latest load's export time
 
     @field_validator("tenure_bands_months")

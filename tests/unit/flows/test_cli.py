@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from factories import run_xsell
 from typer.testing import CliRunner
 
 from flows.cli import app
@@ -29,19 +28,10 @@ def test_every_command_has_help(command: str) -> None:
     assert "Usage" in result.output
 
 
-def _xsell(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", "from flows.cli import run; run()", "--home", str(home), "--no-progress", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
 def test_missing_raw_folder_is_one_line_error(tmp_path: Path) -> None:
     # given a raw path that does not exist, when consolidating, then one error line names it, exit 2
     missing = tmp_path / "nope"
-    result = _xsell("consolidate", "--raw", str(missing), home=tmp_path / "home")
+    result = run_xsell("consolidate", "--raw", str(missing), home=tmp_path / "home")
     assert result.returncode == 2
     assert f"error: {missing}" in result.stderr.replace("\n", "")
     assert "Traceback" not in result.stderr
@@ -49,7 +39,7 @@ def test_missing_raw_folder_is_one_line_error(tmp_path: Path) -> None:
 
 
 def test_bad_setting_is_named(tmp_path: Path) -> None:
-    result = _xsell("generate", "--out", str(tmp_path / "raw"), "--start", "2024/01", home=tmp_path / "home")
+    result = run_xsell("generate", "--out", str(tmp_path / "raw"), "--start", "2024/01", home=tmp_path / "home")
     assert result.returncode == 2
     assert "generator.start" in result.stderr
     assert "Traceback" not in result.stderr

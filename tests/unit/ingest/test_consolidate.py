@@ -27,7 +27,7 @@ from factories import (
     write_raw,
 )
 
-from ingest.consolidate import OUTPUT_NAMES, consolidate, find_export_time
+from ingest.consolidate import OUTPUT_NAMES, consolidate, data_end_of, find_export_time
 from ingest.contract import ACCOUNTS, TABLES, TABLES_BY_NAME
 
 COUNT_FIELDS = ("rows_read", "rows_kept", "duplicates", "invalid", "future_dated", "orphans")
@@ -280,6 +280,27 @@ def test_canonical_spelling_is_the_crm_s_most_frequent_one(consolidated) -> None
     assert run.counts["support/tickets"].ids_case == 2
 
 
+def test_single_case_id_kinds_keep_their_case_whatever_one_id_s_majority(consolidated) -> None:
+    # given account ids written upper-case almost everywhere (30 more versions of bravo), and alpha's
+    # three newest versions lower-cased: alpha's own majority is lower, the kind's style is upper
+    lower = ACCOUNT["alpha"].lower()
+    newer = [account_row("alpha", account_id=lower, updated_at=f"2026-03-0{d}T00:00:00Z") for d in (1, 2, 3)]
+    bravo = [
+        account_row("bravo", employee_count=100 + i, updated_at=f"2025-{1 + i // 28:02d}-{1 + i % 28:02d}T00:00:00Z")
+        for i in range(30)
+    ]
+
+    # when consolidated
+    run = consolidated(extra_rows={"crm/accounts": newer + bravo})
+
+    # then alpha keeps the upper-case spelling (stable when an export is cut before the lower-case versions)
+    con = run.con
+    assert values(
+        con, "SELECT DISTINCT account_id FROM c360.account_versions WHERE upper(account_id) LIKE '%ALPHA%'"
+    ) == [(ACCOUNT["alpha"],)]
+    assert run.counts["crm/accounts"].ids_case == 3
+
+
 def test_customer_and_workspace_rows_resolve_to_their_account(consolidated) -> None:
     # given alpha moving to a new workspace, ids in other case/with spaces, and bravo's billing id added late
     rows = {
@@ -453,13 +474,17 @@ def test_ownership_merges_overlapping_and_touching_items_excluding_trials(consol
 # ---- export time and late rows --------------------------------------------------------------------
 
 
-def test_find_export_time_is_the_latest_usage_ingestion(tmp_path: Path, raw_dir: Path) -> None:
+def test_find_export_time_is_the_end_of_the_latest_usage_ingestion_day(tmp_path: Path, raw_dir: Path) -> None:
     # given the clean export, when consolidated without a configured export time
     con, staged, result = consolidate_in_memory(raw_dir, tmp_path / "staged")
 
-    # then its 'now' is the last usage ingestion; a configured time wins, converted to UTC
-    assert result.export_time == EXPORT_TIME.to_pydatetime()
+    # then its 'now' is the end of the day of the last usage ingestion (exclusive), and data run through that day
+    last_day = EXPORT_TIME.to_pydatetime().replace(hour=0, minute=0, second=0, microsecond=0)
+    assert result.export_time == last_day + dt.timedelta(days=1)
+    assert data_end_of(result.export_time) == last_day.date()
+    # a configured time wins, converted to UTC
     assert find_export_time(con, staged, "2026-03-30T12:00:00+02:00") == dt.datetime(2026, 3, 30, 10, 0)
+    assert data_end_of(dt.datetime(2026, 3, 30, 10, 0)) == dt.date(2026, 3, 30)
     con.close()
 
 

@@ -91,7 +91,7 @@ def test_consolidate_raw_writes_the_warehouse_and_the_report(raw_dir: Path, sett
     assert Path(summary.report_html).is_file()
     assert summary.gate_passed is True
     assert summary.totals["rows_read"] == summary.totals["rows_kept"] == sum(BASE_COUNTS.values())
-    assert summary.export_time == "2026-03-31T23:00:00"
+    assert summary.export_time == "2026-04-01T00:00:00"  # end of the last ingestion day, exclusive
     json.dumps(summary.to_dict())
     assert list((settings.tmp_dir / "staging").iterdir()) == []
     # and the warehouse holds every output table and the load's lineage

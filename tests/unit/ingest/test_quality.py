@@ -96,7 +96,8 @@ def test_build_report_has_the_public_keys_for_every_contract_table(consolidated:
     assert set(report["null_rates"]["crm/accounts"]) == set(TABLES[2].column_names)
     assert report["null_rates"]["crm/accounts"]["workspace_id"] == pytest.approx(1 / 6, abs=1e-6)
     assert report["run_id"] == "run-1"
-    assert report["export_time"] == "2026-03-31T23:00:00"
+    assert report["export_time"] == "2026-04-01T00:00:00"
+    assert report["data_end"] == "2026-03-31"
     json.dumps(report)  # plain JSON
 
 

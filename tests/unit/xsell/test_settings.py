@@ -20,7 +20,9 @@ def test_defaults_put_all_state_under_home(tmp_path: Path) -> None:
 def test_precedence_file_then_env_then_override(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # given a YAML file, an env var and an explicit override for overlapping keys
     config = tmp_path / "xsell.yaml"
-    config.write_text("seed: 1\ngenerator:\n  accounts: 111\n  start: '2023-01'\ningest:\n  gate:\n    max_orphan_share: 0.2\n")
+    config.write_text(
+        "seed: 1\ngenerator:\n  accounts: 111\n  start: '2023-01'\ningest:\n  gate:\n    max_orphan_share: 0.2\n"
+    )
     monkeypatch.setenv("XSELL_GENERATOR__ACCOUNTS", "222")
     # when loading with an override
     settings = load_settings(config, seed=9)

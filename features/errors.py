@@ -1,0 +1,7 @@
+"""Errors of the feature layer that the CLI reports as one line."""
+
+from __future__ import annotations
+
+
+class FeatureError(ValueError):
+    """A feature request that cannot be served: no warehouse, a date outside the data, a bad date format."""
