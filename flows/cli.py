@@ -173,7 +173,7 @@ def demo(
     accounts: Annotated[int, typer.Option(help="Accounts in the generated export.")] = 2000,
     raw: Annotated[Path | None, typer.Option(help="Where to write the export (default HOME/demo-raw).")] = None,
 ) -> None:
-    """Run the platform end to end on the embedded defaults: generate an export, consolidate it."""
+    """Run the platform end to end on the embedded defaults: generate, consolidate, build feature snapshots."""
     settings = _start(ctx, **{"generator.accounts": accounts})
     from xsell.synth import generate_raw
 
@@ -190,10 +190,16 @@ def demo(
         bar.update(task, completed=1.0)
     summary = run_consolidation(raw_dir, settings)
     _print_summary(summary)
+    built = run_feature_build(settings.generator.start, settings.generator.end, settings)
+    err_console.print(
+        f"materialised {len(built['snapshots'])} feature snapshots: {built['rows']:,} rows, "
+        f"{built['labelled_rows']:,} labelled, {built['positives']:,} positives"
+    )
     err_console.print("\n[bold]demo outputs[/]")
     err_console.print(f"  raw export:          {raw_dir}")
-    err_console.print(f"  warehouse:           {summary['warehouse']}")
+    err_console.print(f"  warehouse:           {summary['warehouse']}  (schemas c360, rejected, features, meta)")
     err_console.print(f"  data-quality report: {summary['report_html']}")
+    err_console.print(f"  feature catalog:     {built['catalog']}")
 
 
 @app.command(name="features")
