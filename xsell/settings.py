@@ -164,6 +164,34 @@ class FeatureSettings(_Section):
         return value
 
 
+class TrainingSettings(_Section):
+    """Time-based CV, Optuna tuning, LightGBM fitting and calibration."""
+
+    trials: int = Field(50, ge=1)
+    timeout_seconds: float | None = Field(None, gt=0)
+    cv_folds: int = Field(3, ge=1)
+    holdout_snapshots: int = Field(3, ge=1)  # most recent fully labelled snapshots kept out of tuning
+    purge_days: int | None = Field(None, ge=0)  # gap before each validation snapshot; default: the label horizon
+    model_layout: Literal["pooled", "per_product"] = "pooled"  # one model (product as a feature) or one per product
+    objective_metric: Literal["pr_auc", "log_loss"] = "pr_auc"
+    calibration: Literal["auto", "isotonic", "platt"] = "auto"  # auto: the lower ECE on out-of-time predictions
+    refit_on_holdout: bool = True  # after evaluation, refit with the holdout included (same params and rounds)
+    n_jobs: int = Field(2, ge=1)  # Optuna workers in this process
+    num_threads: int = Field(1, ge=1)  # LightGBM threads per trial (n_jobs x num_threads <= cores)
+    optuna_storage: str | None = None  # database URL; default: sqlite under home
+    max_rounds: int = Field(600, ge=10)
+    early_stopping_rounds: int = Field(40, ge=1)
+
+
+class RegistrySettings(_Section):
+    """MLflow tracking and the model registry (the tracking URI itself comes only from MLFLOW_TRACKING_URI)."""
+
+    model_name: str = "xsell-propensity"
+    experiment: str = "xsell"
+    champion_alias: str = "champion"
+    challenger_alias: str = "challenger"
+
+
 class Settings(BaseSettings):
     """The whole platform configuration; one instance per process, passed down explicitly."""
 
@@ -177,6 +205,8 @@ class Settings(BaseSettings):
     generator: GeneratorSettings = GeneratorSettings()
     ingest: IngestSettings = IngestSettings()
     features: FeatureSettings = FeatureSettings()
+    training: TrainingSettings = TrainingSettings()
+    registry: RegistrySettings = RegistrySettings()
 
     @classmethod
     def settings_customise_sources(
@@ -199,6 +229,21 @@ class Settings(BaseSettings):
     def reports_dir(self) -> Path:
         """Root of every human-readable report."""
         return self.home / "reports"
+
+    @property
+    def mlflow_uri(self) -> str:
+        """Tracking URI: MLFLOW_TRACKING_URI when set (team mode), else SQLite under home."""
+        return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{(self.home / 'mlflow.db').resolve()}"
+
+    @property
+    def mlflow_artifacts_dir(self) -> Path:
+        """Artifact root of the embedded MLflow store."""
+        return self.home / "mlflow-artifacts"
+
+    @property
+    def optuna_uri(self) -> str:
+        """Optuna storage: the configured database URL, else SQLite under home."""
+        return self.training.optuna_storage or f"sqlite:///{(self.home / 'optuna.db').resolve()}"
 
     @property
     def tmp_dir(self) -> Path:

@@ -1,0 +1,110 @@
+"""What a training run produces: the contract between training/ (which fills it) and registry/ (which logs it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+#: Key columns of every feature row (never model inputs).
+KEY_COLUMNS: tuple[str, ...] = ("account_id", "product", "as_of", "label")
+
+
+class FittedPropensityModel(Protocol):
+    """A fitted, picklable scorer: preprocessing, LightGBM and calibration in one object.
+
+    It maps feature rows (a DataFrame holding at least `feature_names_`; key columns ignored) to calibrated
+    conversion probabilities; it is exactly what the MLflow pyfunc wraps and what scoring uses.
+    """
+
+    feature_names_: list[str]
+    categorical_features_: list[str]
+    products_: list[str]
+    calibration_method_: str
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        """Calibrated probability of conversion within the horizon, one per row."""
+        ...
+
+    def contributions(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Per-row SHAP contributions (log-odds) of each input feature, columns = `feature_names_`."""
+        ...
+
+    def reason_codes(self, frame: pd.DataFrame, top: int = 3) -> pd.DataFrame:
+        """Columns `reason_1..reason_top`: plain-language sentences for the top positive contributions."""
+        ...
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One time-based split: train on these as-of dates, validate on those."""
+
+    train_dates: tuple[date, ...]
+    valid_dates: tuple[date, ...]
+
+
+@dataclass(frozen=True)
+class SplitPlan:
+    """Expanding-window CV folds with a purge gap, and the final holdout tuning never sees."""
+
+    folds: tuple[Fold, ...]
+    holdout_dates: tuple[date, ...]
+    final_train_dates: tuple[date, ...]  # what the model evaluated on the holdout was trained on
+    purge_days: int
+    horizon_days: int
+
+    def describe(self) -> str:
+        """Human-readable plan, printed and logged."""
+        lines = [f"time-based CV: {len(self.folds)} expanding folds, purge >= {self.purge_days} days"]
+        for i, fold in enumerate(self.folds, start=1):
+            lines.append(
+                f"  fold {i}: train {fold.train_dates[0]}..{fold.train_dates[-1]} ({len(fold.train_dates)} snapshots)"
+                f" -> validate {fold.valid_dates[0]}..{fold.valid_dates[-1]}"
+            )
+        lines.append(
+            f"  holdout: train {self.final_train_dates[0]}..{self.final_train_dates[-1]} -> "
+            f"evaluate {self.holdout_dates[0]}..{self.holdout_dates[-1]} (never seen by tuning)"
+        )
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class CalibrationReport:
+    """Calibration chosen on out-of-time predictions, and its reliability on the holdout."""
+
+    method: str  # "isotonic" or "platt"
+    candidates: dict[str, float]  # method -> ECE on out-of-time (out-of-fold) predictions
+    ece: dict[str, float]  # holdout ECE per product and "overall"
+    reliability: pd.DataFrame  # columns: product, bin, mean_predicted, observed_rate, count
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    """Everything registry/ needs to log, register and describe a model."""
+
+    model: FittedPropensityModel
+    plan: SplitPlan
+    best_params: dict[str, Any]
+    best_value: float  # mean CV objective of the best trial
+    objective_metric: str
+    trials: pd.DataFrame  # one row per trial: number, state, value, duration_s, params_*
+    holdout: pd.DataFrame  # account_id, product, as_of, label, segment, propensity, scorecard, logistic
+    metrics: dict[
+        str, dict[str, dict[str, float]]
+    ]  # model ("xsell", "scorecard", "logistic") -> product|"overall" -> metric
+    deciles: pd.DataFrame  # model, product, decile (1 = highest scores), rows, positives, conversion_rate
+    segment_metrics: pd.DataFrame  # model, segment, rows, positives, roc_auc, pr_auc
+    calibration: CalibrationReport
+    feature_importance: pd.DataFrame  # feature, gain, split
+    shap_sample: pd.DataFrame  # contributions of a holdout sample (columns = features) for the SHAP summary
+    shap_sample_values: pd.DataFrame  # the matching feature values
+    data_window: tuple[date, date]  # first and last as-of date used for training
+    data_hash: str  # sha256 of the training rows (keys, label and features)
+    n_rows: int
+    n_positives: int
+    model_layout: str  # "pooled" or "per_product"
+    input_example: pd.DataFrame  # a few feature rows, model inputs only
+    extra: dict[str, Any] = field(default_factory=dict)
