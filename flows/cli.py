@@ -6,6 +6,7 @@ import json
 import logging
 import os
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -270,6 +271,125 @@ def export_features(as_of: Any, out: Path, settings: Settings) -> dict[str, Any]
         con.close()
     catalog = write_catalog(settings.reports_dir, settings.features.horizon_days)
     return {"as_of": str(as_of), "out": str(out), "rows": rows, "catalog": str(catalog)}
+
+
+def _parse_day(value: str | None, option: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"expected YYYY-MM-DD, got {value!r}", param_hint=option) from None
+
+
+def _run_flow(settings: Settings, fn: Any, /, **kwargs: Any) -> dict[str, Any]:
+    """Run a flow with progress bars drawn from `xsell.progress` (flow arguments by keyword)."""
+    bar = make_progress(settings.progress)
+    with bar, progress.reporting_to(RichSink(bar)):
+        result: dict[str, Any] = fn(**kwargs)
+    return result
+
+
+@app.command()
+@friendly_errors
+def train(
+    ctx: typer.Context,
+    as_of: Annotated[
+        str | None, typer.Option(help="Train on snapshots whose labels matured by this date (default: data end).")
+    ] = None,
+    trials: Annotated[int | None, typer.Option(help="Optuna trials (default training.trials).")] = None,
+    timeout: Annotated[float | None, typer.Option(help="Stop tuning after this many seconds.")] = None,
+    table: Annotated[Path | None, typer.Option(help="Train on your own CSV/Parquet feature table instead.")] = None,
+    label: Annotated[str | None, typer.Option(help="Label column of --table (0/1).")] = None,
+    time: Annotated[str | None, typer.Option("--time", help="Time column of --table (time-based CV).")] = None,
+    id_col: Annotated[str | None, typer.Option("--id", help="Id column of --table (kept out of the features).")] = None,
+    model_name: Annotated[str | None, typer.Option(help="Registered model name (default registry.model_name).")] = None,
+) -> None:
+    """Tune LightGBM with Optuna under time-based CV, calibrate, evaluate, and register a challenger in MLflow."""
+    settings = _start(ctx, **{"registry.model_name": model_name, "training.timeout_seconds": timeout})
+    if table is not None:
+        if label is None:
+            raise typer.BadParameter("--table needs --label COL", param_hint="--label")
+        if not table.is_file():
+            raise FileNotFoundError(f"{table}: feature table not found")
+        from flows.train import train_table_flow
+
+        result = _run_flow(
+            settings,
+            train_table_flow,
+            table=table.resolve(),
+            label=label,
+            settings=settings,
+            time_col=time,
+            id_col=id_col,
+            trials=trials,
+        )
+    else:
+        if label or time or id_col:
+            raise typer.BadParameter("--label, --time and --id go with --table FILE", param_hint="--table")
+        from features.store import connect_warehouse
+
+        connect_warehouse(settings, read_only=True).close()  # fail fast, before the orchestrator starts
+        from flows.train import train_flow
+
+        day = _parse_day(as_of, "--as-of")
+        result = _run_flow(settings, train_flow, settings=settings, as_of=day, trials=trials, timeout=timeout)
+    err_console.print(result.get("plan", ""), highlight=False)
+    err_console.print(
+        f"registered {result['name']} version {result['version']} (aliases: {', '.join(result['aliases'])})"
+    )
+    err_console.print(f"MLflow UI: mlflow ui --backend-store-uri {settings.mlflow_uri}")
+    _print_json({k: v for k, v in result.items() if k != "plan"})
+
+
+@app.command()
+@friendly_errors
+def score(
+    ctx: typer.Context,
+    as_of: Annotated[str, typer.Option(help="Score the eligible pairs of this as-of date, YYYY-MM-DD.")],
+    out: Annotated[Path, typer.Option(help="Output file, .csv or .parquet.")],
+    model: Annotated[str | None, typer.Option(help="Model URI (default models:/NAME@champion).")] = None,
+) -> None:
+    """Score every eligible account x product at a date with the champion (or --model)."""
+    settings = _start(ctx)
+    day = _parse_day(as_of, "--as-of")
+    from deploy.scoring import TABLE_FORMATS, ScoringError
+    from features.store import connect_warehouse
+
+    if out.suffix.lower() not in TABLE_FORMATS:
+        raise ScoringError(f"{out}: output must end in .csv or .parquet")
+    connect_warehouse(settings, read_only=True).close()
+    from flows.score import score_flow
+
+    result = _run_flow(settings, score_flow, as_of=day, out=out.resolve(), settings=settings, model_uri=model)
+    err_console.print(
+        f"scored {result['rows']:,} account x product rows with {result['model_name']} "
+        f"v{result['model_version']} -> {result['out']}"
+    )
+    _print_json(result)
+
+
+@app.command()
+@friendly_errors
+def predict(
+    ctx: typer.Context,
+    table: Annotated[Path, typer.Option(help="CSV or Parquet feature table to score.")],
+    model: Annotated[str, typer.Option(help="Model URI, e.g. models:/NAME@champion or models:/NAME/3.")],
+    out: Annotated[Path, typer.Option(help="Output file, .csv or .parquet (columns id, propensity).")],
+) -> None:
+    """Score your own feature table with a registered model."""
+    settings = _start(ctx)
+    from deploy.scoring import predict_table, write_table
+    from registry.models import load_model
+    from training.byo import read_table
+
+    if not table.is_file():
+        raise FileNotFoundError(f"{table}: feature table not found")
+    loaded = load_model(model, settings)
+    scores = predict_table(loaded.model, read_table(table))
+    write_table(scores, out)
+    err_console.print(f"scored {len(scores):,} rows with {loaded.name} v{loaded.version} -> {out}")
+    _print_json({"out": str(out), "rows": len(scores), "model_name": loaded.name, "model_version": loaded.version})
 
 
 def run() -> None:  # pragma: no cover - console entry point

@@ -1,0 +1,70 @@
+"""Prefect tasks of training, registration and scoring: thin wrappers over plain functions."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from tasks.retry import retry_on_io
+from xsell.settings import Settings
+
+
+@task(name="load-training-frame", retries=1, retry_condition_fn=retry_on_io, cache_policy=NO_CACHE)
+def load_training_frame_task(settings: Settings, as_of: date | None) -> pd.DataFrame:
+    """Materialise (if needed) and read every snapshot whose labels had matured by `as_of`."""
+    from features.store import connect_warehouse
+    from training.dataset import load_training_frame
+
+    con = connect_warehouse(settings)
+    try:
+        return load_training_frame(con, settings, as_of)
+    finally:
+        con.close()
+
+
+@task(name="train-model", cache_policy=NO_CACHE)
+def train_task(frame: pd.DataFrame, settings: Settings, trials: int | None, timeout: float | None) -> Any:
+    """Tune, fit, calibrate and evaluate the propensity model."""
+    from training.pipeline import train_propensity
+
+    return train_propensity(frame, settings, trials=trials, timeout=timeout)
+
+
+@task(name="train-table-model", cache_policy=NO_CACHE)
+def train_table_task(
+    table: Path, label: str, time_col: str | None, id_col: str | None, settings: Settings, trials: int | None
+) -> Any:
+    """Run the same engine on a user's own feature table."""
+    from training.byo import read_table, train_table
+
+    return train_table(read_table(table), label, time_col=time_col, id_col=id_col, settings=settings, trials=trials)
+
+
+@task(name="log-and-register", retries=1, retry_condition_fn=retry_on_io, cache_policy=NO_CACHE)
+def log_and_register_task(result: Any, settings: Settings, reason: str) -> dict[str, Any]:
+    """Log the run to MLflow and register a new model version (alias challenger; champion if first)."""
+    from registry.log_training import log_training
+
+    return log_training(result, settings, reason=reason).to_dict()
+
+
+@task(name="score-snapshot", retries=1, retry_condition_fn=retry_on_io, cache_policy=NO_CACHE)
+def score_snapshot_task(as_of: date, model_uri: str, out: Path, settings: Settings) -> dict[str, Any]:
+    """Score every eligible pair at `as_of` with the model at `model_uri` and write the file."""
+    from deploy.scoring import score_snapshot, write_table
+    from features.store import connect_warehouse
+    from registry.models import load_model
+
+    loaded = load_model(model_uri, settings)
+    con = connect_warehouse(settings)
+    try:
+        scores = score_snapshot(con, as_of, loaded.model, loaded.name, loaded.version, settings)
+    finally:
+        con.close()
+    write_table(scores, out)
+    return {"out": str(out), "rows": len(scores), "model_name": loaded.name, "model_version": loaded.version}
