@@ -17,9 +17,8 @@ import json
 import shutil
 import sys
 import time
-from pathlib import Path
 
-from bench.measure import bench_parser, ensure_export, last_month, run_child
+from bench.measure import bench_parser, consolidated_from, ensure_export, last_month, run_child
 
 #: One pass over the usage table, reading every column the features read.
 USAGE_SCAN_SQL = """
@@ -73,23 +72,6 @@ def _child_build(home: str, start: str, end: str) -> None:
     )
 
 
-def _warehouse_of(raw: Path, home: Path) -> bool:
-    """True when `home` holds a warehouse consolidated from `raw`."""
-    import duckdb
-
-    path = home / "warehouse.duckdb"
-    if not path.is_file():
-        return False
-    con = duckdb.connect(str(path), read_only=True)
-    try:
-        rows = con.execute("SELECT raw_dir FROM meta.load_runs ORDER BY loaded_at DESC LIMIT 1").fetchall()
-    except duckdb.Error:
-        return False
-    finally:
-        con.close()
-    return bool(rows) and Path(rows[0][0]).resolve() == raw.resolve()
-
-
 def main(argv: list[str] | None = None) -> int:
     """Generate and consolidate exports (cached), then time their monthly snapshots; print one table."""
     parser = bench_parser(__doc__)
@@ -103,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     for accounts in args.accounts:
         raw = ensure_export(args.work, accounts, args.start, end, args.seed)
         home = args.work / f"features-home-{accounts}"
-        if not _warehouse_of(raw, home):
+        if not consolidated_from(raw, home):
             shutil.rmtree(home, ignore_errors=True)
             cons = run_child("bench.consolidation", ["--child", "consolidate", str(raw), str(home)])
             print(f"consolidated {accounts:,} accounts in {cons.seconds:.1f} s", file=sys.stderr)

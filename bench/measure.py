@@ -81,6 +81,23 @@ def ensure_export(work: Path, accounts: int, start: str, end: str, seed: int) ->
     return raw
 
 
+def consolidated_from(raw: Path, home: Path) -> bool:
+    """True when `home` holds a warehouse whose latest load came from `raw`."""
+    import duckdb
+
+    path = home / "warehouse.duckdb"
+    if not path.is_file():
+        return False
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        rows = con.execute("SELECT raw_dir FROM meta.load_runs ORDER BY loaded_at DESC LIMIT 1").fetchall()
+    except duckdb.Error:
+        return False
+    finally:
+        con.close()
+    return bool(rows) and Path(rows[0][0]).resolve() == raw.resolve()
+
+
 def _generate(out: str, accounts: int, start: str, end: str, seed: int) -> None:
     from xsell.settings import load_settings
     from xsell.synth import generate_raw

@@ -66,6 +66,21 @@ def score_snapshot(
     return scored
 
 
+def read_table(path: Path) -> pd.DataFrame:
+    """Read a user's CSV (optionally .csv.gz) or Parquet table; a file that is not one is named in the error."""
+    name = path.name.lower()
+    try:
+        if name.endswith(".parquet"):
+            return pd.read_parquet(path)
+        if name.endswith((".csv", ".csv.gz")):
+            return pd.read_csv(path)
+    except FileNotFoundError:
+        raise
+    except Exception as exc:  # pandas/pyarrow raise many types for a broken file
+        raise ScoringError(f"{path}: not a readable table ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
+    raise ScoringError(f"{path}: a table must be .csv, .csv.gz or .parquet")
+
+
 def write_table(frame: pd.DataFrame, out: Path) -> Path:
     """Write a frame as CSV or Parquet (by the file ending), atomically."""
     suffix = out.suffix.lower()

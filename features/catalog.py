@@ -9,6 +9,10 @@ Each `FeatureDef.expr` is the SQL of the output column in the snapshot's final S
 - `req` feature-request tickets naming the product;  `tch` marketing touches for the product;
 - `opp` opportunities for the product;  `tri` trials of the product;  `pre` the prerequisite, if owned.
 
+A few features that need a window no family aggregates (the scorecard's 180-day NPS mean and head-count growth)
+use a correlated subquery, bounded by T computed from `a.as_of` (`_t_minus`), over a warehouse table or the
+snapshot's `versions` CTE (account versions known at T).
+
 Product names, feature names and tiers never appear here: they come from the warehouse catalogue.
 Ticket priorities/categories and touch actions come from the raw contract (`ingest.contract`).
 """
@@ -73,6 +77,11 @@ def _f(
     name: str, family: Family, window: str, sources: tuple[str, ...], description: str, expr: str, dtype: SqlType
 ) -> FeatureDef:
     return FeatureDef(name, family, window, sources, description, expr, dtype)
+
+
+def _t_minus(days: int) -> str:
+    """SQL of T - days as a timestamp, with T = as-of date + 1 day 00:00 (`a.as_of` is the as-of date)."""
+    return f"(a.as_of + INTERVAL 1 DAY - INTERVAL {days} DAY)"
 
 
 def _count(column: str) -> str:
@@ -321,6 +330,16 @@ def _readiness() -> list[FeatureDef]:
             "DOUBLE",
         ),
         _f(
+            "employee_growth_180d",
+            "readiness",
+            "180d",
+            (VERSIONS,),
+            "employee count now over the count known 180 days earlier, minus 1",
+            "a.employee_count / nullif((SELECT arg_max(v.employee_count, v.updated_at) FROM versions v"
+            f" WHERE v.account_id = p.account_id AND v.updated_at < {_t_minus(180)}), 0) - 1",
+            "DOUBLE",
+        ),
+        _f(
             "annual_revenue",
             "readiness",
             "at T",
@@ -421,6 +440,16 @@ def _health() -> list[FeatureDef]:
             ("c360.nps",),
             "mean NPS score over the last 365 days",
             "a.nps_mean_365d",
+            "DOUBLE",
+        ),
+        _f(
+            "nps_mean_180d",
+            "health",
+            "180d",
+            ("c360.nps",),
+            "mean NPS score over the last 180 days",
+            "(SELECT avg(n.score) FROM c360.nps n WHERE n.account_id = p.account_id"
+            f" AND n.submitted_at < {_t_minus(0)} AND n.submitted_at >= {_t_minus(180)})",
             "DOUBLE",
         ),
         _f(

@@ -379,9 +379,8 @@ def predict(
 ) -> None:
     """Score your own feature table with a registered model."""
     settings = _start(ctx)
-    from deploy.scoring import predict_table, write_table
+    from deploy.scoring import predict_table, read_table, write_table
     from registry.models import load_model
-    from training.byo import read_table
 
     if not table.is_file():
         raise FileNotFoundError(f"{table}: feature table not found")

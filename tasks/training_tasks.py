@@ -40,7 +40,8 @@ def train_table_task(
     table: Path, label: str, time_col: str | None, id_col: str | None, settings: Settings, trials: int | None
 ) -> Any:
     """Run the same engine on a user's own feature table."""
-    from training.byo import read_table, train_table
+    from deploy.scoring import read_table
+    from training.byo import train_table
 
     return train_table(read_table(table), label, time_col=time_col, id_col=id_col, settings=settings, trials=trials)
 

@@ -44,6 +44,9 @@ class Fold:
 
     train_dates: tuple[date, ...]
     valid_dates: tuple[date, ...]
+    train_rows: int = 0  # filled once rows are assigned (0: not known)
+    valid_rows: int = 0
+    valid_positives: int = 0
 
 
 @dataclass(frozen=True)
@@ -55,20 +58,43 @@ class SplitPlan:
     final_train_dates: tuple[date, ...]  # what the model evaluated on the holdout was trained on
     purge_days: int
     horizon_days: int
+    kind: str = "time"  # "time": expanding windows over as-of dates; "stratified": K-fold over rows (no time column)
+    final_train_rows: int = 0  # filled once rows are assigned (0: not known)
+    holdout_rows: int = 0
+    holdout_positives: int = 0
 
     def describe(self) -> str:
         """Human-readable plan, printed and logged."""
+        if self.kind == "stratified":
+            lines = [f"stratified CV: {len(self.folds)} folds over rows (no time column)"]
+            for i, fold in enumerate(self.folds, start=1):
+                lines.append(f"  fold {i}: train {fold.train_rows:,} rows -> validate {_rows(fold)}")
+            lines.append(
+                f"  holdout: train {self.final_train_rows:,} rows -> evaluate a stratified "
+                f"{self.holdout_rows:,} rows, {self.holdout_positives:,} positives (never seen by tuning)"
+            )
+            return "\n".join(lines)
         lines = [f"time-based CV: {len(self.folds)} expanding folds, purge >= {self.purge_days} days"]
         for i, fold in enumerate(self.folds, start=1):
             lines.append(
                 f"  fold {i}: train {fold.train_dates[0]}..{fold.train_dates[-1]} ({len(fold.train_dates)} snapshots)"
                 f" -> validate {fold.valid_dates[0]}..{fold.valid_dates[-1]}"
+                + (f" ({fold.train_rows:,} -> {_rows(fold)})" if fold.train_rows else "")
             )
         lines.append(
             f"  holdout: train {self.final_train_dates[0]}..{self.final_train_dates[-1]} -> "
             f"evaluate {self.holdout_dates[0]}..{self.holdout_dates[-1]} (never seen by tuning)"
+            + (
+                f" ({self.final_train_rows:,} -> {self.holdout_rows:,} rows, {self.holdout_positives:,} positives)"
+                if self.holdout_rows
+                else ""
+            )
         )
         return "\n".join(lines)
+
+
+def _rows(fold: Fold) -> str:
+    return f"{fold.valid_rows:,} rows, {fold.valid_positives:,} positives"
 
 
 @dataclass(frozen=True)
@@ -107,4 +133,7 @@ class TrainingResult:
     n_positives: int
     model_layout: str  # "pooled" or "per_product"
     input_example: pd.DataFrame  # a few feature rows, model inputs only
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)  # plain JSON-able values (numbers, strings, lists, dicts)
+    # CV out-of-fold predictions of the best parameters (the calibration rows): account_id, product, as_of, label,
+    # fold, raw_score (log-odds), propensity (calibrated in-sample: for audit, not for evaluation)
+    oof: pd.DataFrame | None = None

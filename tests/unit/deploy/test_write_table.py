@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from deploy.scoring import ScoringError, write_table
+from deploy.scoring import ScoringError, read_table, write_table
 
 
 @pytest.mark.parametrize("name", ["scores.csv", "scores.parquet", "SCORES.CSV"])
@@ -23,3 +23,20 @@ def test_unknown_ending_is_refused_and_nothing_written(tmp_path: Path) -> None:
     with pytest.raises(ScoringError, match=r"scores\.xlsx: output must end in \.csv or \.parquet"):
         write_table(pd.DataFrame({"a": [1]}), tmp_path / "scores.xlsx")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", ["t.csv", "t.csv.gz", "t.parquet"])
+def test_read_table_reads_what_write_table_and_users_write(tmp_path: Path, name: str) -> None:
+    frame = pd.DataFrame({"id": ["a", "b"], "x": [1.5, 2.0]})
+    path = tmp_path / name
+    frame.to_parquet(path) if name.endswith(".parquet") else frame.to_csv(path, index=False)
+    pd.testing.assert_frame_equal(read_table(path), frame)
+
+
+def test_read_table_names_a_broken_or_unknown_file(tmp_path: Path) -> None:
+    broken = tmp_path / "t.parquet"
+    broken.write_bytes(b"not parquet at all")
+    with pytest.raises(ScoringError, match=r"t\.parquet: not a readable table"):
+        read_table(broken)
+    with pytest.raises(ScoringError, match=r"t\.xlsx: a table must be"):
+        read_table(tmp_path / "t.xlsx")

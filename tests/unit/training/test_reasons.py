@@ -1,0 +1,80 @@
+"""Reason codes: catalog-driven sentences with the row's value, product and cohort percentile."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from training.reasons import FeatureInfo, catalog_info, reason_frame, sentence
+from xsell.settings import load_settings
+
+CATALOG = catalog_info()
+REPO = Path(__file__).resolve().parents[3]
+
+
+def test_sentences_use_the_row_value_product_tier_and_cohort_percentile() -> None:
+    row = {
+        "product": "widgets",
+        "primary_tier": "professional",
+        "feature_share_30d": 0.85,
+        "feature_share_30d_cohort_pct": 0.92,
+        "feature_requests_90d": 3,
+        "nps_latest": 9.0,
+        "opportunity_open": 1,
+        "employee_growth_180d": 0.12,
+        "segment": "mid_market",
+    }
+    say = lambda name: sentence(name, row, CATALOG, "product")  # noqa: E731
+    assert say("feature_share_30d") == "Uses 85% of Professional features (last 30 days), top 10% of peers"
+    assert say("feature_share_30d_cohort_pct") == say("feature_share_30d")  # the rank speaks through its base
+    assert say("feature_requests_90d") == "3 feature requests for widgets in the last 90 days"
+    assert say("nps_latest") == "NPS 9 (latest)"
+    assert say("opportunity_open") == "Open sales opportunity for widgets"
+    assert say("employee_growth_180d") == "Headcount grew 12% over the last 180 days"
+    assert say("segment") == "Mid market segment"
+
+
+def test_features_without_template_or_value_fall_back_to_the_catalog_description() -> None:
+    row = {"product": "widgets", "tickets_high_90d": 2, "nps_latest": None}
+    assert sentence("tickets_high_90d", row, CATALOG, "product") == (
+        "Tickets of priority 'high' created in the last 90 days: 2"
+    )
+    assert sentence("nps_latest", row, CATALOG, "product") == "Score of the latest NPS response: unknown"
+    # a column no catalog knows (bring-your-own table) is named by its column
+    assert sentence("churn_risk", {"churn_risk": 0.25}, {}, None) == "Churn risk: 0.25"
+
+
+def test_reason_frame_takes_top_positive_contributions_one_per_topic() -> None:
+    rows = pd.DataFrame(
+        {"product": ["widgets", "gadgets"], "events_30d": [1200, 10], "events_90d": [3000, 40], "nps_latest": [9, 3]}
+    )
+    names = ["events_30d", "events_90d", "nps_latest"]
+    contrib = np.array([[0.5, 0.4, 0.1], [-0.2, -0.1, 0.3]])
+    out = reason_frame(contrib, names, rows, CATALOG, top=3, product_column="product")
+    assert list(out.columns) == ["reason_1", "reason_2", "reason_3"]
+    # events_30d and events_90d share a topic: one sentence; negative contributions give none
+    assert out.iloc[0].tolist() == ["1,200 usage events in the last 30 days", "NPS 9 (latest)", None]
+    assert out.iloc[1].tolist() == ["NPS 3 (latest)", None, None]
+
+
+def test_every_catalog_feature_yields_a_sentence() -> None:
+    row = {name: (0.5 if not name.startswith(("segment", "industry", "primary_tier")) else "x") for name in CATALOG}
+    row["product"] = "widgets"
+    for name, info in CATALOG.items():
+        text = sentence(name, row, CATALOG, "product")
+        assert isinstance(info, FeatureInfo) and text and not text.startswith(" "), name
+
+
+def test_no_product_name_is_hard_coded_in_training() -> None:
+    settings = load_settings()
+    names = {p.product for p in settings.generator.catalog_products} | {
+        f.feature for f in settings.generator.catalog_features
+    }
+    offenders = []
+    for path in sorted((REPO / "training").glob("*.py")):
+        text = path.read_text()
+        offenders += [f"{path.name}: {n}" for n in names if re.search(rf"['\"]{re.escape(n)}['\"]", text)]
+    assert offenders == []

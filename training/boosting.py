@@ -1,0 +1,219 @@
+"""LightGBM pieces shared by tuning and the final model: base parameters, per-fold datasets built once, fitting.
+
+Layouts: "pooled" fits one booster over every product (the product is a categorical input); "per_product" fits one
+booster per product (the product column selects it). In both, a "part" is what one booster sees: `POOLED` or a
+product. LightGBM datasets are built with `free_raw_data=False` and `feature_pre_filter=False`, so one dataset
+serves every trial whatever its booster parameters (dataset parameters such as `max_bin` are never tuned).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+
+__all__ = [
+    "POOLED",
+    "FoldSets",
+    "base_params",
+    "build_fold_sets",
+    "dataset",
+    "early_stopping_metric",
+    "fit_boosters",
+    "fit_fold",
+    "prior_score",
+]
+
+#: Key of the single booster of the pooled layout.
+POOLED = "*"
+#: Dataset parameters: bins stay valid for any booster parameters, so a dataset is built once and reused. 63 bins
+#: instead of 255: ~16% less boosting time, and equal or better out-of-fold ROC/PR-AUC on the default export and the
+#: sample (coarser bins regularise noisy counts).
+DATASET_PARAMS: dict[str, Any] = {"feature_pre_filter": False, "max_bin": 63, "verbose": -1}
+
+
+def early_stopping_metric(objective_metric: str) -> str:
+    """LightGBM metric that early stopping watches: the log loss, whatever the objective.
+
+    The log loss is smooth from round to round; average precision on a validation window with ~100 positives jumps
+    by chance, so watching it stops low learning rates at an early lucky peak (measured on the default export and
+    the sample: fewer rounds, lower out-of-fold ROC-AUC and PR-AUC). The objective (PR-AUC or log loss) is then
+    computed at the round the log loss picked.
+    """
+    return "binary_logloss"
+
+
+def base_params(*, seed: int, num_threads: int, objective_metric: str) -> dict[str, Any]:
+    """Fixed booster parameters every trial and the final model share."""
+    return {
+        "objective": "binary",
+        "metric": early_stopping_metric(objective_metric),
+        "verbosity": -1,
+        "num_threads": num_threads,
+        "seed": seed,
+        "deterministic": True,
+        "force_row_wise": True,  # measured faster than col-wise at 1 thread on ~50k x 80 (1.34 s vs 1.66 s a trial)
+        "bagging_freq": 1,
+    }
+
+
+def prior_score(y: np.ndarray) -> float:
+    """Log-odds of the base rate: the constant raw score of a part without both classes."""
+    rate = min(max(float(np.mean(y)) if len(y) else 0.0, 1e-6), 1 - 1e-6)
+    return math.log(rate / (1 - rate))
+
+
+def dataset(
+    x: np.ndarray,
+    y: np.ndarray,
+    feature_names: list[str],
+    categorical: list[int],
+    reference: lgb.Dataset | None = None,
+) -> lgb.Dataset:
+    """A constructed LightGBM dataset that keeps its raw data (reusable across trials and as a reference)."""
+    data = lgb.Dataset(
+        x,
+        label=y,
+        feature_name=feature_names,
+        categorical_feature=categorical,
+        reference=reference,
+        free_raw_data=False,
+        params=DATASET_PARAMS,
+    )
+    return data.construct()
+
+
+@dataclass
+class Part:
+    """One booster's rows of one fold: datasets, the raw validation matrix and where its rows go."""
+
+    train: lgb.Dataset | None  # None when the training rows lack a class (constant prior instead)
+    valid: lgb.Dataset | None
+    valid_x: np.ndarray
+    valid_pos: np.ndarray  # positions within the fold's validation rows
+    prior: float
+    valid_has_both: bool  # both classes among the validation rows
+
+
+@dataclass
+class FoldSets:
+    """LightGBM datasets of one CV fold, per part, built once before the study."""
+
+    parts: dict[str, Part]
+    valid_y: np.ndarray
+    valid_groups: np.ndarray | None = None  # product of each validation row (None: a table without products)
+
+
+def build_fold_sets(
+    x: np.ndarray,
+    y: np.ndarray,
+    part_of_row: np.ndarray,
+    train_idx: np.ndarray,
+    valid_idx: np.ndarray,
+    feature_names: list[str],
+    categorical: list[int],
+    groups: np.ndarray | None = None,
+) -> FoldSets:
+    """Datasets of one fold; `part_of_row` names each row's part (`POOLED` everywhere for the pooled layout)."""
+    parts: dict[str, Part] = {}
+    valid_parts = part_of_row[valid_idx]
+    for key in sorted(set(part_of_row[train_idx]) | set(valid_parts)):
+        tr = train_idx[part_of_row[train_idx] == key]
+        pos = np.flatnonzero(valid_parts == key)
+        va = valid_idx[pos]
+        ytr, yva = y[tr], y[va]
+        both = len(np.unique(ytr)) == 2
+        train = dataset(x[tr], ytr, feature_names, categorical) if both else None
+        valid = dataset(x[va], yva, feature_names, categorical, reference=train) if both and len(va) else None
+        parts[str(key)] = Part(train, valid, x[va], pos, prior_score(ytr), len(np.unique(yva)) == 2)
+    return FoldSets(parts=parts, valid_y=y[valid_idx], valid_groups=None if groups is None else groups[valid_idx])
+
+
+def fit_fold(
+    params: dict[str, Any],
+    fold: FoldSets,
+    *,
+    max_rounds: int,
+    early_stopping_rounds: int,
+    fixed_rounds: dict[str, int] | None = None,
+) -> tuple[np.ndarray, dict[str, int]]:
+    """Train every part of a fold with early stopping on its validation rows (or exactly `fixed_rounds`).
+
+    Returns the raw validation scores (log-odds, in the fold's validation order) at each part's best iteration,
+    and the best iteration per part (parts with a constant prior are left out).
+    """
+    raw = np.empty(len(fold.valid_y), dtype="float64")
+    best: dict[str, int] = {}
+    for key, part in fold.parts.items():
+        if part.train is None:
+            raw[part.valid_pos] = part.prior
+            continue
+        if part.valid is None or len(part.valid_pos) == 0:
+            continue
+        run = dict(params)
+        if fixed_rounds is not None:
+            iteration = fixed_rounds.get(key, max(fixed_rounds.values(), default=max_rounds))
+            booster = lgb.Booster(params=run, train_set=part.train)
+            for _ in range(iteration):
+                booster.update()
+        else:
+            booster, iteration = _train_early_stopping(run, part, max_rounds, early_stopping_rounds)
+        raw[part.valid_pos] = booster.predict(part.valid_x, num_iteration=iteration, raw_score=True)
+        best[key] = iteration
+        booster.free_dataset()
+    return raw, best
+
+
+def _train_early_stopping(
+    params: dict[str, Any], part: Part, max_rounds: int, patience: int
+) -> tuple[lgb.Booster, int]:
+    """Boost until the validation metric has not improved for `patience` rounds; return the booster and best round.
+
+    A plain loop over `Booster.update` rather than `lgb.train`: `lgb.train` re-sets the feature names of the shared
+    validation dataset (a write into LightGBM's dataset) on every call, which races between trials run in threads.
+    Here the shared datasets are only read.
+    """
+    assert part.train is not None and part.valid is not None
+    booster = lgb.Booster(params=params, train_set=part.train)
+    booster.add_valid(part.valid, "valid")
+    best_score, best_round = None, 0
+    for round_ in range(1, max_rounds + 1):
+        booster.update()
+        result = booster.eval_valid()[0]  # (data name, metric name, value, higher is better)
+        value, higher_better = result[2], result[3]
+        if best_score is None or (value > best_score if higher_better else value < best_score):
+            best_score, best_round = value, round_
+        elif round_ - best_round >= patience:
+            break
+    return booster, best_round
+
+
+def fit_boosters(
+    x: np.ndarray,
+    y: np.ndarray,
+    part_of_row: np.ndarray,
+    params: dict[str, Any],
+    rounds: dict[str, int],
+    feature_names: list[str],
+    categorical: list[int],
+) -> tuple[dict[str, lgb.Booster], dict[str, float]]:
+    """Fit one booster per part with a fixed number of rounds; parts lacking a class get a constant prior."""
+    boosters: dict[str, lgb.Booster] = {}
+    priors: dict[str, float] = {}
+    default_rounds = max(1, round(float(np.mean(list(rounds.values()))))) if rounds else 100
+    for key in sorted(set(part_of_row)):
+        rows = part_of_row == key
+        yk = y[rows]
+        priors[str(key)] = prior_score(yk)
+        if len(np.unique(yk)) < 2:
+            continue
+        train = lgb.Dataset(
+            x[rows], label=yk, feature_name=feature_names, categorical_feature=categorical, params=DATASET_PARAMS
+        )
+        booster = lgb.train(params, train, num_boost_round=rounds.get(str(key), default_rounds))
+        booster.free_dataset()
+        boosters[str(key)] = booster
+    return boosters, priors

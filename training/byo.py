@@ -1,0 +1,130 @@
+"""Bring your own table: the same engine on any labelled feature table.
+
+With a time column the CV is time-based (snapshots = the distinct time values, purge = `training.purge_days`, else 0;
+the holdout is the last time period); without one it is stratified K-fold with a stratified 20% holdout. String
+columns are encoded inside the model; no product column is required (metrics are then "overall" only). The only
+baseline is the logistic regression: the RevOps scorecard needs xsell's features.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from training.dataset import data_hash
+from training.encoding import infer_categorical
+from training.engine import TableSpec, run_engine
+from training.errors import TrainingError
+from training.result import TrainingResult
+from training.splits import assign_rows, plan_time_splits, stratified_splits
+from xsell.settings import Settings
+
+log = logging.getLogger(__name__)
+
+__all__ = ["HOLDOUT_SHARE", "train_table"]
+
+#: Share of the rows held out (stratified) when the table has no time column.
+HOLDOUT_SHARE = 0.2
+LABEL = "__label__"
+
+
+def _labels(frame: pd.DataFrame, label: str | Sequence[int] | np.ndarray | pd.Series) -> tuple[np.ndarray, str | None]:
+    if isinstance(label, str):
+        if label not in frame.columns:
+            raise TrainingError(f"the table has no label column {label!r}")
+        values = frame[label]
+        name: str | None = label
+    else:
+        values = pd.Series(np.asarray(label), index=frame.index)
+        name = None
+        if len(values) != len(frame):
+            raise TrainingError(f"{len(frame)} rows but {len(values)} labels")
+    if values.isna().any():
+        raise TrainingError(f"{int(values.isna().sum())} rows have no label: drop them first")
+    uniques = set(pd.unique(values))
+    if not uniques <= {0, 1} or len(uniques) < 2:  # True == 1 and False == 0 in a set
+        raise TrainingError(f"the label must be binary (0/1) with both classes present, got {sorted(uniques, key=str)}")
+    return values.astype("int64").to_numpy(), name
+
+
+def train_table(
+    frame: pd.DataFrame,
+    label: str | Sequence[int] | np.ndarray | pd.Series,
+    time_col: str | None = None,
+    id_col: str | None = None,
+    settings: Settings | None = None,
+    *,
+    product_col: str | None = None,
+    segment_col: str | None = None,
+    trials: int | None = None,
+    timeout: float | None = None,
+    model_name: str | None = None,
+) -> TrainingResult:
+    """Tune, fit, calibrate and evaluate a propensity model on any feature table; see the module doc.
+
+    `label` is the name of a 0/1 column (or the labels themselves); every other column except `time_col`,
+    `id_col` and `product_col` is a feature. `segment_col` (a feature too) adds per-segment metrics. The layout is
+    `training.model_layout` when a product column is given, else pooled.
+    """
+    settings = settings or Settings()
+    if frame.empty:
+        raise TrainingError("the table is empty")
+    for role, column in (("time", time_col), ("id", id_col), ("product", product_col), ("segment", segment_col)):
+        if column is not None and column not in frame.columns:
+            raise TrainingError(f"the table has no {role} column {column!r}")
+    labels, label_name = _labels(frame, label)
+    data = frame.reset_index(drop=True)
+    if label_name is not None:
+        data = data.drop(columns=[label_name])
+    keys = [c for c in (id_col, time_col, product_col) if c]
+    features = [c for c in data.columns if c not in keys]
+    if not features:
+        raise TrainingError("the table has no feature column")
+    spec = TableSpec(
+        features=features,
+        categorical=infer_categorical(data, features),
+        product_column=product_col,
+        segment_column=segment_col,
+        id_column=id_col,
+        time_column=time_col,
+        catalog={},
+        scorecard=False,
+        scorecard_note="the RevOps scorecard needs xsell's snapshot features; a bring-your-own table has no such"
+        " columns",
+    )
+    cfg = settings.training
+    if time_col:
+        order = data.sort_values([time_col, *[c for c in (id_col, product_col) if c]], kind="stable").index
+        data, labels = data.loc[order].reset_index(drop=True), labels[order.to_numpy()]
+        if data[time_col].isna().any():
+            raise TrainingError(f"time column {time_col!r} has missing values")
+        plan = plan_time_splits(
+            sorted(set(data[time_col])),
+            horizon_days=cfg.purge_days or 0,
+            purge_days=cfg.purge_days or 0,
+            cv_folds=cfg.cv_folds,
+            holdout_snapshots=1,
+        )
+        plan, rows = assign_rows(plan, data[time_col], labels)
+        if any(np.unique(labels[va]).size < 2 for _, va in rows.folds) or np.unique(labels[rows.holdout]).size < 2:
+            raise TrainingError("every CV validation period and the holdout period need both classes")
+    else:
+        plan, rows = stratified_splits(labels, cv_folds=cfg.cv_folds, holdout_share=HOLDOUT_SHARE, seed=settings.seed)
+    layout = cfg.model_layout if product_col else "pooled"
+    hashed = data.assign(**{LABEL: labels})
+    return run_engine(
+        data,
+        labels,
+        spec,
+        plan,
+        rows,
+        settings,
+        layout=layout,
+        data_hash=data_hash(hashed, sort_by=keys),
+        model_name=model_name or f"{settings.registry.model_name}-table",
+        trials=trials,
+        timeout=timeout,
+    )

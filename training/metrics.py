@@ -1,0 +1,91 @@
+"""Holdout metrics: ranking (ROC-AUC, PR-AUC, top-decile lift), probability quality (Brier, ECE), decile tables."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
+
+__all__ = [
+    "ECE_BINS",
+    "binary_metrics",
+    "decile_table",
+    "expected_calibration_error",
+    "objective_score",
+    "reliability_table",
+]
+
+#: Equal-width probability bins of the expected calibration error and the reliability curve.
+ECE_BINS = 10
+
+
+def _bin_index(p: np.ndarray, bins: int) -> np.ndarray:
+    return np.clip((np.asarray(p, dtype="float64") * bins).astype(int), 0, bins - 1)
+
+
+def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = ECE_BINS) -> float:
+    """ECE over `bins` equal-width bins of [0, 1], each bin's |observed rate - mean prediction| weighted by its rows."""
+    y, p = np.asarray(y, dtype="float64"), np.asarray(p, dtype="float64")
+    if len(y) == 0:
+        return float("nan")
+    idx = _bin_index(p, bins)
+    counts = np.bincount(idx, minlength=bins)
+    gap = np.abs(np.bincount(idx, weights=y, minlength=bins) - np.bincount(idx, weights=p, minlength=bins))
+    return float(gap.sum() / counts.sum())
+
+
+def reliability_table(y: np.ndarray, p: np.ndarray, bins: int = ECE_BINS) -> pd.DataFrame:
+    """Reliability curve: per non-empty bin, `bin` (1..bins), `mean_predicted`, `observed_rate`, `count`."""
+    y, p = np.asarray(y, dtype="float64"), np.asarray(p, dtype="float64")
+    idx = _bin_index(p, bins)
+    frame = pd.DataFrame({"bin": idx + 1, "p": p, "y": y})
+    out = frame.groupby("bin").agg(mean_predicted=("p", "mean"), observed_rate=("y", "mean"), count=("y", "size"))
+    return out.reset_index()
+
+
+def _safe(fn, y: np.ndarray, p: np.ndarray) -> float:  # type: ignore[no-untyped-def]
+    if len(np.unique(y)) < 2:
+        return float("nan")
+    return float(fn(y, p))
+
+
+def binary_metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
+    """rows, positives, base_rate, roc_auc, pr_auc, lift_top_decile, brier, ece (NaN where undefined)."""
+    y, p = np.asarray(y, dtype="int64"), np.asarray(p, dtype="float64")
+    n, pos = len(y), int(y.sum())
+    base = pos / n if n else float("nan")
+    out = {"rows": float(n), "positives": float(pos), "base_rate": base}
+    out["roc_auc"] = _safe(roc_auc_score, y, p)
+    out["pr_auc"] = _safe(average_precision_score, y, p)
+    if n and pos:
+        top = np.argsort(-p, kind="stable")[: max(1, math.ceil(n / 10))]
+        out["lift_top_decile"] = float(y[top].mean() / base)
+    else:
+        out["lift_top_decile"] = float("nan")
+    out["brier"] = float(brier_score_loss(y, np.clip(p, 0, 1))) if n else float("nan")
+    out["ece"] = expected_calibration_error(y, p)
+    return out
+
+
+def decile_table(y: np.ndarray, p: np.ndarray) -> pd.DataFrame:
+    """Rows ranked by score into 10 equal-size deciles (1 = highest; ties by row order): rows, positives, rate."""
+    y, p = np.asarray(y, dtype="int64"), np.asarray(p, dtype="float64")
+    n = len(y)
+    if n == 0:
+        return pd.DataFrame(columns=["decile", "rows", "positives", "conversion_rate"])
+    order = np.argsort(-p, kind="stable")
+    decile = np.empty(n, dtype="int64")
+    decile[order] = np.arange(n) * 10 // n + 1
+    frame = pd.DataFrame({"decile": decile, "y": y})
+    out = frame.groupby("decile").agg(rows=("y", "size"), positives=("y", "sum")).reset_index()
+    out["conversion_rate"] = out["positives"] / out["rows"]
+    return out
+
+
+def objective_score(metric: str, y: np.ndarray, p: np.ndarray) -> float:
+    """The CV objective on one fold: PR-AUC (maximised) or log loss (minimised)."""
+    if metric == "pr_auc":
+        return float(average_precision_score(y, p)) if y.sum() else 0.0
+    return float(log_loss(y, np.clip(p, 1e-7, 1 - 1e-7), labels=[0, 1]))

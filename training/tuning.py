@@ -1,0 +1,331 @@
+"""Optuna tuning of the LightGBM booster parameters on time-based CV folds whose datasets are built once.
+
+The objective trains every fold with early stopping on its validation rows, reports the running mean of the fold
+scores after each fold (so the pruner can stop a poor trial early) and returns the mean. Trials vary only booster
+parameters; the fold datasets are constructed before the study and shared by every trial and worker thread. The
+study lives in `settings.optuna_uri` under a name derived from the model name and the data hash, loaded if it
+exists, so several workers (threads here, or processes elsewhere) can share it; `trials` is the number of finished
+trials the study should hold.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+import pandas as pd
+from optuna.study import MaxTrialsCallback
+from optuna.trial import TrialState
+from scipy.special import expit
+
+from training.boosting import FoldSets, fit_fold
+from training.errors import TrainingError
+from training.metrics import objective_score
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "SEARCH_SPACE_VERSION",
+    "CVObjective",
+    "CVScore",
+    "TuningOutcome",
+    "create_study",
+    "redact_url",
+    "suggest_params",
+    "tune",
+]
+
+#: Bumped whenever the search space or the objective changes meaning (it is part of the study name).
+SEARCH_SPACE_VERSION = "1"
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+def suggest_params(trial: optuna.Trial, *, max_pos_weight: float) -> dict[str, Any]:
+    """Booster parameters of one trial (never dataset parameters: the fold datasets are shared)."""
+    params: dict[str, Any] = {
+        "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.2, log=True),
+        "num_leaves": trial.suggest_int("num_leaves", 2, 64, log=True),  # 2: stumps, an additive model
+        "min_child_samples": trial.suggest_int("min_child_samples", 10, 500, log=True),
+        "min_sum_hessian_in_leaf": trial.suggest_float("min_sum_hessian_in_leaf", 1e-3, 10.0, log=True),
+        "feature_fraction": trial.suggest_float("feature_fraction", 0.3, 1.0),
+        "bagging_fraction": trial.suggest_float("bagging_fraction", 0.5, 1.0),
+        "lambda_l1": trial.suggest_float("lambda_l1", 1e-3, 10.0, log=True),
+        "lambda_l2": trial.suggest_float("lambda_l2", 1e-3, 50.0, log=True),
+        "path_smooth": trial.suggest_float("path_smooth", 1e-3, 50.0, log=True),  # shrinks small leaves to parents
+        "extra_trees": trial.suggest_categorical("extra_trees", [False, True]),  # random thresholds: less variance
+        "cat_smooth": trial.suggest_float("cat_smooth", 1.0, 50.0, log=True),
+    }
+    # class imbalance: weight the positives by up to the negative/positive ratio (1 = unweighted)
+    if max_pos_weight > 1.0:
+        params["scale_pos_weight"] = trial.suggest_float("scale_pos_weight", 1.0, max_pos_weight, log=True)
+    return params
+
+
+@dataclass
+class CVScore:
+    """One parameter set on every fold: the objective, fold scores, best iterations and out-of-fold raw scores."""
+
+    value: float
+    fold_values: list[float]
+    best_iterations: list[dict[str, int]]
+    oof_raw: np.ndarray | None  # validation raw scores of every fold, concatenated in fold order (None if pruned)
+
+    @property
+    def rounds(self) -> dict[str, int]:
+        """Mean best iteration per part (booster) over the folds: the final model's rounds."""
+        keys = sorted({k for fold in self.best_iterations for k in fold})
+        return {k: max(1, round(float(np.mean([f[k] for f in self.best_iterations if k in f])))) for k in keys}
+
+
+class CVObjective:
+    """The tuned objective: shared fold datasets, fold-by-fold reports to the pruner, mean fold score."""
+
+    def __init__(
+        self,
+        folds: Sequence[FoldSets],
+        base_params: dict[str, Any],
+        *,
+        metric: str,
+        max_rounds: int,
+        early_stopping_rounds: int,
+        max_pos_weight: float,
+    ) -> None:
+        if not folds:
+            raise TrainingError("tuning needs at least one CV fold")
+        self.folds = list(folds)
+        self.base_params = base_params
+        self.metric = metric
+        self.max_rounds = max_rounds
+        self.early_stopping_rounds = early_stopping_rounds
+        self.max_pos_weight = max_pos_weight
+        self._lock = threading.Lock()
+        self.best: tuple[int, CVScore] | None = None  # best finished trial of this process, with its OOF scores
+
+    @property
+    def direction(self) -> str:
+        """Optuna direction of the metric."""
+        return "maximize" if self.metric == "pr_auc" else "minimize"
+
+    def _better(self, a: float, b: float) -> bool:
+        return a > b if self.direction == "maximize" else a < b
+
+    def evaluate(self, params: dict[str, Any], report: Callable[[float, int], bool] | None = None) -> CVScore:
+        """Score `params` (booster parameters over the base ones) on every fold.
+
+        `report(running_mean, fold)` is called after each fold; when it returns True the evaluation stops
+        (`oof_raw` is then None).
+        """
+        run = {**self.base_params, **params}
+        values, iterations, raws = [], [], []
+        for i, fold in enumerate(self.folds):
+            raw, best = fit_fold(
+                run, fold, max_rounds=self.max_rounds, early_stopping_rounds=self.early_stopping_rounds
+            )
+            values.append(objective_score(self.metric, fold.valid_y, expit(raw)))
+            iterations.append(best)
+            raws.append(raw)
+            if report is not None and report(float(np.mean(values)), i) and i < len(self.folds) - 1:
+                return CVScore(float(np.mean(values)), values, iterations, None)
+        return CVScore(float(np.mean(values)), values, iterations, np.concatenate(raws))
+
+    def out_of_fold(self, params: dict[str, Any], rounds: dict[str, int]) -> CVScore:
+        """Score `params` with exactly `rounds` per part on every fold (no early stopping).
+
+        These out-of-fold scores come from models boosted as long as the final model, so a calibrator fitted on
+        them sees raw scores on the final model's scale (early-stopped folds stop at different rounds).
+        """
+        run = {**self.base_params, **params}
+        values, raws = [], []
+        for fold in self.folds:
+            raw, _ = fit_fold(
+                run, fold, max_rounds=self.max_rounds, early_stopping_rounds=self.early_stopping_rounds,
+                fixed_rounds=rounds,
+            )  # fmt: skip
+            values.append(objective_score(self.metric, fold.valid_y, expit(raw)))
+            raws.append(raw)
+        return CVScore(float(np.mean(values)), values, [dict(rounds) for _ in self.folds], np.concatenate(raws))
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        params = suggest_params(trial, max_pos_weight=self.max_pos_weight)
+
+        def report(value: float, step: int) -> bool:
+            trial.report(value, step)
+            return trial.should_prune()
+
+        score = self.evaluate(params, report)
+        trial.set_user_attr("fold_values", [round(v, 6) for v in score.fold_values])
+        trial.set_user_attr("rounds", score.rounds)
+        if score.oof_raw is None:
+            raise optuna.TrialPruned(f"pruned after fold {len(score.fold_values)}: running mean {score.value:.4f}")
+        with self._lock:
+            if self.best is None or self._better(score.value, self.best[1].value):
+                self.best = (trial.number, score)
+        return score.value
+
+
+@dataclass
+class TuningOutcome:
+    """What the study found and what this process ran."""
+
+    study_name: str
+    storage: str  # redacted URL (no password)
+    direction: str
+    best_number: int
+    best_params: dict[str, Any]  # the tuned booster parameters (trial.params)
+    best_value: float
+    score: CVScore  # the best parameters on every fold, with out-of-fold raw scores
+    trials: pd.DataFrame
+    trials_run: int
+    seconds: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def redact_url(url: str) -> str:
+    """A database URL without its password."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return url.split("@")[-1] if "@" in url else url
+
+
+def create_study(storage: str, name: str, *, direction: str, seed: int, startup_trials: int = 5) -> optuna.Study:
+    """Create or load the named study, with a seeded TPE sampler and a median pruner.
+
+    The sampler seed is `seed` for a new study and is offset by the trials already in it for a loaded one, so
+    workers joining a shared study do not replay the same random start.
+    """
+    if storage.startswith("sqlite:///"):
+        Path(storage.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=startup_trials, n_warmup_steps=0)
+    study = optuna.create_study(
+        storage=storage,
+        study_name=name,
+        direction=direction,  # type: ignore[arg-type]
+        sampler=optuna.samplers.TPESampler(seed=seed, multivariate=True),
+        pruner=pruner,
+        load_if_exists=True,
+    )
+    existing = len(study.get_trials(deepcopy=False))
+    if existing:
+        study = optuna.load_study(
+            study_name=name,
+            storage=storage,
+            sampler=optuna.samplers.TPESampler(seed=seed + existing, multivariate=True),
+            pruner=pruner,
+        )
+    return study
+
+
+def trials_frame(study: optuna.Study) -> pd.DataFrame:
+    """One row per trial: number, state, value, duration_s, rounds, fold_values, params_*."""
+    rows = []
+    for t in study.get_trials(deepcopy=False):
+        duration = (
+            (t.datetime_complete - t.datetime_start).total_seconds()
+            if t.datetime_complete and t.datetime_start
+            else math.nan
+        )
+        row = {
+            "number": t.number,
+            "state": t.state.name,
+            "value": t.value if t.value is not None else math.nan,
+            "duration_s": duration,
+            "rounds": t.user_attrs.get("rounds"),
+            "fold_values": t.user_attrs.get("fold_values"),
+        }
+        row.update({f"params_{k}": v for k, v in t.params.items()})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def tune(
+    objective: CVObjective,
+    *,
+    storage: str,
+    study_name: str,
+    seed: int,
+    trials: int,
+    timeout: float | None,
+    n_jobs: int,
+) -> TuningOutcome:
+    """Run the study until it holds `trials` finished trials (or `timeout` seconds pass); return the best."""
+    started = time.perf_counter()
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # our own log lines report the trials
+    try:
+        return _tune(objective, storage, study_name, seed, trials, timeout, n_jobs, started)
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+
+
+def _tune(
+    objective: CVObjective,
+    storage: str,
+    study_name: str,
+    seed: int,
+    trials: int,
+    timeout: float | None,
+    n_jobs: int,
+    started: float,
+) -> TuningOutcome:
+    study = create_study(storage, study_name, direction=objective.direction, seed=seed)
+    finished = sum(1 for t in study.get_trials(deepcopy=False) if t.state in FINISHED)
+    remaining = max(0, trials - finished)
+    log.info(
+        "tuning",
+        extra={"study": study_name, "finished_before": finished, "to_run": remaining, "n_jobs": n_jobs},
+    )
+
+    def progress(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        try:
+            best: float | None = study.best_value
+        except ValueError:  # no completed trial yet
+            best = None
+        log.info(
+            "trial finished",
+            extra={"trial": trial.number, "state": trial.state.name, "value": trial.value, "best": best},
+        )
+
+    ran = 0
+    if remaining:
+        before = len(study.get_trials(deepcopy=False))
+        study.optimize(
+            objective,
+            n_trials=remaining,
+            timeout=timeout,
+            n_jobs=n_jobs,
+            callbacks=[MaxTrialsCallback(trials, states=FINISHED), progress],
+        )
+        ran = len(study.get_trials(deepcopy=False)) - before
+    complete = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
+    if not complete:
+        raise TrainingError(f"study {study_name} holds no completed trial: raise the trials or the timeout")
+    best = study.best_trial
+    if objective.best is not None and objective.best[0] == best.number:
+        score = objective.best[1]
+    else:  # the best trial ran elsewhere (a shared study, or an earlier run): score its parameters again
+        log.info("re-scoring the best trial's parameters on every fold", extra={"trial": best.number})
+        params = {k: v for k, v in best.params.items()}
+        score = objective.evaluate(params)
+    return TuningOutcome(
+        study_name=study_name,
+        storage=redact_url(storage),
+        direction=objective.direction,
+        best_number=best.number,
+        best_params=dict(best.params),
+        best_value=float(best.value),  # type: ignore[arg-type]
+        score=score,
+        trials=trials_frame(study),
+        trials_run=ran,
+        seconds=time.perf_counter() - started,
+    )
