@@ -459,3 +459,22 @@ def run_xsell(*args: str, home: Path, timeout: float = 240) -> subprocess.Comple
         text=True,
         timeout=timeout,
     )
+
+
+def read_raw_parts(raw: Path, spec: Any, na_values: list[str] | None = None) -> pd.DataFrame:
+    """Every part of a raw table read directly with pandas (independent of the ingestion code), contract columns only.
+
+    CSV values stay strings as written (`na_values` decides which become missing); parquet keeps its own types.
+    """
+    from ingest.contract import table_folder
+
+    frames = []
+    for path in sorted((raw / table_folder(spec)).iterdir()):
+        if spec.file_stem and not path.name.startswith(spec.file_stem + "."):
+            continue
+        if path.suffix == ".parquet":
+            frame = pd.read_parquet(path)
+        else:
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=na_values or [])
+        frames.append(frame[list(spec.column_names)])
+    return pd.concat(frames, ignore_index=True)

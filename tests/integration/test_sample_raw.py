@@ -9,8 +9,9 @@ from typing import Any
 import duckdb
 import pandas as pd
 import pytest
+from factories import read_raw_parts
 
-from ingest.contract import TABLES, table_folder
+from ingest.contract import TABLES
 from ingest.pipeline import LoadSummary, consolidate_raw
 from xsell.settings import load_settings
 
@@ -21,17 +22,7 @@ pytestmark = pytest.mark.skipif(not SAMPLE.is_dir(), reason="../shared/sample-ra
 def _read_raw(table: str) -> pd.DataFrame:
     """Every part of a raw table as strings, read with pandas (independent of the ingestion code)."""
     spec = next(t for t in TABLES if t.name == table)
-    folder = SAMPLE / table_folder(spec)
-    frames = []
-    for path in sorted(folder.iterdir()):
-        if spec.file_stem and not path.name.startswith(spec.file_stem + "."):
-            continue
-        if path.suffix == ".parquet":
-            frame = pd.read_parquet(path)
-        else:
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-        frames.append(frame[list(spec.column_names)].astype(str))
-    return pd.concat(frames, ignore_index=True)
+    return read_raw_parts(SAMPLE, spec).astype(str)
 
 
 @pytest.fixture(scope="module")

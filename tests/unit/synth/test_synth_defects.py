@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from factories import read_raw_parts
 
 from ingest.contract import ACCOUNTS, TABLES, TableSpec, table_folder
 from xsell.settings import DefectRates, GeneratorSettings
@@ -39,17 +40,7 @@ MAIN_TS = {
 
 def read_table(raw: Path, spec: TableSpec) -> pd.DataFrame:
     """All parts of a table, typed per the contract (ids left exactly as written)."""
-    folder = raw / table_folder(spec)
-    frames = []
-    for path in sorted(folder.iterdir()):
-        if spec.file_stem and not path.name.startswith(spec.file_stem + "."):
-            continue
-        if path.suffix == ".parquet":
-            frame = pd.read_parquet(path)
-        else:
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
-        frames.append(frame[list(spec.column_names)])
-    frame = pd.concat(frames, ignore_index=True)
+    frame = read_raw_parts(raw, spec, na_values=[""])
     for col in spec.columns:
         if col.type == "timestamp":
             frame[col.name] = pd.to_datetime(frame[col.name], utc=True, format="ISO8601")
