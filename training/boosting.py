@@ -153,7 +153,7 @@ def fit_fold(
             continue
         if part.valid is None or len(part.valid_pos) == 0:
             continue
-        run = dict(params)
+        run = {**params, "num_threads": params.get("num_threads") or 1}
         if fixed_rounds is not None:
             iteration = fixed_rounds.get(key, max(fixed_rounds.values(), default=max_rounds))
             booster = lgb.Booster(params=run, train_set=part.train)
@@ -161,7 +161,12 @@ def fit_fold(
                 booster.update()
         else:
             booster, iteration = _train_early_stopping(run, part, max_rounds, early_stopping_rounds)
-        raw[part.valid_pos] = booster.predict(part.valid_x, num_iteration=iteration, raw_score=True)
+        # num_threads on every call: LightGBM keeps the thread count in a process-wide variable that each call
+        # with other parameters resets, and a trial predicting while another creates a booster with a different
+        # count sizes its per-thread buffers wrongly (a segfault, seen with parallel trials)
+        raw[part.valid_pos] = booster.predict(
+            part.valid_x, num_iteration=iteration, raw_score=True, num_threads=run["num_threads"]
+        )
         best[key] = iteration
         booster.free_dataset()
     return raw, best

@@ -158,10 +158,12 @@ def _imbalance_study(
     params: dict[str, Any],
     inputs: list[str],
     cat_idx: list[int],
+    raw_hold: np.ndarray,
 ) -> dict[str, Any]:
     """The tuned positive weight against the unweighted alternative (or a balanced one when the tuned is ~1).
 
-    Both are scored on the CV folds and, for the record (not for selection), on the holdout's ranking metrics.
+    Both are scored on the CV folds and, for the record (not for selection), on the holdout's ranking metrics; the
+    tuned weight's holdout scores are the evaluated model's (`raw_hold`).
     """
     tuned = float(outcome.best_params.get("scale_pos_weight", 1.0))
     ratio = float((len(y_final) - y_final.sum()) / max(1, y_final.sum()))
@@ -173,13 +175,20 @@ def _imbalance_study(
     ):
         trial_params = {**outcome.best_params, "scale_pos_weight": weight}
         cv = score if score is not None else objective.evaluate(trial_params)
-        boosters, priors = fit_boosters(
-            x_final, y_final, parts_final, {**params, "scale_pos_weight": weight}, cv.rounds, inputs, cat_idx
-        )
-        raw = np.full(len(y_hold), np.nan)
-        for key in np.unique(parts_hold):
-            rows = parts_hold == key
-            raw[rows] = boosters[key].predict(x_hold[rows], raw_score=True) if key in boosters else priors.get(key, 0.0)
+        if score is not None:
+            raw = raw_hold
+        else:
+            boosters, priors = fit_boosters(
+                x_final, y_final, parts_final, {**params, "scale_pos_weight": weight}, cv.rounds, inputs, cat_idx
+            )
+            raw = np.full(len(y_hold), np.nan)
+            for key in np.unique(parts_hold):
+                rows = parts_hold == key
+                raw[rows] = (
+                    boosters[key].predict(x_hold[rows], raw_score=True, num_threads=params.get("num_threads", 1))
+                    if key in boosters
+                    else priors.get(key, 0.0)
+                )
         m = binary_metrics(y_hold, raw)
         result[label] = {
             "scale_pos_weight": round(weight, 3),
@@ -334,20 +343,9 @@ def run_engine(
         x_final, x_hold = x[rows.final_train], x[rows.holdout]
         imbalance = _imbalance_study(
             objective, outcome, x_final, y_final, parts[rows.final_train], x_hold, y_hold, parts[rows.holdout],
-            params, inputs, cat_idx,
+            params, inputs, cat_idx, raw_hold,
         )  # fmt: skip
         timings["imbalance_s"] = time.perf_counter() - t0
-
-    # ---- explanations of a holdout sample ------------------------------------------------------------------
-    t0 = time.perf_counter()
-    rng = np.random.default_rng(settings.seed)
-    sample_idx = np.sort(rng.choice(len(hold), size=min(SHAP_SAMPLE_ROWS, len(hold)), replace=False))
-    sample = hold.iloc[sample_idx]
-    shap_sample = model.contributions(sample).reset_index(drop=True)
-    model_inputs = spec.features + ([product] if product else [])
-    shap_values = _plain_inputs(sample, spec.features, set(spec.categorical)).reset_index(drop=True)
-    input_example = _plain_inputs(hold.head(5), model_inputs, set(categorical)).reset_index(drop=True)
-    timings["explain_s"] = time.perf_counter() - t0
 
     holdout = pd.DataFrame(
         {
@@ -393,8 +391,19 @@ def run_engine(
         timings["refit_s"] = time.perf_counter() - t0
     else:
         refit["note"] = "the returned model is the evaluated one (trained on plan.final_train_dates)"
-    timings["total_s"] = time.perf_counter() - clock
 
+    # ---- explanations of a holdout sample by the returned model ------------------------------------------------
+    t0 = time.perf_counter()
+    rng = np.random.default_rng(settings.seed)
+    sample_idx = np.sort(rng.choice(len(hold), size=min(SHAP_SAMPLE_ROWS, len(hold)), replace=False))
+    sample = hold.iloc[sample_idx]
+    shap_sample = model.contributions(sample).reset_index(drop=True)
+    model_inputs = spec.features + ([product] if product else [])
+    shap_values = _plain_inputs(sample, spec.features, set(spec.categorical)).reset_index(drop=True)
+    input_example = _plain_inputs(hold.head(5), model_inputs, set(categorical)).reset_index(drop=True)
+    timings["explain_s"] = time.perf_counter() - t0
+
+    timings["total_s"] = time.perf_counter() - clock
     window = _window(frame, spec, train_positions)
     oof_metrics = binary_metrics(oof_y, oof_raw)  # ranking metrics only: calibration was fitted on these rows
     extra: dict[str, Any] = {

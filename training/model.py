@@ -180,7 +180,7 @@ class PropensityModel(BaseEstimator):
             rows = parts == key
             booster = self.boosters_.get(str(key))
             if booster is not None:
-                out[rows] = booster.predict(x[rows], raw_score=True)
+                out[rows] = booster.predict(x[rows], raw_score=True, num_threads=self.num_threads)
             elif str(key) in self.priors_:
                 out[rows] = self.priors_[str(key)]
         unknown = np.isnan(out).sum()
@@ -215,7 +215,7 @@ class PropensityModel(BaseEstimator):
             rows = parts == key
             booster = self.boosters_.get(str(key))
             if booster is not None:
-                contrib[rows] = booster.predict(x[rows], pred_contrib=True)
+                contrib[rows] = booster.predict(x[rows], pred_contrib=True, num_threads=self.num_threads)
             else:
                 contrib[rows, k] = self.priors_.get(str(key), np.nan)
         out = pd.DataFrame(contrib[:, : len(self.feature_names_)], columns=self.feature_names_, index=frame.index)
