@@ -23,6 +23,7 @@ Targets (issue 4): tuned >= 3x the naive trials per minute; 50 trials at 2,000 a
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import sys
@@ -134,7 +135,7 @@ def _child_objective(home: str, trials: str) -> None:
     from training.encoding import TableEncoder
     from training.result import KEY_COLUMNS
     from training.splits import assign_rows, plan_time_splits
-    from training.tuning import CVObjective, create_study
+    from training.tuning import CVObjective, create_study, make_pruner
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     settings = _settings(home)
@@ -155,6 +156,8 @@ def _child_objective(home: str, trials: str) -> None:
     }
 
     def run(objective: Any, n_jobs: int, pruner: Any, name: str, replay: Any = None) -> dict[str, Any]:
+        with contextlib.suppress(KeyError):  # a study left by an interrupted run would be resumed, not rerun
+            optuna.delete_study(study_name=name, storage=settings.optuna_uri)
         study = create_study(settings.optuna_uri, name, direction="maximize", seed=settings.seed)
         study.pruner = pruner
         for params in replay or []:
@@ -194,8 +197,8 @@ def _child_objective(home: str, trials: str) -> None:
         folds = [build_fold_sets(x, labels, parts, tr, va, features, cat_idx) for tr, va in rows.folds]
         build_s = time.perf_counter() - started
         kw = {k: v for k, v in common.items() if k != "metric"}
-        objective = CVObjective(folds, base, metric=cfg.objective_metric, **kw)
-        out = run(objective, cfg.n_jobs, optuna.pruners.MedianPruner(n_startup_trials=5), name, replay)
+        objective = CVObjective(folds, base, metric=cfg.objective_metric, check_every=cfg.prune_every_rounds, **kw)
+        out = run(objective, cfg.n_jobs, make_pruner(), name, replay)
         out["seconds"] += build_s
         out["trials_per_min"] = 60 * n / out["seconds"]
         return out | {"dataset_build_s": build_s}

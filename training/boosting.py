@@ -9,6 +9,7 @@ serves every trial whatever its booster parameters (dataset parameters such as `
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,7 @@ import numpy as np
 
 __all__ = [
     "POOLED",
+    "Checkpoint",
     "FoldSets",
     "base_params",
     "build_fold_sets",
@@ -139,15 +141,18 @@ def fit_fold(
     max_rounds: int,
     early_stopping_rounds: int,
     fixed_rounds: dict[str, int] | None = None,
-) -> tuple[np.ndarray, dict[str, int]]:
+    checkpoint: Checkpoint | None = None,
+) -> tuple[np.ndarray, dict[str, int]] | None:
     """Train every part of a fold with early stopping on its validation rows (or exactly `fixed_rounds`).
 
     Returns the raw validation scores (log-odds, in the fold's validation order) at each part's best iteration,
-    and the best iteration per part (parts with a constant prior are left out).
+    and the best iteration per part (parts with a constant prior are left out). With `checkpoint`, every
+    `checkpoint.every` rounds the part's current validation predictions are handed to `checkpoint.check(part_index,
+    round, labels, predictions)`; when it returns True training stops and the function returns None (a pruned trial).
     """
     raw = np.empty(len(fold.valid_y), dtype="float64")
     best: dict[str, int] = {}
-    for key, part in fold.parts.items():
+    for index, (key, part) in enumerate(fold.parts.items()):
         if part.train is None:
             raw[part.valid_pos] = part.prior
             continue
@@ -160,7 +165,10 @@ def fit_fold(
             for _ in range(iteration):
                 booster.update()
         else:
-            booster, iteration = _train_early_stopping(run, part, max_rounds, early_stopping_rounds)
+            trained = _train_early_stopping(run, part, max_rounds, early_stopping_rounds, checkpoint, index)
+            if trained is None:
+                return None
+            booster, iteration = trained
         # num_threads on every call: LightGBM keeps the thread count in a process-wide variable that each call
         # with other parameters resets, and a trial predicting while another creates a booster with a different
         # count sizes its per-thread buffers wrongly (a segfault, seen with parallel trials)
@@ -172,22 +180,48 @@ def fit_fold(
     return raw, best
 
 
+@dataclass(frozen=True)
+class Checkpoint:
+    """A look at a part's validation scores every `every` rounds; `check` returning True stops (prunes) the fit."""
+
+    every: int
+    check: Callable[[int, int, np.ndarray, np.ndarray], bool]  # (part index, round, labels, predictions) -> stop
+
+
 def _train_early_stopping(
-    params: dict[str, Any], part: Part, max_rounds: int, patience: int
-) -> tuple[lgb.Booster, int]:
+    params: dict[str, Any],
+    part: Part,
+    max_rounds: int,
+    patience: int,
+    checkpoint: Checkpoint | None = None,
+    index: int = 0,
+) -> tuple[lgb.Booster, int] | None:
     """Boost until the validation metric has not improved for `patience` rounds; return the booster and best round.
 
     A plain loop over `Booster.update` rather than `lgb.train`: `lgb.train` re-sets the feature names of the shared
     validation dataset (a write into LightGBM's dataset) on every call, which races between trials run in threads.
-    Here the shared datasets are only read.
+    Here the shared datasets are only read. A checkpoint reads the booster's running validation predictions (no
+    extra prediction pass) and returns None when it asks to stop.
     """
     assert part.train is not None and part.valid is not None
     booster = lgb.Booster(params=params, train_set=part.train)
     booster.add_valid(part.valid, "valid")
+    labels = part.valid.get_label()
+    seen: list[np.ndarray] = []
+
+    def grab(preds: np.ndarray, _: lgb.Dataset) -> tuple[str, float, bool]:
+        seen.append(preds)
+        return "checkpoint", 0.0, True
+
     best_score, best_round = None, 0
     for round_ in range(1, max_rounds + 1):
         booster.update()
-        result = booster.eval_valid()[0]  # (data name, metric name, value, higher is better)
+        looking = checkpoint is not None and round_ % checkpoint.every == 0
+        results = booster.eval_valid(feval=grab) if looking else booster.eval_valid()
+        if looking and checkpoint is not None and checkpoint.check(index, round_, labels, seen.pop()):
+            booster.free_dataset()
+            return None
+        result = results[0]  # (data name, metric name, value, higher is better)
         value, higher_better = result[2], result[3]
         if best_score is None or (value > best_score if higher_better else value < best_score):
             best_score, best_round = value, round_

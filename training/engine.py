@@ -253,6 +253,7 @@ def run_engine(
         max_rounds=cfg.max_rounds,
         early_stopping_rounds=cfg.early_stopping_rounds,
         max_pos_weight=max(1.0, ratio),
+        check_every=cfg.prune_every_rounds,
     )
     study_name = study_name_for(model_name, layout, data_hash, plan, settings)
     t0 = time.perf_counter()

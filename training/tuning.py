@@ -1,7 +1,8 @@
 """Optuna tuning of the LightGBM booster parameters on time-based CV folds whose datasets are built once.
 
-The objective trains every fold with early stopping on its validation rows, reports the running mean of the fold
-scores after each fold (so the pruner can stop a poor trial early) and returns the mean. Trials vary only booster
+The objective trains every fold with early stopping on its validation rows and returns the mean fold score. It reports
+to the pruner after each fold (the running mean) and, inside a fold, every few boosting rounds (the fold's score at
+that round, read from LightGBM's running validation predictions), so a poor trial stops long before its folds end. Trials vary only booster
 parameters; the fold datasets are constructed before the study and shared by every trial and worker thread. The
 study lives in `settings.optuna_uri` under a name derived from the model name and the data hash, loaded if it
 exists, so several workers (threads here, or processes elsewhere) can share it; `trials` is the number of finished
@@ -26,7 +27,7 @@ from optuna.study import MaxTrialsCallback
 from optuna.trial import TrialState
 from scipy.special import expit
 
-from training.boosting import FoldSets, fit_fold
+from training.boosting import Checkpoint, FoldSets, fit_fold
 from training.errors import TrainingError
 from training.metrics import objective_score
 
@@ -38,6 +39,7 @@ __all__ = [
     "CVScore",
     "TuningOutcome",
     "create_study",
+    "make_pruner",
     "redact_url",
     "suggest_params",
     "tune",
@@ -97,6 +99,7 @@ class CVObjective:
         max_rounds: int,
         early_stopping_rounds: int,
         max_pos_weight: float,
+        check_every: int = 0,
     ) -> None:
         if not folds:
             raise TrainingError("tuning needs at least one CV fold")
@@ -106,6 +109,7 @@ class CVObjective:
         self.max_rounds = max_rounds
         self.early_stopping_rounds = early_stopping_rounds
         self.max_pos_weight = max_pos_weight
+        self.check_every = check_every  # boosting rounds between in-fold reports to the pruner (0: fold ends only)
         self._lock = threading.Lock()
         self.best: tuple[int, CVScore] | None = None  # best finished trial of this process, with its OOF scores
 
@@ -120,19 +124,40 @@ class CVObjective:
     def evaluate(self, params: dict[str, Any], report: Callable[[float, int], bool] | None = None) -> CVScore:
         """Score `params` (booster parameters over the base ones) on every fold.
 
-        `report(running_mean, fold)` is called after each fold; when it returns True the evaluation stops
-        (`oof_raw` is then None).
+        `report(value, step)` is called every `check_every` boosting rounds of each part (value: the running mean
+        over finished folds with the current part's score at this round standing in for its fold) and after each
+        fold (the running mean of the fold scores); when it returns True the evaluation stops (`oof_raw` is then
+        None). Steps are numbered so that every trial reports the same step at the same point of the same fold.
         """
         run = {**self.base_params, **params}
-        values, iterations, raws = [], [], []
+        values: list[float] = []
+        iterations, raws = [], []
+        slots = self.max_rounds // self.check_every + 1 if self.check_every else 1  # steps per part
+        n_parts = max(len(fold.parts) for fold in self.folds)
         for i, fold in enumerate(self.folds):
-            raw, best = fit_fold(
-                run, fold, max_rounds=self.max_rounds, early_stopping_rounds=self.early_stopping_rounds
-            )
+            checkpoint = None
+            if report is not None and self.check_every:
+
+                def look(part: int, round_: int, labels: np.ndarray, predictions: np.ndarray, i: int = i) -> bool:
+                    if len(np.unique(labels)) < 2:
+                        return False
+                    current = objective_score(self.metric, labels, predictions)
+                    step = (i * n_parts + part) * slots + round_ // self.check_every - 1
+                    return report((sum(values) + current) / (len(values) + 1), step)
+
+                checkpoint = Checkpoint(self.check_every, look)
+            fitted = fit_fold(
+                run, fold, max_rounds=self.max_rounds, early_stopping_rounds=self.early_stopping_rounds,
+                checkpoint=checkpoint,
+            )  # fmt: skip
+            if fitted is None:  # pruned inside the fold
+                return CVScore(float(np.mean(values)) if values else math.nan, values, iterations, None)
+            raw, best = fitted
             values.append(objective_score(self.metric, fold.valid_y, expit(raw)))
             iterations.append(best)
             raws.append(raw)
-            if report is not None and report(float(np.mean(values)), i) and i < len(self.folds) - 1:
+            step = (i + 1) * n_parts * slots - 1
+            if report is not None and report(float(np.mean(values)), step) and i < len(self.folds) - 1:
                 return CVScore(float(np.mean(values)), values, iterations, None)
         return CVScore(float(np.mean(values)), values, iterations, np.concatenate(raws))
 
@@ -145,10 +170,12 @@ class CVObjective:
         run = {**self.base_params, **params}
         values, raws = [], []
         for fold in self.folds:
-            raw, _ = fit_fold(
+            fitted = fit_fold(
                 run, fold, max_rounds=self.max_rounds, early_stopping_rounds=self.early_stopping_rounds,
                 fixed_rounds=rounds,
             )  # fmt: skip
+            assert fitted is not None  # no checkpoint, no pruning
+            raw, _ = fitted
             values.append(objective_score(self.metric, fold.valid_y, expit(raw)))
             raws.append(raw)
         return CVScore(float(np.mean(values)), values, [dict(rounds) for _ in self.folds], np.concatenate(raws))
@@ -164,7 +191,7 @@ class CVObjective:
         trial.set_user_attr("fold_values", [round(v, 6) for v in score.fold_values])
         trial.set_user_attr("rounds", score.rounds)
         if score.oof_raw is None:
-            raise optuna.TrialPruned(f"pruned after fold {len(score.fold_values)}: running mean {score.value:.4f}")
+            raise optuna.TrialPruned(f"pruned in fold {len(score.fold_values) + 1} of {len(self.folds)}")
         with self._lock:
             if self.best is None or self._better(score.value, self.best[1].value):
                 self.best = (trial.number, score)
@@ -198,6 +225,11 @@ def redact_url(url: str) -> str:
         return url.split("@")[-1] if "@" in url else url
 
 
+def make_pruner(startup_trials: int = 5) -> optuna.pruners.BasePruner:
+    """The median pruner every study uses; never at a trial's first look (too few rounds to judge)."""
+    return optuna.pruners.MedianPruner(n_startup_trials=startup_trials, n_warmup_steps=1)
+
+
 def create_study(storage: str, name: str, *, direction: str, seed: int, startup_trials: int = 5) -> optuna.Study:
     """Create or load the named study, with a seeded TPE sampler and a median pruner.
 
@@ -206,7 +238,7 @@ def create_study(storage: str, name: str, *, direction: str, seed: int, startup_
     """
     if storage.startswith("sqlite:///"):
         Path(storage.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    pruner = optuna.pruners.MedianPruner(n_startup_trials=startup_trials, n_warmup_steps=0)
+    pruner = make_pruner(startup_trials)
     study = optuna.create_study(
         storage=storage,
         study_name=name,

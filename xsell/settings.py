@@ -181,6 +181,28 @@ class TrainingSettings(_Section):
     optuna_storage: str | None = None  # database URL; default: sqlite under home
     max_rounds: int = Field(600, ge=10)
     early_stopping_rounds: int = Field(40, ge=1)
+    prune_every_rounds: int = Field(50, ge=0)  # boosting rounds between in-fold reports to the pruner (0: fold ends)
+
+
+class GateSettings(_Section):
+    """Promotion gates: what a challenger must show against the champion, re-scored on the same recent labelled
+    snapshots, before it may serve.
+
+    `mode`: `disabled` (no gates: `promote` moves the alias, shadow runs never promote), `dry_run` (gates are
+    evaluated and recorded, never block: `promote` proceeds, shadow runs only record the verdict), `enabled`
+    (a failing gate refuses `promote` unless forced; shadow runs promote a challenger that passes).
+    """
+
+    mode: Literal["disabled", "dry_run", "enabled"] = "enabled"
+    min_relative_gain: float = Field(0.01, ge=-1)  # challenger PR-AUC >= champion PR-AUC x (1 + this)
+    ece_tolerance: float = Field(0.01, ge=0)  # challenger ECE <= champion ECE + this
+    product_tolerance: float = Field(0.05, ge=0, le=1)  # per product: PR-AUC may drop by at most this share
+    parity_metric: Literal["roc_auc", "top_decile_rate"] = "roc_auc"  # compared between segments
+    parity_tolerance: float = Field(0.15, ge=0)  # challenger's largest gap between segments
+    segment_column: str = "segment"
+    min_segment_rows: int = Field(50, ge=1)  # segments (and products) with fewer rows, or one class, are skipped
+    min_shadow_runs: int = Field(2, ge=0)  # distinct as-of dates the challenger was shadow-scored on
+    eval_snapshots: int = Field(3, ge=1)  # most recent fully labelled snapshots both models are scored on
 
 
 class RegistrySettings(_Section):
@@ -190,6 +212,9 @@ class RegistrySettings(_Section):
     experiment: str = "xsell"
     champion_alias: str = "champion"
     challenger_alias: str = "challenger"
+    previous_champion_alias: str = "previous_champion"  # where `rollback` goes back to
+    actor: str | None = None  # who is recorded in the audit trail (default: the OS user)
+    gates: GateSettings = GateSettings()
 
 
 class TierGates(_Section):

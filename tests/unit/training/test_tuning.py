@@ -17,7 +17,7 @@ from training.splits import assign_rows, plan_time_splits
 from training.tuning import CVObjective, create_study, redact_url, tune
 
 
-def _objective(frame: pd.DataFrame) -> CVObjective:
+def _objective(frame: pd.DataFrame, check_every: int = 0) -> CVObjective:
     data = frame.sort_values("as_of", kind="stable").reset_index(drop=True)
     y = data["label"].to_numpy()
     plan = plan_time_splits(sorted(set(data["as_of"])), horizon_days=30, cv_folds=2, holdout_snapshots=2)
@@ -29,7 +29,10 @@ def _objective(frame: pd.DataFrame) -> CVObjective:
     parts = np.full(len(data), POOLED, dtype=object)
     folds = [build_fold_sets(x, y, parts, tr, va, features, cat_idx) for tr, va in rows.folds]
     base = base_params(seed=7, num_threads=1, objective_metric="pr_auc")
-    return CVObjective(folds, base, metric="pr_auc", max_rounds=40, early_stopping_rounds=5, max_pos_weight=4.0)
+    return CVObjective(
+        folds, base, metric="pr_auc", max_rounds=40, early_stopping_rounds=5, max_pos_weight=4.0,
+        check_every=check_every,
+    )  # fmt: skip
 
 
 def _storage(tmp_path: Path) -> str:
@@ -62,6 +65,27 @@ def test_each_fold_reports_the_running_mean_to_the_pruner(frame: pd.DataFrame, t
         assert trial.intermediate_values[1] == pytest.approx(np.mean(folds), abs=1e-5)
     assert set(outcome.trials.columns) >= {"number", "state", "value", "duration_s", "params_learning_rate"}
     assert outcome.score.rounds["*"] >= 1
+
+
+def test_in_fold_checkpoints_report_distinct_ordered_steps_and_can_stop_a_fold(frame: pd.DataFrame) -> None:
+    # given an objective that looks every 5 rounds inside each fold
+    objective = _objective(frame, check_every=5)
+    params = {"learning_rate": 0.1, "num_leaves": 4, "min_child_samples": 5}
+    seen: list[tuple[int, float]] = []
+
+    # when nothing asks to stop
+    full = objective.evaluate(params, lambda value, step: seen.append((step, value)) is not None)
+    # then steps rise strictly, the last report of each fold is the running mean, and nothing was pruned
+    steps = [s for s, _ in seen]
+    assert steps == sorted(set(steps)) and len(steps) > len(objective.folds)
+    slots = 40 // 5 + 1
+    fold_ends = {s: v for s, v in seen if (s + 1) % slots == 0}
+    assert list(fold_ends.values())[-1] == pytest.approx(np.mean(full.fold_values))
+    assert full.oof_raw is not None
+
+    # when the first in-fold look asks to stop, the fold is abandoned there
+    stopped = objective.evaluate(params, lambda value, step: True)
+    assert stopped.oof_raw is None and stopped.fold_values == []
 
 
 def test_the_sampler_is_seeded(frame: pd.DataFrame, tmp_path: Path) -> None:
