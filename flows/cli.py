@@ -22,6 +22,7 @@ from flows.console import (
     out_console,
     silence_stderr_at_exit,
 )
+from flows.registry_cli import registry_app
 from xsell import progress
 from xsell.logs import DropExpectedErrors, configure_logging
 from xsell.runtime import prepare_environment
@@ -34,6 +35,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+app.add_typer(registry_app, name="registry")
 
 
 @dataclass

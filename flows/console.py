@@ -87,6 +87,7 @@ def silence_stderr_at_exit() -> None:
 def expected_errors() -> tuple[type[BaseException], ...]:
     from features.errors import FeatureError
     from ingest.errors import ContractError, QualityGateError
+    from registry.errors import RegistryError
 
     errors: list[type[BaseException]] = [
         ContractError,
@@ -94,6 +95,7 @@ def expected_errors() -> tuple[type[BaseException], ...]:
         SettingsError,
         FileNotFoundError,
         FeatureError,
+        RegistryError,
     ]
     try:
         from xsell.synth import GeneratorError

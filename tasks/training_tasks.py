@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,8 @@ from prefect.cache_policies import NO_CACHE
 
 from tasks.retry import retry_on_io
 from xsell.settings import Settings
+
+logger = logging.getLogger(__name__)
 
 
 @task(name="load-training-frame", retries=1, retry_condition_fn=retry_on_io, cache_policy=NO_CACHE)
@@ -48,10 +51,18 @@ def train_table_task(
 
 @task(name="log-and-register", retries=1, retry_condition_fn=retry_on_io, cache_policy=NO_CACHE)
 def log_and_register_task(result: Any, settings: Settings, reason: str) -> dict[str, Any]:
-    """Log the run to MLflow and register a new model version (alias challenger; champion if first)."""
+    """Log the run to MLflow, register a new model version (alias challenger; champion if first) and record the
+    registration in the audit trail (a failure there is logged, never retried into a second version: the next
+    `registry.aliases.reconcile` records the alias move instead)."""
+    from registry.audit import record_registration
     from registry.log_training import log_training
 
-    return log_training(result, settings, reason=reason).to_dict()
+    registered = log_training(result, settings, reason=reason)
+    try:
+        record_registration(settings, registered, reason)
+    except Exception:
+        logger.error("could not record the registration of v%d", registered.version, exc_info=True)
+    return registered.to_dict()
 
 
 @task(name="score-snapshot", retries=1, retry_condition_fn=retry_on_io, cache_policy=NO_CACHE)

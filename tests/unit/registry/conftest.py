@@ -107,3 +107,25 @@ def two_versions(
         first = log_training(training_result, settings, reason="first training")
         second = log_training(result_factory(data_hash="f" * 64), settings, reason="second", trial_runs=False)
         yield settings, first, second
+
+
+@pytest.fixture(scope="session")
+def governed_template(
+    tmp_path_factory: pytest.TempPathFactory, mlflow_template: Path, training_result: TrainingResult
+) -> Path:
+    """A home whose registry holds v1 (champion) to v3 (challenger), registrations recorded (see `governance.py`)."""
+    from tests.unit.registry.governance import register_three_versions
+
+    with mlflow_env():
+        settings = new_store(tmp_path_factory.mktemp("governed") / "home", mlflow_template)
+        register_three_versions(settings, training_result)
+    return settings.home
+
+
+@pytest.fixture
+def governed(tmp_path: Path, governed_template: Path) -> Iterator[Settings]:
+    """Settings homed in tmp_path on a copy of `governed_template`'s registry and warehouse."""
+    from tests.unit.registry.governance import copy_home
+
+    with mlflow_env():
+        yield copy_home(governed_template, tmp_path / "home")

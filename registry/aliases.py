@@ -1,0 +1,342 @@
+"""Moving the registry's aliases: promote, roll back, and reconcile with moves made outside xsell.
+
+The champion alias is what serves (scoring resolves it at run time), so every move writes it exactly once, as
+its commit point: a promote first points `previous_champion` at the serving champion, then moves `champion`,
+then clears `challenger`; a rollback moves `champion` back, then clears `previous_champion`. A promote or
+rollback that stops before the champion write leaves the old champion serving (and puts `previous_champion`
+back when it can); one that stops after it has served the new champion all along. Every move, failed or not,
+is recorded in the audit trail (`registry.audit`).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from registry.audit import ROLES, AuditEvent, EventDraft, alias_names, read_alias_state, record, record_events
+from registry.errors import RegistryError
+from xsell.settings import Settings
+
+__all__ = ["AliasState", "current_aliases", "promote", "reconcile", "require_version", "rollback"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AliasState:
+    """Versions the champion, challenger and previous-champion aliases point at (None when unset)."""
+
+    champion: int | None = None
+    challenger: int | None = None
+    previous_champion: int | None = None
+
+    def to_dict(self) -> dict[str, int | None]:
+        """role -> version."""
+        return {"champion": self.champion, "challenger": self.challenger, "previous_champion": self.previous_champion}
+
+
+def _client(settings: Settings) -> Any:
+    """A registry client, or RegistryError when nothing has been registered in the store yet."""
+    from registry.models import _client as client_or_none
+
+    client = client_or_none(settings)
+    if client is None:
+        raise RegistryError(
+            f"model {settings.registry.model_name!r}: no MLflow store at {settings.mlflow_uri}; run `xsell train`"
+        )
+    return client
+
+
+def _registered_aliases(client: Any, name: str) -> dict[str, int] | None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        registered = client.get_registered_model(name)
+    except MlflowException as exc:
+        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return None
+        raise
+    return {alias: int(version) for alias, version in (registered.aliases or {}).items()}
+
+
+def current_aliases(settings: Settings) -> AliasState:
+    """The versions the aliases point at in MLflow now (all None when the model was never registered)."""
+    from registry.models import _client as client_or_none
+
+    client = client_or_none(settings)
+    aliases = _registered_aliases(client, settings.registry.model_name) if client is not None else None
+    aliases = aliases or {}
+    return AliasState(**{role: aliases.get(alias) for role, alias in alias_names(settings).items()})
+
+
+def require_version(settings: Settings, version: int) -> None:
+    """RegistryError naming the model and version when `version` is not registered."""
+    from registry.models import resolve_version
+
+    resolve_version(f"models:/{settings.registry.model_name}/{int(version)}", settings)
+
+
+def _set(client: Any, settings: Settings, role: str, version: int | None) -> None:
+    """Point the alias of `role` at `version`, or delete it for None."""
+    name, alias = settings.registry.model_name, alias_names(settings)[role]
+    if version is None:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            client.delete_registered_model_alias(name, alias)
+        except MlflowException as exc:
+            if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+                raise
+    else:
+        client.set_registered_model_alias(name, alias, str(version))
+
+
+def promote(
+    settings: Settings,
+    version: int,
+    reason: str,
+    actor: str | None = None,
+    *,
+    evidence: Mapping[str, Any] | None = None,
+    outcome: str = "promoted",
+) -> AuditEvent:
+    """Make `version` the champion (the serving one becomes the previous champion; the challenger alias is cleared
+    when it pointed at `version`) and record a `promote` event. No gates here: see `registry.gates`.
+
+    RegistryError when the version does not exist or already is the champion. A failure before the champion
+    write leaves the old champion serving, records `promote_failed` and re-raises.
+    """
+    reconcile(settings)
+    require_version(settings, version)
+    before = current_aliases(settings)
+    if before.champion == version:
+        raise RegistryError(f"model {settings.registry.model_name!r}: version {version} is already the champion")
+    prepare = {"previous_champion": before.champion} if before.champion is not None else {}
+    tidy = {"challenger": None} if before.challenger == version else {}
+    return _move_champion(settings, "promote", before, version, reason, actor, evidence, outcome, prepare, tidy)
+
+
+def rollback(settings: Settings, reason: str, actor: str | None = None) -> AuditEvent:
+    """Move the champion back to the previous champion (whose alias is then cleared) and record a `rollback`.
+
+    RegistryError when there is no previous champion. A failure before the champion write leaves the current
+    champion serving, records `rollback_failed` and re-raises.
+    """
+    reconcile(settings)
+    before = current_aliases(settings)
+    name = settings.registry.model_name
+    if before.previous_champion is None:
+        raise RegistryError(
+            f"model {name!r} has no previous champion (alias {settings.registry.previous_champion_alias!r}) "
+            "to roll back to"
+        )
+    target = before.previous_champion
+    tidy = {"previous_champion": None}
+    return _move_champion(settings, "rollback", before, target, reason, actor, {}, "rolled back", {}, tidy)
+
+
+def _move_champion(
+    settings: Settings,
+    action: str,
+    before: AliasState,
+    target: int,
+    reason: str,
+    actor: str | None,
+    evidence: Mapping[str, Any] | None,
+    outcome: str,
+    prepare: Mapping[str, int | None],
+    tidy: Mapping[str, int | None],
+) -> AuditEvent:
+    """Write the `prepare` aliases, then the champion (the commit point), then the `tidy` ones, and record `action`.
+
+    A failure before the commit point restores the `prepare` aliases, records `<action>_failed` and re-raises;
+    a failure while tidying is logged and noted in the outcome (`reconcile` repairs what it left).
+    """
+    client = _client(settings)
+    details = dict(evidence or {}) | {"aliases_before": before.to_dict()}
+    try:
+        for role, version in prepare.items():
+            _set(client, settings, role, version)
+        _set(client, settings, "champion", target)  # the commit point: from here on `target` serves
+    except BaseException as exc:
+        _restore(client, settings, before, prepare)
+        _record_failure(settings, f"{action}_failed", before, target, reason, details, exc, actor)
+        raise
+    notes = []
+    for role, version in tidy.items():
+        try:
+            _set(client, settings, role, version)
+        except Exception as exc:  # the champion moved; a stale alias beside it is repaired by `reconcile`
+            logger.warning("%s to version %d done but the %s alias was not updated: %s", action, target, role, exc)
+            notes.append(f"{alias_names(settings)[role]} alias not cleared: {exc}")
+    after = current_aliases(settings)
+    return record(
+        settings,
+        action,
+        from_version=before.champion,
+        to_version=target,
+        reason=reason,
+        evidence=details | {"aliases_after": after.to_dict()},
+        outcome="; ".join([outcome, *notes]),
+        actor=actor,
+        state=after.to_dict(),
+    )
+
+
+def _restore(client: Any, settings: Settings, before: AliasState, roles: Mapping[str, int | None]) -> None:
+    """Best effort: put the aliases of `roles` back as they were before a failed move."""
+    for role in roles:
+        try:
+            _set(client, settings, role, getattr(before, role))
+        except Exception:
+            logger.error("could not restore the %s alias; `reconcile` will repair it", role, exc_info=True)
+
+
+def _record_failure(
+    settings: Settings,
+    action: str,
+    before: AliasState,
+    to_version: int,
+    reason: str,
+    evidence: dict[str, Any],
+    exc: BaseException,
+    actor: str | None,
+) -> None:
+    """Best effort: record a failed move, keeping `before` as the known state (so `reconcile` can repair a
+    half-written previous-champion alias); never masks the original error."""
+    try:
+        after = current_aliases(settings)
+        if after.champion == before.champion:
+            outcome = f"failed before the champion alias moved; v{after.champion} still serves"
+        else:  # the write failed on the way back but took effect: the next reconcile records the move
+            outcome = f"failed, but the champion alias now points at v{after.champion}"
+        record(
+            settings,
+            action,
+            from_version=before.champion,
+            to_version=to_version,
+            reason=reason,
+            evidence=evidence | {"aliases_after": after.to_dict(), "error": f"{type(exc).__name__}: {exc}"},
+            outcome=outcome,
+            actor=actor,
+            state=before.to_dict(),
+        )
+    except Exception:
+        logger.error("could not record the failed %s", action, exc_info=True)
+
+
+def reconcile(settings: Settings) -> list[AuditEvent]:
+    """Compare the aliases in MLflow with the state xsell last recorded and record what moved without xsell.
+
+    A champion moved in the MLflow UI (or by `MlflowClient.set_registered_model_alias`) is honoured: it is
+    recorded as `alias_moved_externally` and, unless the previous-champion alias moved too, the champion it
+    replaced becomes the previous champion, so `rollback` returns to it. A previous-champion alias left on the
+    unmoved champion by an interrupted promote or rollback is repaired (`alias_repaired`). Roles never recorded
+    are adopted silently. Returns the events recorded (empty when nothing moved).
+    """
+    from registry.audit import resolve_actor
+    from registry.models import _client as client_or_none
+
+    client = client_or_none(settings)
+    if client is None or _registered_aliases(client, settings.registry.model_name) is None:
+        return []
+    names = alias_names(settings)
+    known = read_alias_state(settings) or {}
+    actual = current_aliases(settings)
+    events: list[AuditEvent] = []
+    unmoved_champion = known.get("champion", actual.champion) == actual.champion
+    if unmoved_champion and actual.previous_champion is not None and actual.previous_champion == actual.champion:
+        recorded = known.get("previous_champion")
+        target = recorded if recorded != actual.champion else None
+        _set(client, settings, "previous_champion", target)
+        repaired = EventDraft(
+            "alias_repaired",
+            actual.previous_champion,
+            target,
+            reason=f"{names['previous_champion']} alias pointed at the champion (an interrupted promote or rollback)",
+            evidence={"alias": names["previous_champion"], "aliases_before": actual.to_dict()},
+            outcome="restored" if target is not None else "cleared",
+        )
+        actual = current_aliases(settings)
+        events += record_events(settings, [repaired], state={"previous_champion": actual.previous_champion})
+        if known:
+            known = {**known, "previous_champion": actual.previous_champion}
+    moved = {role for role in names if role in known and getattr(actual, role) != known[role]}
+    champion_before = known.get("champion")
+    if (
+        "champion" in moved
+        and "previous_champion" not in moved
+        and None not in (champion_before, actual.champion)
+        and actual.previous_champion != champion_before
+    ):
+        _set(client, settings, "previous_champion", champion_before)
+        actual = current_aliases(settings)
+    drafts = [
+        EventDraft(
+            "alias_moved_externally",
+            known[role],
+            getattr(actual, role),
+            reason=f"{names[role]} alias moved outside xsell (MLflow UI or API)",
+            evidence={"alias": names[role], "role": role, "recorded": known, "found": actual.to_dict()},
+            outcome=_honoured(role, actual),
+        )
+        for role in ROLES
+        if role in moved and not (role == "previous_champion" and "champion" in moved)
+    ]
+    if drafts or set(names) - set(known):
+        actor = f"outside xsell (noticed by {resolve_actor(settings)})"
+        events += record_events(settings, drafts, actor=actor, state=actual.to_dict())
+    return events
+
+
+def _honoured(role: str, actual: AliasState) -> str:
+    if role != "champion":
+        return "recorded"
+    if actual.champion is None:
+        return "champion alias removed: scoring has no champion until one is promoted"
+    previous = f"; previous champion v{actual.previous_champion}" if actual.previous_champion is not None else ""
+    return f"honoured: v{actual.champion} serves{previous}"
+
+
+def registry_status(settings: Settings, last: int = 5) -> dict[str, Any]:
+    """Champion, challenger and previous champion (versions, None when unset), gate mode, every version with its
+    aliases and headline metrics, and the `last` recorded decisions (newest last)."""
+    from registry.audit import read_events
+    from registry.models import model_versions
+
+    aliases = current_aliases(settings)
+    versions = [
+        {
+            "version": v.version,
+            "aliases": list(v.aliases),
+            "created_at": v.created_at.isoformat() if v.created_at else None,
+            "run_id": v.run_id,
+            "data_window": v.tags.get("data_window"),
+            "metrics": _tag_metrics(v.tags),
+        }
+        for v in model_versions(settings)
+    ]
+    return {
+        "model_name": settings.registry.model_name,
+        **aliases.to_dict(),
+        "gates_mode": settings.registry.gates.mode,
+        "versions": versions,
+        "last_decisions": [e.to_dict() for e in read_events(settings, limit=last)],
+    }
+
+
+def _tag_metrics(tags: Mapping[str, str]) -> dict[str, float]:
+    """The finite `metric.*` tags of a version, as numbers."""
+    out = {}
+    for key, text in tags.items():
+        if key.startswith("metric."):
+            try:
+                value = float(text)
+            except ValueError:
+                continue
+            if math.isfinite(value):
+                out[key.removeprefix("metric.")] = value
+    return out
