@@ -12,7 +12,8 @@ from __future__ import annotations
 import gzip
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -478,3 +479,37 @@ def read_raw_parts(raw: Path, spec: Any, na_values: list[str] | None = None) -> 
             frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=na_values or [])
         frames.append(frame[list(spec.column_names)])
     return pd.concat(frames, ignore_index=True)
+
+
+@contextmanager
+def generated_home(root: Path, **overrides: Any) -> Iterator[Settings]:
+    """Settings homed at `root/home` whose warehouse holds a consolidated generated export (200 accounts,
+    2024-01..2025-12, seed 7; dotted `overrides` on top); inside, the shell's XSELL_* and MLflow URI variables
+    are unset and MLflow is quiet."""
+    import os
+
+    import pytest
+
+    from ingest.pipeline import consolidate_raw
+    from tests.unit.registry.factories import QUIET
+    from xsell.settings import ENV_PREFIX
+    from xsell.synth import generate_raw
+
+    with pytest.MonkeyPatch.context() as patch:
+        for name in [n for n in os.environ if n.startswith(ENV_PREFIX)]:
+            patch.delenv(name)
+        for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
+            patch.delenv(name, raising=False)
+        for key, value in QUIET.items():
+            patch.setenv(key, value)
+        defaults = {
+            "generator.accounts": 200,
+            "generator.start": "2024-01",
+            "generator.end": "2025-12",
+            "ingest.gate.enabled": False,
+            "ingest.duckdb_memory_limit": "1GB",
+        }
+        settings = load_settings(home=root / "home", **(defaults | overrides))
+        generate_raw(root / "raw", settings.generator, seed=7)
+        consolidate_raw(root / "raw", settings)
+        yield settings

@@ -5,26 +5,23 @@ snapshots, a rollback; all of it in `history --json`."""
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from factories import generated_home
 from typer.testing import CliRunner
 
 from features.store import connect_warehouse
 from flows.cli import app
-from ingest.pipeline import consolidate_raw
 from registry.aliases import AliasState, current_aliases
 from registry.gates import maybe_promote
 from tasks.training_tasks import log_and_register_task
-from tests.unit.registry.factories import QUIET
 from tests.unit.registry.governance import insert_shadow_runs
 from training.dataset import labelled_snapshot_dates, load_training_frame
 from training.pipeline import train_propensity
-from xsell.settings import ENV_PREFIX, Settings, load_settings
-from xsell.synth import generate_raw
+from xsell.settings import Settings, load_settings
 
 pytestmark = pytest.mark.slow
 
@@ -40,30 +37,13 @@ LENIENT = {
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     # given a small generated export, consolidated, trained on twice (3 trials each) through the registering task
-    root = tmp_path_factory.mktemp("registry-promotion")
-    with pytest.MonkeyPatch.context() as patch:
-        for name in [n for n in os.environ if n.startswith(ENV_PREFIX)]:
-            patch.delenv(name)
-        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
-        patch.delenv("MLFLOW_REGISTRY_URI", raising=False)
-        for key, value in QUIET.items():
-            patch.setenv(key, value)
-        settings = load_settings(
-            home=root / "home",
-            **{
-                "generator.accounts": 200,
-                "generator.start": "2024-01",
-                "generator.end": "2025-12",
-                "ingest.gate.enabled": False,
-                "ingest.duckdb_memory_limit": "1GB",
-                "training.trials": 3,
-                "training.n_jobs": 1,
-                "training.num_threads": 2,
-                "registry.gates.min_segment_rows": 20,
-            },  # type: ignore[arg-type]
-        )
-        generate_raw(root / "raw", settings.generator, seed=7)
-        consolidate_raw(root / "raw", settings)
+    overrides = {
+        "training.trials": 3,
+        "training.n_jobs": 1,
+        "training.num_threads": 2,
+        "registry.gates.min_segment_rows": 20,
+    }
+    with generated_home(tmp_path_factory.mktemp("registry-promotion"), **overrides) as settings:
         con = connect_warehouse(settings)
         try:
             frame = load_training_frame(con, settings)
