@@ -18,7 +18,7 @@ from flows.cli import app
 from registry.aliases import AliasState, current_aliases
 from registry.gates import maybe_promote
 from tasks.training_tasks import log_and_register_task
-from tests.unit.registry.governance import insert_shadow_runs
+from tests.unit.registry.governance import client_of, insert_shadow_runs
 from training.dataset import labelled_snapshot_dates, load_training_frame
 from training.pipeline import train_propensity
 from xsell.settings import Settings, load_settings
@@ -96,7 +96,24 @@ def test_two_trainings_then_dry_run_refusal_promotion_and_rollback(trained: Sett
     # rollback: v1 serves again
     assert xsell(settings, "rollback", "--reason", "converts worse").exit_code == 0
     assert current_aliases(settings).champion == 1
+    # v2 made challenger again in the MLflow UI; in enabled mode the next shadow run promotes it automatically
+    client_of(settings).set_registered_model_alias(settings.registry.model_name, "challenger", "2")
+    lenient = load_settings(
+        home=settings.home, **{k.removeprefix("XSELL_").lower().replace("__", "."): v for k, v in LENIENT.items()}
+    )
+    automatic = maybe_promote(lenient, "integration shadow run")
+    assert automatic is not None and automatic.passed and current_aliases(settings).champion == 2
     history = json.loads(xsell(settings, "history", "--json").stdout)
-    assert [e["action"] for e in history] == ["register", "register", "gate_dry_run", "refuse", "promote", "rollback"]
-    assert [(e["from_version"], e["to_version"]) for e in history[-3:]] == [(1, 2), (1, 2), (2, 1)]
+    assert [e["action"] for e in history] == [
+        "register",
+        "register",
+        "gate_dry_run",
+        "refuse",
+        "promote",
+        "rollback",
+        "alias_moved_externally",
+        "promote",
+    ]
+    assert [(e["from_version"], e["to_version"]) for e in history[3:6]] == [(1, 2), (1, 2), (2, 1)]
     assert history[3]["evidence"]["gates"]["checks"][0]["name"] == "pr_auc_gain"
+    assert history[-1]["outcome"] == "promoted automatically: all gates passed"

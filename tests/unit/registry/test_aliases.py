@@ -12,7 +12,7 @@ from mlflow import MlflowClient
 from registry.aliases import AliasState, current_aliases, promote, reconcile, registry_status, rollback
 from registry.audit import read_alias_state, read_events, verify_audit_log
 from registry.errors import RegistryError
-from registry.gates import promote_version
+from registry.gates import maybe_promote, promote_version
 from tests.unit.registry.governance import client_of
 from xsell.settings import Settings, load_settings
 
@@ -172,3 +172,11 @@ def test_status_lists_aliases_versions_and_decisions(governed: Settings) -> None
     assert [v["version"] for v in status["versions"]] == [3, 2, 1]
     assert status["versions"][2]["metrics"]["pr_auc"] > 0
     assert status["last_decisions"][-1]["action"] == "promote" and status["gates_mode"] == "enabled"
+
+
+def test_maybe_promote_waits_for_mode_and_shadow_runs(governed: Settings) -> None:
+    disabled = load_settings(home=governed.home, **{"registry.gates.mode": "disabled"})
+    assert maybe_promote(disabled, "shadow run 2025-08-31") is None
+    assert maybe_promote(governed, "shadow run 2025-08-31") is None  # v3 has no shadow run yet
+    assert actions(governed) == ["register", "register", "register"]
+    assert current_aliases(governed).champion == 1
