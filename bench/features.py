@@ -14,11 +14,10 @@ Targets (issue 3): 20,000 accounts x 30 snapshots in <= 5 minutes, <= 6 GB, a sn
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 import time
 
-from bench.measure import bench_parser, consolidated_from, ensure_export, last_month, run_child
+from bench.measure import bench_parser, ensure_consolidated, ensure_export, last_month, run_child
 
 #: One pass over the usage table, reading every column the features read.
 USAGE_SCAN_SQL = """
@@ -85,10 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     for accounts in args.accounts:
         raw = ensure_export(args.work, accounts, args.start, end, args.seed)
         home = args.work / f"features-home-{accounts}"
-        if not consolidated_from(raw, home):
-            shutil.rmtree(home, ignore_errors=True)
-            cons = run_child("bench.consolidation", ["--child", "consolidate", str(raw), str(home)])
-            print(f"consolidated {accounts:,} accounts in {cons.seconds:.1f} s", file=sys.stderr)
+        ensure_consolidated(raw, home)
         run = run_child("bench.features", ["--child", "build", str(home), args.start, end])
         per = run.result["per_snapshot_s"]
         table.append({**run.result, "accounts": accounts, "wall_s": run.seconds, "peak_mb": run.peak_rss_mb})

@@ -98,6 +98,17 @@ def consolidated_from(raw: Path, home: Path) -> bool:
     return bool(rows) and Path(rows[0][0]).resolve() == raw.resolve()
 
 
+def ensure_consolidated(raw: Path, home: Path) -> None:
+    """Consolidate `raw` into `home` (in a child process) unless its latest load already came from `raw`."""
+    import shutil
+
+    if consolidated_from(raw, home):
+        return
+    shutil.rmtree(home, ignore_errors=True)
+    cons = run_child("bench.consolidation", ["--child", "consolidate", str(raw), str(home)])
+    print(f"consolidated {raw.name} in {cons.seconds:.1f} s", file=sys.stderr)
+
+
 def _generate(out: str, accounts: int, start: str, end: str, seed: int) -> None:
     from xsell.settings import load_settings
     from xsell.synth import generate_raw

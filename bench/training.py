@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import shutil
 import sys
 import tempfile
 import time
@@ -33,7 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.measure import bench_parser, consolidated_from, ensure_export, last_month, run_child
+from bench.measure import bench_parser, ensure_consolidated, ensure_export, last_month, run_child
 
 
 def _settings(home: str, **overrides: Any) -> Any:
@@ -245,10 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     for i, accounts in enumerate(args.accounts):
         raw = ensure_export(args.work, accounts, args.start, end, args.seed)
         home = args.work / f"training-home-{accounts}"
-        if not consolidated_from(raw, home):
-            shutil.rmtree(home, ignore_errors=True)
-            cons = run_child("bench.consolidation", ["--child", "consolidate", str(raw), str(home)])
-            print(f"consolidated {accounts:,} accounts in {cons.seconds:.1f} s", file=sys.stderr)
+        ensure_consolidated(raw, home)
         prep = run_child("bench.training", ["--child", "materialise", str(home)])
         print(
             f"{accounts:,} accounts: {prep.result['rows']:,} labelled rows ready in {prep.seconds:.1f} s",

@@ -1,23 +1,16 @@
-"""Batch scoring: a model scores every eligible account x product of one point-in-time snapshot."""
+"""Scoring helpers: a user's own feature table scored by a registered model; reading and writing tables."""
 
 from __future__ import annotations
 
 import logging
-from datetime import date
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pandas as pd
 
-from features.build import read_snapshot
 from xsell.fileio import atomic_path
-from xsell.settings import Settings
 
 log = logging.getLogger(__name__)
-
-#: Columns every scoring output starts with (the public interface of `xsell score`).
-SCORE_COLUMNS: tuple[str, ...] = ("account_id", "product", "as_of", "propensity", "model_name", "model_version")
 
 #: File endings `write_table` understands.
 TABLE_FORMATS: tuple[str, ...] = (".csv", ".parquet")
@@ -25,18 +18,6 @@ TABLE_FORMATS: tuple[str, ...] = (".csv", ".parquet")
 
 class ScoringError(ValueError):
     """Scoring cannot run as asked (unknown output format, missing columns); the message says why."""
-
-
-def score_frame(model: Any, frame: pd.DataFrame, model_name: str, model_version: int | str) -> pd.DataFrame:
-    """Propensities of `model` for feature rows, keyed like the rows, with the model's identity."""
-    missing = [c for c in model.feature_names_ if c not in frame.columns]
-    if missing:
-        raise ScoringError(f"feature rows lack the model's input columns: {', '.join(missing[:5])}")
-    scores = frame[["account_id", "product", "as_of"]].copy()
-    scores["propensity"] = model.predict_proba(frame) if len(frame) else pd.Series(dtype=float)
-    scores["model_name"] = model_name
-    scores["model_version"] = str(model_version)
-    return scores.reset_index(drop=True)
 
 
 def predict_table(model: Any, table: pd.DataFrame) -> pd.DataFrame:
@@ -49,21 +30,6 @@ def predict_table(model: Any, table: pd.DataFrame) -> pd.DataFrame:
         raise ScoringError(f"the table lacks the model's input columns: {', '.join(missing[:5])}")
     ids = table[id_column] if id_column else pd.Series(range(len(table)), name="id")
     return pd.DataFrame({"id": ids.to_numpy(), "propensity": model.predict_proba(table)})
-
-
-def score_snapshot(
-    con: duckdb.DuckDBPyConnection,
-    as_of: date,
-    model: Any,
-    model_name: str,
-    model_version: int | str,
-    settings: Settings,
-) -> pd.DataFrame:
-    """Score every eligible pair at `as_of` (snapshot read when materialised, else built point-in-time)."""
-    rows = read_snapshot(con, as_of, settings)
-    scored = score_frame(model, rows, model_name, model_version)
-    log.info("scored snapshot", extra={"as_of": as_of.isoformat(), "rows": len(scored), "model_version": model_version})
-    return scored
 
 
 def read_table(path: Path) -> pd.DataFrame:

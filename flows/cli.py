@@ -352,7 +352,8 @@ def score(
     out: Annotated[Path, typer.Option(help="Output file, .csv or .parquet.")],
     model: Annotated[str | None, typer.Option(help="Model URI (default models:/NAME@champion).")] = None,
 ) -> None:
-    """Score every eligible account x product at a date with the champion (or --model)."""
+    """Score every eligible account x product at a date with the champion (or --model): tiers, reasons, next
+    product, a CRM upsert file and the accounts that entered ready_now; the challenger is scored in shadow."""
     settings = _start(ctx)
     day = _parse_day(as_of, "--as-of")
     from deploy.scoring import TABLE_FORMATS, ScoringError
@@ -364,10 +365,20 @@ def score(
     from flows.score import score_flow
 
     result = _run_flow(settings, score_flow, as_of=day, out=out.resolve(), settings=settings, model_uri=model)
+    tiers = ", ".join(f"{k} {v:,}" for k, v in result["tiers"].items())
     err_console.print(
-        f"scored {result['rows']:,} account x product rows with {result['model_name']} "
-        f"v{result['model_version']} -> {result['out']}"
+        f"scored {result['rows']:,} account x product rows ({result['accounts']:,} accounts; {tiers}) with "
+        f"{result['model_name']} v{result['model_version']} -> {result['out']}"
     )
+    err_console.print(f"CRM upsert file: {result['crm']}")
+    err_console.print(f"alerts ({result['alert_rows']:,} entered ready_now): {result['alerts']}")
+    shadow = result.get("shadow")
+    if shadow:
+        err_console.print(
+            f"shadow: challenger v{shadow['challenger_version']} vs champion v{shadow['champion_version']}: "
+            f"PSI {shadow['psi']:.3f}, KS {shadow['ks']:.3f}, Spearman {shadow['spearman']:.3f}, "
+            f"top-decile overlap {shadow['top_decile_overlap']:.0%}"
+        )
     _print_json(result)
 
 

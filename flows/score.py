@@ -1,4 +1,4 @@
-"""Flow `score`: the model behind a registry URI scores every eligible account x product at a date."""
+"""Flow `score`: publish the champion's scores at a date, shadow-score the challenger, judge it when due."""
 
 from __future__ import annotations
 
@@ -8,12 +8,23 @@ from typing import Any
 
 from prefect import flow
 
-from tasks.training_tasks import score_snapshot_task
+from tasks.serving_tasks import (
+    judge_challenger_task,
+    publish_scores_task,
+    realise_shadow_task,
+    reconcile_aliases_task,
+    shadow_scores_task,
+)
 from xsell.settings import Settings
 
 
 @flow(name="score", log_prints=False, validate_parameters=False)
 def score_flow(as_of: date, out: Path, settings: Settings, model_uri: str | None = None) -> dict[str, Any]:
-    """Score the snapshot at `as_of` with `model_uri` (default: the champion alias) into `out`."""
-    uri = model_uri or f"models:/{settings.registry.model_name}@{settings.registry.champion_alias}"
-    return score_snapshot_task(as_of, uri, out, settings)
+    """Score the snapshot at `as_of` with `model_uri` (default: the champion alias, resolved now) into `out` and its
+    CRM and alert files; then the challenger in shadow, realised metrics of matured shadow runs, and the gates."""
+    reconcile_aliases_task(settings)
+    published = publish_scores_task(settings, as_of, out, model_uri)
+    shadow = shadow_scores_task(settings, as_of, published["model_version"], published["run_id"])
+    realised = realise_shadow_task(settings)
+    decision = judge_challenger_task(settings, f"shadow run {published['run_id']}") if shadow else None
+    return {**published, "shadow": shadow, "realised": realised, "gates": decision}

@@ -8,6 +8,7 @@ from typing import Any
 
 from prefect import flow
 
+from tasks.serving_tasks import serving_artifacts_task
 from tasks.training_tasks import load_training_frame_task, log_and_register_task, train_table_task, train_task
 from xsell.settings import Settings
 
@@ -16,10 +17,12 @@ from xsell.settings import Settings
 def train_flow(
     settings: Settings, as_of: date | None = None, trials: int | None = None, timeout: float | None = None
 ) -> dict[str, Any]:
-    """Train on the snapshots whose labels had matured by `as_of` and register a challenger."""
+    """Train on the snapshots whose labels had matured by `as_of` and register a challenger with its tier policy,
+    tier table and adoption path."""
     frame = load_training_frame_task(settings, as_of)
     result = train_task(frame, settings, trials, timeout)
-    registered = log_and_register_task(result, settings, reason=f"train as of {as_of or 'data end'}")
+    extra = serving_artifacts_task(result, settings)
+    registered = log_and_register_task(result, settings, reason=f"train as of {as_of or 'data end'}", extra=extra)
     return {**registered, "plan": result.plan.describe()}
 
 

@@ -95,6 +95,15 @@ class RegisteredModel:
         }
 
 
+@dataclass(frozen=True)
+class ExtraLogs:
+    """Further records a caller logs with the training run: text artifacts (path -> text), metrics and tags."""
+
+    texts: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+
+
 def code_version() -> str:
     """Package version plus the git commit of this checkout when there is one: `0.1.0+g1a2b3c4[.dirty]`.
 
@@ -411,12 +420,18 @@ def _validate(result: TrainingResult) -> tuple[pd.DataFrame, list[str]]:
 
 
 def log_training(
-    result: TrainingResult, settings: Settings, *, reason: str = "scheduled retrain", trial_runs: bool = True
+    result: TrainingResult,
+    settings: Settings,
+    *,
+    reason: str = "scheduled retrain",
+    trial_runs: bool = True,
+    extra: ExtraLogs | None = None,
 ) -> RegisteredModel:
     """Log `result` as one MLflow run and register its model as a new version with the challenger alias (and
     the champion alias when the model has none yet); return what was registered.
 
-    `trial_runs=False` logs the trials table only (no nested run per trial). Atomic in spirit: on any failure
+    `trial_runs=False` logs the trials table only (no nested run per trial). `extra` adds text artifacts,
+    metrics and tags to the run (the serving layer's tier policy and adoption path). Atomic in spirit: on any failure
     the run is marked FAILED, a model version created by this call is deleted (aliases it moved are put back)
     and the exception propagates.
     """
@@ -463,6 +478,11 @@ def log_training(
         staging = Path(tmp) / "artifacts"
         _stage_artifacts(result, staging)
         mlflow.log_artifacts(str(staging))
+        if extra is not None:
+            for artifact, text in extra.texts.items():
+                mlflow.log_text(text, artifact)
+            mlflow.log_metrics({k: float(v) for k, v in extra.metrics.items() if _finite(v)})
+            mlflow.set_tags(extra.tags)
         model_file = save_fitted_model(result.model, Path(tmp) / "model")
         model_info = mlflow.pyfunc.log_model(
             name=MODEL_PATH,

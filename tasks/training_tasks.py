@@ -50,33 +50,16 @@ def train_table_task(
 
 
 @task(name="log-and-register", retries=1, retry_condition_fn=retry_on_io, cache_policy=NO_CACHE)
-def log_and_register_task(result: Any, settings: Settings, reason: str) -> dict[str, Any]:
+def log_and_register_task(result: Any, settings: Settings, reason: str, extra: Any = None) -> dict[str, Any]:
     """Log the run to MLflow, register a new model version (alias challenger; champion if first) and record the
     registration in the audit trail (a failure there is logged, never retried into a second version: the next
     `registry.aliases.reconcile` records the alias move instead)."""
     from registry.audit import record_registration
     from registry.log_training import log_training
 
-    registered = log_training(result, settings, reason=reason)
+    registered = log_training(result, settings, reason=reason, extra=extra)
     try:
         record_registration(settings, registered, reason)
     except Exception:
         logger.error("could not record the registration of v%d", registered.version, exc_info=True)
     return registered.to_dict()
-
-
-@task(name="score-snapshot", retries=1, retry_condition_fn=retry_on_io, cache_policy=NO_CACHE)
-def score_snapshot_task(as_of: date, model_uri: str, out: Path, settings: Settings) -> dict[str, Any]:
-    """Score every eligible pair at `as_of` with the model at `model_uri` and write the file."""
-    from deploy.scoring import score_snapshot, write_table
-    from features.store import connect_warehouse
-    from registry.models import load_model
-
-    loaded = load_model(model_uri, settings)
-    con = connect_warehouse(settings)
-    try:
-        scores = score_snapshot(con, as_of, loaded.model, loaded.name, loaded.version, settings)
-    finally:
-        con.close()
-    write_table(scores, out)
-    return {"out": str(out), "rows": len(scores), "model_name": loaded.name, "model_version": loaded.version}

@@ -1,0 +1,142 @@
+"""Benchmark: batch scoring throughput (rows/s) of `xsell score` at a given number of accounts.
+
+    python -m bench.scoring --accounts 20000 --months 30 --trials 3
+
+For each size: generate (cached) and consolidate (cached) an export, then, once per home, train a small model
+(`--trials`) on the labelled snapshots and register it twice with its tier policy (champion and challenger; the
+challenger makes every scoring run also do the shadow scoring). Then in a fresh child process, scoring the last
+month-end of the period: `publish_scores` (snapshot read or built, model with reason codes, tiers, adoption path,
+output file, CRM file, alerts, warehouse rows) and `shadow_scores` (the challenger on the same rows, comparison
+stored and logged), each timed, with the child's peak memory.
+"""
+
+from __future__ import annotations
+
+import calendar
+import json
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from bench.measure import bench_parser, ensure_consolidated, ensure_export, last_month, run_child
+
+
+def _settings(home: str) -> Any:
+    from xsell.settings import load_settings
+
+    storage = f"sqlite:///{Path(tempfile.mkdtemp(prefix='bench-optuna-')) / 'optuna.db'}"
+    return load_settings(home=home, **{"training.optuna_storage": storage})
+
+
+def _month_end(month: str) -> date:
+    year, mon = (int(x) for x in month.split("-"))
+    return date(year, mon, calendar.monthrange(year, mon)[1])
+
+
+def _child_prepare(home: str, trials: str) -> None:
+    from deploy.model_artifacts import serving_artifacts
+    from features.store import connect_warehouse
+    from registry.log_training import log_training
+    from training.dataset import load_training_frame
+    from training.pipeline import train_propensity
+
+    settings = _settings(home)
+    started = time.perf_counter()
+    con = connect_warehouse(settings)
+    try:
+        frame = load_training_frame(con, settings)
+    finally:
+        con.close()
+    result = train_propensity(frame, settings, trials=int(trials))
+    extra = serving_artifacts(result, settings)
+    versions = [
+        log_training(result, settings, reason=f"bench {i}", trial_runs=False, extra=extra).version for i in (1, 2)
+    ]
+    print(json.dumps({"rows": len(frame), "versions": versions, "seconds": time.perf_counter() - started}))
+
+
+def _child_score(home: str, as_of: str, out: str) -> None:
+    from deploy.batch import publish_scores, shadow_scores
+
+    settings = _settings(home)
+    day = date.fromisoformat(as_of)
+    started = time.perf_counter()
+    published = publish_scores(settings, day, Path(out))
+    publish_s = time.perf_counter() - started
+    started = time.perf_counter()
+    shadow = shadow_scores(settings, day, published["model_version"], published["run_id"])
+    shadow_s = time.perf_counter() - started
+    print(
+        json.dumps(
+            {
+                "rows": published["rows"],
+                "accounts": published["accounts"],
+                "tiers": published["tiers"],
+                "publish_s": publish_s,
+                "read_s": published["seconds"]["read"],
+                "model_s": published["seconds"]["score"],
+                "shadow_s": shadow_s,
+                "shadowed": shadow is not None,
+            }
+        )
+    )
+
+
+def _registered(home: Path) -> bool:
+    """True when `home` holds a registered model with a challenger (prepared by an earlier run)."""
+    from registry.models import model_versions
+
+    settings = _settings(str(home))
+    return len(model_versions(settings)) >= 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Prepare each size (cached), score its last month-end in a child, print rows/s."""
+    parser = bench_parser(__doc__)
+    parser.set_defaults(accounts=[20000])
+    parser.add_argument("--trials", type=int, default=3, help="Optuna trials of the model that scores")
+    args = parser.parse_args(argv)
+    if args.child:
+        kind, *rest = args.child
+        {"prepare": _child_prepare, "score": _child_score}[kind](*rest)
+        return 0
+
+    end = last_month(args.start, args.months)
+    as_of = _month_end(end)
+    results = []
+    for accounts in args.accounts:
+        raw = ensure_export(args.work, accounts, args.start, end, args.seed)
+        home = args.work / f"scoring-home-{accounts}"
+        ensure_consolidated(raw, home)
+        if not _registered(home):
+            prep = run_child("bench.scoring", ["--child", "prepare", str(home), str(args.trials)])
+            print(
+                f"{accounts:,} accounts: trained on {prep.result['rows']:,} rows and registered versions "
+                f"{prep.result['versions']} in {prep.seconds:.1f} s",
+                file=sys.stderr,
+            )
+        out = home / "bench-scores" / f"scores-{as_of}.parquet"
+        run = run_child("bench.scoring", ["--child", "score", str(home), as_of.isoformat(), str(out)])
+        results.append({**run.result, "accounts": accounts, "wall_s": run.seconds, "peak_mb": run.peak_rss_mb})
+        print(f"scoring {accounts:,} accounts: {json.dumps(results[-1])}", file=sys.stderr)
+
+    print(f"batch scoring of {as_of} (champion with reasons, tiers, CRM file, alerts; challenger in shadow)")
+    print(
+        f"{'accounts':>9} {'rows':>8} {'read s':>7} {'model s':>7} {'publish s':>9} {'rows/s':>8}"
+        f" {'shadow s':>8} {'total rows/s':>12} {'peak MB':>8}"
+    )
+    for r in results:
+        total = r["publish_s"] + r["shadow_s"]
+        print(
+            f"{r['accounts']:>9,} {r['rows']:>8,} {r['read_s']:>7.1f} {r['model_s']:>7.1f} {r['publish_s']:>9.1f}"
+            f" {r['rows'] / r['publish_s']:>8,.0f} {r['shadow_s']:>8.1f} {r['rows'] / total:>12,.0f}"
+            f" {r['peak_mb']:>8,.0f}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

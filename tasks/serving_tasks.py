@@ -1,0 +1,62 @@
+"""Prefect tasks of batch scoring: thin wrappers over `deploy.batch`, `deploy.shadow` and the registry."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from tasks.retry import retry_on_io
+from xsell.settings import Settings
+
+
+@task(name="serving-artifacts", retries=1, retry_condition_fn=retry_on_io, cache_policy=NO_CACHE)
+def serving_artifacts_task(result: Any, settings: Settings) -> Any:
+    """Tier policy, tier table and adoption path to log with a trained model (None for a bring-your-own table)."""
+    from deploy.model_artifacts import serving_artifacts
+
+    return serving_artifacts(result, settings)
+
+
+@task(name="reconcile-aliases", retries=1, retry_condition_fn=retry_on_io, cache_policy=NO_CACHE)
+def reconcile_aliases_task(settings: Settings) -> int:
+    """Record alias moves made outside xsell before the champion is resolved; returns the events recorded."""
+    from registry.aliases import reconcile
+
+    return len(reconcile(settings))
+
+
+@task(name="publish-scores", retries=1, retry_condition_fn=retry_on_io, cache_policy=NO_CACHE)
+def publish_scores_task(settings: Settings, as_of: date, out: Path, model_uri: str | None) -> dict[str, Any]:
+    """Score, tier and publish every eligible pair at `as_of` (output file, CRM file, alerts, warehouse)."""
+    from deploy.batch import publish_scores
+
+    return publish_scores(settings, as_of, out, model_uri)
+
+
+@task(name="shadow-score", retries=1, retry_condition_fn=retry_on_io, cache_policy=NO_CACHE)
+def shadow_scores_task(settings: Settings, as_of: date, published_version: int, run_id: str) -> dict[str, Any] | None:
+    """Shadow-score the challenger on the published rows, store and log the comparison (None: no challenger)."""
+    from deploy.batch import shadow_scores
+
+    return shadow_scores(settings, as_of, published_version, run_id)
+
+
+@task(name="realise-shadow", retries=1, retry_condition_fn=retry_on_io, cache_policy=NO_CACHE)
+def realise_shadow_task(settings: Settings) -> list[dict[str, Any]]:
+    """Realised ROC-AUC/PR-AUC of earlier shadow runs whose labels have matured."""
+    from deploy.shadow import realise_matured
+
+    return realise_matured(settings)
+
+
+@task(name="judge-challenger", cache_policy=NO_CACHE)
+def judge_challenger_task(settings: Settings, trigger: str) -> dict[str, Any] | None:
+    """Promotion gates after a shadow run (per `registry.gates.mode`); the decision, or None when not judged."""
+    from registry.gates import maybe_promote
+
+    decision = maybe_promote(settings, trigger)
+    return None if decision is None else decision.to_dict()
