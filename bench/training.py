@@ -8,7 +8,8 @@ materialise its labelled month-end snapshots in a child process. Then, in fresh 
 1. objective (first size only): the same search space, seeded TPE sampler and number of trials on the same
    time-based folds. *Naive* builds new datasets from the pandas frame in every trial (categories as pandas
    `category`), no pruning, one Optuna worker with every core for LightGBM. *Tuned* is the pipeline's objective:
-   LightGBM datasets built once per fold before the study, the median pruner fed the running mean after each fold,
+   LightGBM datasets built once per fold before the study, the median pruner fed inside each fold (every
+   `prune_every_rounds` rounds) and after it,
    `n_jobs` Optuna workers x `num_threads` LightGBM threads from the settings. Trials per minute depend on which
    parameters are tried (a low learning rate boosts for hundreds of rounds), and parallel workers make TPE's
    sequence non-deterministic, so the tuned objective is timed on the naive study's own parameter sequence

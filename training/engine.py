@@ -299,6 +299,7 @@ def run_engine(
         random_state=settings.seed,
         num_threads=cfg.num_threads * cfg.n_jobs,
         id_column=spec.id_column,
+        n_seeds=cfg.n_seeds,
     )
     final = frame.iloc[rows.final_train]
     model.fit(final, y_final, calibration_scores=oof_raw, calibration_labels=oof_y)

@@ -182,6 +182,7 @@ class TrainingSettings(_Section):
     max_rounds: int = Field(600, ge=10)
     early_stopping_rounds: int = Field(40, ge=1)
     prune_every_rounds: int = Field(50, ge=0)  # boosting rounds between in-fold reports to the pruner (0: fold ends)
+    n_seeds: int = Field(5, ge=1)  # boosters per part with different seeds, averaged (variance reduction)
 
 
 class GateSettings(_Section):

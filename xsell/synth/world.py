@@ -41,6 +41,12 @@ NEWSLETTER_REACH = 0.35
 ENGAGED_UPLIFT = 0.8  # added to the conversion logit for 3 months after a strong action
 OPENED_UPLIFT = 0.25
 WITHOUT_PREREQUISITE = -4.0  # logit penalty when the prerequisite is not owned
+MASTERY_DEPTH = 0.62  # primary adoption depth beyond which an account is ready to expand
+MASTERY_UPLIFT = 1.6  # added to the conversion logit past that depth
+RAMP_MONTHS = 6  # months after the first paid day during which an account is still ramping
+RAMP_PENALTY = -1.0  # added to the conversion logit while ramping
+RENEWAL_WINDOW_DAYS = 75  # days before a yearly renewal in which expansion is discussed
+RENEWAL_UPLIFT = 0.9  # added to the conversion logit within that window
 MIN_CALIBRATION = 50  # eligible accounts needed to recalibrate a product's conversion offset
 
 
@@ -511,10 +517,20 @@ class _Simulation:
                 + uplift
                 + self.random_effect[idx, j]
             )
+        # buying is threshold-driven, as in the domain's readiness gates: a jump once the primary is adopted deeply
+        # (mastery), a damped appetite while the primary is still ramping (first months), a need that turns into a
+        # purchase mostly in a healthy relationship (an interaction, not a sum), and budget talks that open in the
+        # weeks before a yearly renewal (not monotone in the time to renewal)
+        depth = self.depth[idx]
+        paid_days = int(self.tl.month_days[m]) - self.paid_start[idx]
+        to_renewal = 365.25 - np.mod(paid_days, 365.25)
         return (
-            1.1 * (self.depth[idx] - 0.5) / 0.2
-            + 0.8 * acc.need[idx, j]
-            + 0.35 * self.health[idx]
+            0.45 * (depth - 0.5) / 0.2
+            + MASTERY_UPLIFT * sigmoid((depth - MASTERY_DEPTH) / 0.04)
+            + 1.0 * acc.need[idx, j] * sigmoid(2.0 * self.health[idx])
+            + 0.2 * self.health[idx]
+            + np.where(paid_days < RAMP_MONTHS * 30.4, RAMP_PENALTY, 0.0)
+            + np.where((paid_days > 300) & (to_renewal <= RENEWAL_WINDOW_DAYS), RENEWAL_UPLIFT, 0.0)
             + ready
             + uplift
             + self.random_effect[idx, j]

@@ -49,8 +49,9 @@ def test_fit_learns_attributes_and_scores_plain_frames(frame: pd.DataFrame, layo
     assert np.allclose(model.predict_proba(rows), p)  # nullable Int64 inputs give the same scores
 
 
-def test_contributions_add_up_to_the_raw_score(frame: pd.DataFrame) -> None:
-    model = _fit(frame)
+@pytest.mark.parametrize("n_seeds", [1, 3])
+def test_contributions_add_up_to_the_raw_score(frame: pd.DataFrame, n_seeds: int) -> None:
+    model = _fit(frame, n_seeds=n_seeds)
     rows = frame.head(50)
     contrib = model.contributions(rows)
     assert list(contrib.columns) == model.feature_names_
@@ -101,3 +102,16 @@ def test_failures_name_the_problem(frame: pd.DataFrame) -> None:
     model = _fit(frame)
     with pytest.raises(TrainingError, match="lack"):
         model.predict_proba(frame.drop(columns=["feature_share_30d"]).head(2))
+
+
+def test_a_seed_bag_averages_differently_seeded_boosters(frame: pd.DataFrame) -> None:
+    # given a model with three seeds under row and feature subsampling
+    params = {**PARAMS, "bagging_fraction": 0.7, "bagging_freq": 1, "feature_fraction": 0.7}
+    model = PropensityModel(params=params, num_boost_round=30, n_seeds=3).fit(frame, frame["label"])
+    # then each part holds three distinct boosters and the raw score is their mean
+    boosters = model.boosters_["*"]
+    rows = frame.head(40)
+    x = model.encoder_.transform(rows, model.input_columns_)
+    each = np.array([b.predict(x, raw_score=True) for b in boosters])
+    assert len(boosters) == 3 and not np.allclose(each[0], each[1])
+    assert np.allclose(model.raw_score(rows), each.mean(axis=0))

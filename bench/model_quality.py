@@ -1,0 +1,125 @@
+"""Benchmark: does the tuned model beat the RevOps scorecard and a logistic regression on the holdout?
+
+    python -m bench.model_quality --accounts 2000 --sample ../shared/sample-raw --trials 50 --seeds 42 7
+
+For a generated export (cached by size, period and seed) and, when given, an external export such as the sample,
+each consolidated into its own home under `--work`: load the labelled snapshots, then for each training seed run
+`train_propensity` in a child process (a fresh Optuna study each time) and print, per product and overall, the
+holdout ROC-AUC and PR-AUC of the model and both baselines, the model's ECE, and a 90% bootstrap interval of the
+model's lead over the logistic regression (the stronger baseline). The holdout is the most recent fully labelled
+period, never seen by tuning: nothing here selects anything on it.
+
+Target (issue 4): the model beats both baselines on ROC-AUC and PR-AUC for every product, ECE <= 0.02 overall.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from bench.measure import bench_parser, consolidated_from, ensure_export, last_month, run_child
+
+MODELS = ("xsell", "logistic", "scorecard")
+BOOTSTRAP = 400
+
+
+def _child_evaluate(home: str, trials: str, seed: str) -> None:
+    import numpy as np
+
+    from bench.training import _load, _settings
+    from training.metrics import binary_metrics
+    from training.pipeline import train_propensity
+
+    settings = _settings(home, seed=int(seed))
+    frame = _load(settings)
+    result = train_propensity(frame, settings, trials=int(trials))
+    hold = result.holdout
+    rng = np.random.default_rng(0)
+    rows = []
+    for product in ["overall", *sorted(set(hold["product"]))]:
+        sub = hold if product == "overall" else hold[hold["product"] == product]
+        y = sub["label"].to_numpy()
+        row: dict[str, Any] = {"product": product, "rows": len(sub), "positives": int(y.sum())}
+        for model in MODELS:
+            if model in result.metrics:
+                m = result.metrics[model][product]
+                row[model] = {"roc_auc": m["roc_auc"], "pr_auc": m["pr_auc"]}
+        row["ece"] = result.calibration.ece[product]
+        leads: dict[str, list[float]] = {"roc_auc": [], "pr_auc": []}
+        a, b = sub["propensity"].to_numpy(), sub["logistic"].to_numpy()
+        for _ in range(BOOTSTRAP):
+            i = rng.integers(0, len(y), len(y))
+            if 0 < y[i].sum() < len(i):
+                ma, mb = binary_metrics(y[i], a[i]), binary_metrics(y[i], b[i])
+                for k in leads:
+                    leads[k].append(ma[k] - mb[k])
+        row["lead_ci"] = {k: [float(np.percentile(v, 5)), float(np.percentile(v, 95))] for k, v in leads.items()}
+        rows.append(row)
+    print(json.dumps({"seed": int(seed), "layout": result.model_layout, "rows": rows}))
+
+
+def _home_for(raw: Path, home: Path) -> Path:
+    """A home consolidated from `raw` (reused when its latest load came from there)."""
+    if not consolidated_from(raw, home):
+        shutil.rmtree(home, ignore_errors=True)
+        cons = run_child("bench.consolidation", ["--child", "consolidate", str(raw), str(home)])
+        print(f"consolidated {raw} in {cons.seconds:.1f} s", file=sys.stderr)
+    return home
+
+
+def _print(name: str, run: dict[str, Any]) -> bool:
+    """Print one training's holdout table; True when it meets the target."""
+    print(f"\n{name}, training seed {run['seed']} ({run['layout']} layout): holdout ROC-AUC / PR-AUC")
+    print(
+        f"{'product':>12} {'pos':>4} {'xsell':>13} {'logistic':>13} {'scorecard':>13} {'ECE':>6}"
+        f" {'lead ROC (90%)':>16} {'lead PR (90%)':>16} beats both"
+    )
+    ok = True
+    for r in run["rows"]:
+        cells = [f"{r[m]['roc_auc']:.3f} / {r[m]['pr_auc']:.3f}" if m in r else f"{'n/a':>13}" for m in MODELS]
+        beats = all(r["xsell"][k] > r[m][k] for m in MODELS[1:] if m in r for k in ("roc_auc", "pr_auc"))
+        ok &= beats
+        ci = r["lead_ci"]
+        print(
+            f"{r['product']:>12} {r['positives']:>4} {cells[0]:>13} {cells[1]:>13} {cells[2]:>13} {r['ece']:>6.3f}"
+            f" {ci['roc_auc'][0]:>+7.3f}..{ci['roc_auc'][1]:<+7.3f} {ci['pr_auc'][0]:>+7.3f}..{ci['pr_auc'][1]:<+7.3f}"
+            f" {'yes' if beats else 'NO'}"
+        )
+    overall = next(r for r in run["rows"] if r["product"] == "overall")
+    return ok and overall["ece"] <= 0.02
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Evaluate on the generated export and the optional external one; print the tables and the verdict."""
+    parser = bench_parser(__doc__)
+    parser.set_defaults(accounts=[2000])
+    parser.add_argument("--sample", type=Path, help="an external raw export to evaluate on as well")
+    parser.add_argument("--trials", type=int, default=50)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[42], help="training seeds (one run each)")
+    args = parser.parse_args(argv)
+    if args.child:
+        _child_evaluate(*args.child[1:])
+        return 0
+
+    datasets: list[tuple[str, Path]] = []
+    for accounts in args.accounts:
+        raw = ensure_export(args.work, accounts, args.start, last_month(args.start, args.months), args.seed)
+        datasets.append((f"generated {accounts:,} accounts", _home_for(raw, args.work / f"quality-home-{accounts}")))
+    if args.sample:
+        datasets.append((f"external export {args.sample}", _home_for(args.sample, args.work / "quality-home-sample")))
+    verdicts = []
+    for name, home in datasets:
+        for seed in args.seeds:
+            run = run_child("bench.model_quality", ["--child", "evaluate", str(home), str(args.trials), str(seed)])
+            verdicts.append((name, seed, _print(name, run.result), run.seconds))
+    print("\ntarget: beats both baselines on ROC-AUC and PR-AUC for every product, ECE <= 0.02 overall")
+    for name, seed, ok, seconds in verdicts:
+        print(f"  {name}, seed {seed}: {'met' if ok else 'NOT met'} ({seconds:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
