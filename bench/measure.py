@@ -65,12 +65,25 @@ def last_month(start: str, months: int) -> str:
     return f"{index // 12:04d}-{index % 12 + 1:02d}"
 
 
+def generator_fingerprint() -> str:
+    """A short hash of the generator's source: a changed world gets a new cached export."""
+    import hashlib
+
+    import xsell.synth
+
+    digest = hashlib.sha256()
+    for path in sorted(Path(xsell.synth.__file__).parent.glob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:8]
+
+
 def ensure_export(work: Path, accounts: int, start: str, end: str, seed: int) -> Path:
-    """A generated export for these parameters, cached under `work` (keyed by the generator's usage density too)."""
+    """A generated export for these parameters, cached under `work` (keyed by the usage density and the generator's
+    source too)."""
     from xsell.settings import load_settings
 
     density = load_settings().generator.usage_rows_per_account_month
-    raw = work / f"raw-{accounts}-{start}-{end}-s{seed}-d{density:g}"
+    raw = work / f"raw-{accounts}-{start}-{end}-s{seed}-d{density:g}-g{generator_fingerprint()}"
     if not (raw / "generator_manifest.json").exists():
         gen = run_child("bench.measure", [str(raw), str(accounts), start, end, str(seed)])
         print(
