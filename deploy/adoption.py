@@ -19,6 +19,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from deploy.scoring import ScoringError
 from features.families import date_sql
 from xsell.settings import AdoptionSettings
 
@@ -36,7 +37,7 @@ PATH_COLUMNS: tuple[str, ...] = (
 )
 
 
-class AdoptionError(ValueError):
+class AdoptionError(ScoringError):
     """The warehouse cannot give an adoption path (no catalogue or ownership); the message says why."""
 
 

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from deploy.scoring import ScoringError
 from xsell.settings import TierGates, TierSettings
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ TABLE_COLUMNS: tuple[str, ...] = ("product", "tier", "accounts", "rows", "conver
 POLICY_VERSION = 1
 
 
-class TierError(ValueError):
+class TierError(ScoringError):
     """Tiers cannot be computed (missing feature columns, bad policy file); the message names what is wrong."""
 
 
@@ -76,8 +77,8 @@ class TierPolicy:
         return self.cutoffs.get(product, self.pooled)
 
     def gate_settings(self) -> TierGates:
-        """The gate thresholds as settings."""
-        return TierGates(**self.gates)
+        """The gate thresholds as settings (a gate this code does not know is ignored; a missing one defaults)."""
+        return TierGates(**{k: v for k, v in self.gates.items() if k in TierGates.model_fields})
 
     def to_json(self) -> str:
         """JSON text (the `tiers/policy.json` artifact)."""

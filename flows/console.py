@@ -85,6 +85,7 @@ def silence_stderr_at_exit() -> None:
 
 
 def expected_errors() -> tuple[type[BaseException], ...]:
+    from deploy.scoring import ScoringError
     from features.errors import FeatureError
     from ingest.errors import ContractError, QualityGateError
     from registry.errors import RegistryError
@@ -96,6 +97,7 @@ def expected_errors() -> tuple[type[BaseException], ...]:
         FileNotFoundError,
         FeatureError,
         RegistryError,
+        ScoringError,
     ]
     try:
         from xsell.synth import GeneratorError

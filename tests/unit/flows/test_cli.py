@@ -43,3 +43,12 @@ def test_bad_setting_is_named(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "generator.start" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_score_to_an_unknown_format_names_the_file(tmp_path: Path) -> None:
+    # given an output that is neither CSV nor Parquet, when scoring, then one error line names it, exit 2
+    out = tmp_path / "scores.xlsx"
+    result = runner.invoke(app, ["--home", str(tmp_path / "home"), "score", "--as-of", "2025-06-30", "--out", str(out)])
+    assert result.exit_code == 2
+    assert "scores.xlsx: output must end in .csv or .parquet" in result.output.replace("\n", "")
+    assert result.exception is None or isinstance(result.exception, SystemExit)
