@@ -71,10 +71,12 @@ def publish_scores(settings: Settings, as_of: date, out: Path, model_uri: str | 
 
     if out.suffix.lower() not in TABLE_FORMATS:
         raise ScoringError(f"{out}: output must end in .csv or .parquet")
-    started = time.perf_counter()
+    clock = time.perf_counter()
     uri = model_uri or alias_uri(settings)
     loaded = load_model(uri, settings)
     run_id = new_run_id(as_of)
+    seconds = {"load_model": time.perf_counter() - clock}
+    t0 = time.perf_counter()
     con = connect_warehouse(settings, read_only=True)
     try:
         rows = read_snapshot(con, as_of, settings)
@@ -84,14 +86,16 @@ def publish_scores(settings: Settings, as_of: date, out: Path, model_uri: str | 
         prices = list_prices(con)
     finally:
         con.close()
-    read_s = time.perf_counter() - started
+    seconds["features"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
     scored = pd.concat([rows.reset_index(drop=True), loaded.predict(rows, reasons=True).reset_index(drop=True)], axis=1)
     policy, policy_source = _policy(loaded, settings, scored)
     published = publish_rows(
         scored, policy, list(path["product"]), prices, model_name=loaded.name, model_version=loaded.version
     )
     published = published.sort_values(["product", "rank"]).reset_index(drop=True)
-    score_s = time.perf_counter() - started - read_s
+    seconds["score"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
     con = connect_warehouse(settings)
     try:
         previous = serving_store.previous_tiers(con, as_of)
@@ -104,6 +108,8 @@ def publish_scores(settings: Settings, as_of: date, out: Path, model_uri: str | 
     finally:
         con.close()
     report = write_adoption_report(settings, path, primary, as_of)
+    seconds["write"] = time.perf_counter() - t0
+    seconds["total"] = time.perf_counter() - clock
     tiers = Counter(published["tier"])
     summary = {
         "run_id": run_id,
@@ -121,11 +127,7 @@ def publish_scores(settings: Settings, as_of: date, out: Path, model_uri: str | 
         "model_version": loaded.version,
         "model_uri": uri,
         "tier_policy": policy_source,
-        "seconds": {
-            "read": round(read_s, 2),
-            "score": round(score_s, 2),
-            "total": round(time.perf_counter() - started, 2),
-        },
+        "seconds": {k: round(v, 2) for k, v in seconds.items()},
     }
     log.info("published scores", extra={k: v for k, v in summary.items() if not isinstance(v, dict)})
     return summary
