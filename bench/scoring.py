@@ -17,6 +17,7 @@ import json
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,8 @@ def _settings(home: str) -> Any:
     from xsell.settings import load_settings
 
     storage = f"sqlite:///{Path(tempfile.mkdtemp(prefix='bench-optuna-')) / 'optuna.db'}"
-    return load_settings(home=home, **{"training.optuna_storage": storage})
+    overrides: dict[str, Any] = {"training.optuna_storage": storage}
+    return load_settings(home=home, **overrides)
 
 
 def _month_end(month: str) -> date:
@@ -100,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.child:
         kind, *rest = args.child
-        {"prepare": _child_prepare, "score": _child_score}[kind](*rest)
+        children: dict[str, Callable[..., None]] = {"prepare": _child_prepare, "score": _child_score}
+        children[kind](*rest)
         return 0
 
     end = last_month(args.start, args.months)

@@ -101,8 +101,9 @@ def adoption_order(history: pd.DataFrame, weights: pd.Series, primary: str, prod
     starts = adj.pivot_table(index="account_id", columns="product", values="first_start", aggfunc="min")
     starts = starts.reindex(columns=products)
     w = weights.reindex(starts.index).fillna(1.0).to_numpy(dtype=float)
-    t = starts.apply(lambda c: pd.to_datetime(c).astype("int64").where(c.notna())).to_numpy(dtype=float)
-    owned = ~np.isnan(t)
+    owned = starts.notna().to_numpy()
+    t = starts.apply(pd.to_datetime).to_numpy(dtype="datetime64[ns]").astype("int64").astype(float)
+    t[~owned] = np.nan
     wins = np.zeros(len(products))
     comparisons = np.zeros(len(products))
     for i in range(len(products)):
@@ -171,10 +172,10 @@ def render_markdown(table: pd.DataFrame, primary: str, cutoff: date) -> str:
         "| step | product | precedence | adopters | weighted adopters | first choice | median months after primary |",
         "|---:|---|---:|---:|---:|---:|---:|",
     ]
-    for r in table.itertuples(index=False):
-        months = "" if pd.isna(r.median_months_after_primary) else f"{r.median_months_after_primary:.1f}"
+    for r in table.to_dict("records"):
+        months = "" if pd.isna(r["median_months_after_primary"]) else f"{r['median_months_after_primary']:.1f}"
         lines.append(
-            f"| {r.step} | {r.product} | {r.precedence:.3f} | {r.adopters:,} | {r.weighted_adopters:,.1f} "
-            f"| {r.first_choice_share:.1%} | {months} |"
+            f"| {r['step']} | {r['product']} | {r['precedence']:.3f} | {r['adopters']:,} "
+            f"| {r['weighted_adopters']:,.1f} | {r['first_choice_share']:.1%} | {months} |"
         )
     return "\n".join(lines) + "\n"

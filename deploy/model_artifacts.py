@@ -85,9 +85,9 @@ def serving_artifacts(result: TrainingResult, settings: Settings) -> ExtraLogs |
     policy, table = choose_policy(rows, settings.serving.tiers)
     last = max(rows["as_of"])
     metrics = {
-        metric_key("tiers", r.product, r.tier, "conversion_rate"): float(r.conversion_rate)
-        for r in table.itertuples(index=False)
-        if r.rows > 0
+        metric_key("tiers", r["product"], r["tier"], "conversion_rate"): float(r["conversion_rate"])
+        for r in table.to_dict("records")
+        if r["rows"] > 0
     }
     falls = policy.chosen_on.get("falling_conversion", {})
     return ExtraLogs(

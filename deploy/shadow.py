@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 from scipy import stats
 from sklearn.metrics import average_precision_score, roc_auc_score
 
@@ -47,55 +48,55 @@ class ShadowComparison:
     top_decile_overlap: float
 
 
-def psi(expected: np.ndarray, actual: np.ndarray, bins: int = 10) -> float:
+def psi(expected: ArrayLike, actual: ArrayLike, bins: int = 10) -> float:
     """Population stability index of `actual` against `expected`, bins at `expected`'s quantiles."""
-    expected = np.asarray(expected, dtype=float)
-    actual = np.asarray(actual, dtype=float)
-    if len(expected) == 0 or len(actual) == 0:
+    x = np.asarray(expected, dtype=float)
+    y = np.asarray(actual, dtype=float)
+    if len(x) == 0 or len(y) == 0:
         return float("nan")
-    edges = np.unique(np.quantile(expected, np.linspace(0, 1, bins + 1)[1:-1]))
-    e = np.bincount(np.searchsorted(edges, expected, side="right"), minlength=len(edges) + 1) / len(expected)
-    a = np.bincount(np.searchsorted(edges, actual, side="right"), minlength=len(edges) + 1) / len(actual)
+    edges = np.unique(np.quantile(x, np.linspace(0, 1, bins + 1)[1:-1]))
+    e = np.bincount(np.searchsorted(edges, x, side="right"), minlength=len(edges) + 1) / len(x)
+    a = np.bincount(np.searchsorted(edges, y, side="right"), minlength=len(edges) + 1) / len(y)
     e, a = np.clip(e, _EPS, None), np.clip(a, _EPS, None)
     return float(np.sum((a - e) * np.log(a / e)))
 
 
-def top_overlap(first: np.ndarray, second: np.ndarray, share: float) -> float:
+def top_overlap(first: ArrayLike, second: ArrayLike, share: float) -> float:
     """Share of `first`'s top `share` rows (at least one) that are also among `second`'s top rows (ties by
     position)."""
-    n = len(first)
+    a, b = np.asarray(first, dtype=float), np.asarray(second, dtype=float)
+    n = len(a)
     if n == 0:
         return float("nan")
     k = max(1, math.ceil(share * n))
-    top_a = set(np.argsort(-np.asarray(first, dtype=float), kind="stable")[:k])
-    top_b = set(np.argsort(-np.asarray(second, dtype=float), kind="stable")[:k])
+    top_a = set(np.argsort(-a, kind="stable")[:k])
+    top_b = set(np.argsort(-b, kind="stable")[:k])
     return len(top_a & top_b) / k
 
 
 def compare_scores(
-    champion: np.ndarray, challenger: np.ndarray, top_share: float = 0.1, bins: int = 10
+    champion: ArrayLike, challenger: ArrayLike, top_share: float = 0.1, bins: int = 10
 ) -> ShadowComparison:
     """PSI, KS, Spearman and top-share overlap of two models' scores on the same rows (aligned arrays)."""
-    champion = np.asarray(champion, dtype=float)
-    challenger = np.asarray(challenger, dtype=float)
-    if champion.shape != challenger.shape:
-        raise ValueError(f"champion and challenger scores differ in length: {champion.shape} vs {challenger.shape}")
-    n = len(champion)
+    a = np.asarray(champion, dtype=float)
+    b = np.asarray(challenger, dtype=float)
+    if a.shape != b.shape:
+        raise ValueError(f"champion and challenger scores differ in length: {a.shape} vs {b.shape}")
+    n = len(a)
     if n < 2:
         nan = float("nan")
-        return ShadowComparison(n, nan, nan, nan, top_overlap(champion, challenger, top_share))
-    constant = np.ptp(champion) == 0 or np.ptp(challenger) == 0
-    rho = float("nan") if constant else float(stats.spearmanr(champion, challenger).statistic)
+        return ShadowComparison(n, nan, nan, nan, top_overlap(a, b, top_share))
+    rho = float("nan") if np.ptp(a) == 0 or np.ptp(b) == 0 else float(stats.spearmanr(a, b).statistic)
     return ShadowComparison(
         rows=n,
-        psi=psi(champion, challenger, bins),
-        ks=float(stats.ks_2samp(champion, challenger).statistic),
+        psi=psi(a, b, bins),
+        ks=float(stats.ks_2samp(a, b).statistic),
         spearman=rho,
-        top_decile_overlap=top_overlap(champion, challenger, top_share),
+        top_decile_overlap=top_overlap(a, b, top_share),
     )
 
 
-def realised_metrics(labels: np.ndarray, champion: np.ndarray, challenger: np.ndarray) -> dict[str, float | None]:
+def realised_metrics(labels: ArrayLike, champion: ArrayLike, challenger: ArrayLike) -> dict[str, float | None]:
     """ROC-AUC and PR-AUC of both models on the same labelled rows (None when the labels hold one class)."""
     y = np.asarray(labels, dtype=int)
     out: dict[str, float | None] = {"labelled_rows": len(y)}

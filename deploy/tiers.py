@@ -331,9 +331,11 @@ def render_tier_table(table: pd.DataFrame, policy: TierPolicy) -> str:
     """The tier table and cut-offs as a markdown page."""
     lines = ["# Tiers on the holdout", "", "| product | tier | accounts | rows | conversions | conversion rate |"]
     lines.append("|---|---|---:|---:|---:|---:|")
-    for r in table.itertuples(index=False):
-        rate = "" if pd.isna(r.conversion_rate) else f"{r.conversion_rate:.2%}"
-        lines.append(f"| {r.product} | {r.tier} | {r.accounts:,} | {r.rows:,} | {r.conversions:,} | {rate} |")
+    for r in table.to_dict("records"):
+        rate = "" if pd.isna(r["conversion_rate"]) else f"{r['conversion_rate']:.2%}"
+        lines.append(
+            f"| {r['product']} | {r['tier']} | {r['accounts']:,} | {r['rows']:,} | {r['conversions']:,} | {rate} |"
+        )
     lines += ["", "| product | ready_now cut-off | building cut-off | chosen by |", "|---|---:|---:|---|"]
     for product, c in [*sorted(policy.cutoffs.items()), ("(pooled)", policy.pooled)]:
         lines.append(f"| {product} | {c.ready_now:.4f} | {c.building:.4f} | {c.source} |")
