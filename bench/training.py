@@ -99,7 +99,7 @@ class NaiveObjective:
     def __init__(self, frame: Any, labels: Any, folds: Any, features: list[str], base: dict[str, Any], **kw: Any):
         self.frame, self.labels, self.folds, self.features, self.base = frame, labels, folds, features, base
         self.max_rounds, self.early_stopping_rounds = kw["max_rounds"], kw["early_stopping_rounds"]
-        self.max_pos_weight, self.metric = kw["max_pos_weight"], kw["metric"]
+        self.max_pos_weight, self.metric, self.groups = kw["max_pos_weight"], kw["metric"], kw["groups"]
 
     def __call__(self, trial: Any) -> float:
         import lightgbm as lgb
@@ -123,7 +123,8 @@ class NaiveObjective:
                 callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)],
             )
             raw = booster.predict(x_valid, num_iteration=booster.best_iteration, raw_score=True)
-            values.append(objective_score(self.metric, self.labels[valid], expit(raw)))
+            groups = self.groups[valid] if self.groups is not None else None
+            values.append(objective_score(self.metric, self.labels[valid], expit(raw), groups))
         return float(np.mean(values))
 
 
@@ -153,6 +154,9 @@ def _child_objective(home: str, trials: str) -> None:
         "early_stopping_rounds": cfg.early_stopping_rounds,
         "max_pos_weight": ratio,
         "metric": cfg.objective_metric,
+        "groups": frame["product"].astype(str).to_numpy(dtype=object)
+        if cfg.objective_average == "per_product"
+        else None,
     }
 
     def run(objective: Any, n_jobs: int, pruner: Any, name: str, replay: Any = None) -> dict[str, Any]:
@@ -194,10 +198,14 @@ def _child_objective(home: str, trials: str) -> None:
         x = encoder.transform(frame)
         cat_idx = [features.index(c) for c in categorical]
         parts = np.full(len(frame), POOLED, dtype=object)
-        folds = [build_fold_sets(x, labels, parts, tr, va, features, cat_idx) for tr, va in rows.folds]
+        groups = frame["product"].astype(str).to_numpy(dtype=object)
+        folds = [build_fold_sets(x, labels, parts, tr, va, features, cat_idx, groups) for tr, va in rows.folds]
         build_s = time.perf_counter() - started
-        kw = {k: v for k, v in common.items() if k != "metric"}
-        objective = CVObjective(folds, base, metric=cfg.objective_metric, check_every=cfg.prune_every_rounds, **kw)
+        kw = {k: v for k, v in common.items() if k not in ("metric", "groups")}
+        objective = CVObjective(
+            folds, base, metric=cfg.objective_metric, check_every=cfg.prune_every_rounds,
+            per_product_objective=cfg.objective_average == "per_product", **kw,
+        )  # fmt: skip
         out = run(objective, cfg.n_jobs, make_pruner(), name, replay)
         out["seconds"] += build_s
         out["trials_per_min"] = 60 * n / out["seconds"]

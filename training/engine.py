@@ -254,6 +254,7 @@ def run_engine(
         early_stopping_rounds=cfg.early_stopping_rounds,
         max_pos_weight=max(1.0, ratio),
         check_every=cfg.prune_every_rounds,
+        per_product_objective=cfg.objective_average == "per_product",
     )
     study_name = study_name_for(model_name, layout, data_hash, plan, settings)
     t0 = time.perf_counter()

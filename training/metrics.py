@@ -84,8 +84,19 @@ def decile_table(y: np.ndarray, p: np.ndarray) -> pd.DataFrame:
     return out
 
 
-def objective_score(metric: str, y: np.ndarray, p: np.ndarray) -> float:
-    """The CV objective on one fold: PR-AUC (maximised) or log loss (minimised)."""
+def objective_score(metric: str, y: np.ndarray, p: np.ndarray, groups: np.ndarray | None = None) -> float:
+    """The CV objective on one fold: PR-AUC (maximised) or log loss (minimised).
+
+    With `groups` (the product of each row), PR-AUC is the mean over the groups holding a positive: each product
+    has its own ranked list, so ranking one product's accounts above another's earns nothing.
+    """
     if metric == "pr_auc":
-        return float(average_precision_score(y, p)) if y.sum() else 0.0
+        if groups is None:
+            return float(average_precision_score(y, p)) if y.sum() else 0.0
+        per_group = [
+            float(average_precision_score(y[rows], p[rows]))
+            for rows in (groups == g for g in np.unique(groups))
+            if y[rows].sum()
+        ]
+        return float(np.mean(per_group)) if per_group else 0.0
     return float(log_loss(y, np.clip(p, 1e-7, 1 - 1e-7), labels=[0, 1]))

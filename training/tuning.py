@@ -46,7 +46,7 @@ __all__ = [
 ]
 
 #: Bumped whenever the search space or the objective changes meaning (it is part of the study name).
-SEARCH_SPACE_VERSION = "1"
+SEARCH_SPACE_VERSION = "2"
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
@@ -100,6 +100,7 @@ class CVObjective:
         early_stopping_rounds: int,
         max_pos_weight: float,
         check_every: int = 0,
+        per_product_objective: bool = False,
     ) -> None:
         if not folds:
             raise TrainingError("tuning needs at least one CV fold")
@@ -109,6 +110,7 @@ class CVObjective:
         self.max_rounds = max_rounds
         self.early_stopping_rounds = early_stopping_rounds
         self.max_pos_weight = max_pos_weight
+        self.per_product_objective = per_product_objective  # PR-AUC averaged over products (fold.valid_groups)
         self.check_every = check_every  # boosting rounds between in-fold reports to the pruner (0: fold ends only)
         self._lock = threading.Lock()
         self.best: tuple[int, CVScore] | None = None  # best finished trial of this process, with its OOF scores
@@ -120,6 +122,10 @@ class CVObjective:
 
     def _better(self, a: float, b: float) -> bool:
         return a > b if self.direction == "maximize" else a < b
+
+    def _groups(self, fold: FoldSets) -> np.ndarray | None:
+        """The products of a fold's validation rows when the objective averages over products."""
+        return fold.valid_groups if self.per_product_objective else None
 
     def evaluate(self, params: dict[str, Any], report: Callable[[float, int], bool] | None = None) -> CVScore:
         """Score `params` (booster parameters over the base ones) on every fold.
@@ -138,10 +144,20 @@ class CVObjective:
             checkpoint = None
             if report is not None and self.check_every:
 
-                def look(part: int, round_: int, labels: np.ndarray, predictions: np.ndarray, i: int = i) -> bool:
+                def look(
+                    part: int,
+                    round_: int,
+                    labels: np.ndarray,
+                    predictions: np.ndarray,
+                    fold: FoldSets = fold,
+                    i: int = i,
+                ) -> bool:
                     if len(np.unique(labels)) < 2:
                         return False
-                    current = objective_score(self.metric, labels, predictions)
+                    groups = self._groups(fold)
+                    if groups is not None:
+                        groups = groups[list(fold.parts.values())[part].valid_pos]
+                    current = objective_score(self.metric, labels, predictions, groups)
                     step = (i * n_parts + part) * slots + round_ // self.check_every - 1
                     return report((sum(values) + current) / (len(values) + 1), step)
 
@@ -153,7 +169,7 @@ class CVObjective:
             if fitted is None:  # pruned inside the fold
                 return CVScore(float(np.mean(values)) if values else math.nan, values, iterations, None)
             raw, best = fitted
-            values.append(objective_score(self.metric, fold.valid_y, expit(raw)))
+            values.append(objective_score(self.metric, fold.valid_y, expit(raw), self._groups(fold)))
             iterations.append(best)
             raws.append(raw)
             step = (i + 1) * n_parts * slots - 1
@@ -176,7 +192,7 @@ class CVObjective:
             )  # fmt: skip
             assert fitted is not None  # no checkpoint, no pruning
             raw, _ = fitted
-            values.append(objective_score(self.metric, fold.valid_y, expit(raw)))
+            values.append(objective_score(self.metric, fold.valid_y, expit(raw), self._groups(fold)))
             raws.append(raw)
         return CVScore(float(np.mean(values)), values, [dict(rounds) for _ in self.folds], np.concatenate(raws))
 

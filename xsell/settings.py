@@ -174,6 +174,7 @@ class TrainingSettings(_Section):
     purge_days: int | None = Field(None, ge=0)  # gap before each validation snapshot; default: the label horizon
     model_layout: Literal["pooled", "per_product"] = "pooled"  # one model (product as a feature) or one per product
     objective_metric: Literal["pr_auc", "log_loss"] = "pr_auc"
+    objective_average: Literal["per_product", "pooled"] = "per_product"  # PR-AUC per product's list, then the mean
     calibration: Literal["auto", "isotonic", "platt"] = "auto"  # auto: the lower ECE on out-of-time predictions
     refit_on_holdout: bool = True  # after evaluation, refit with the holdout included (same params and rounds)
     n_jobs: int = Field(2, ge=1)  # Optuna workers in this process

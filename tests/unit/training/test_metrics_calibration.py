@@ -96,3 +96,24 @@ def test_calibration_failures_name_the_problem() -> None:
     raw, y = _scores(200)
     with pytest.raises(TrainingError, match=r"unknown training\.calibration"):
         choose_calibration(raw, y, np.zeros(len(y)), "beta")
+
+
+def test_the_per_product_objective_averages_each_products_pr_auc() -> None:
+    from sklearn.metrics import average_precision_score
+
+    from training.metrics import objective_score
+
+    # given two products whose scores rank well within each product but not across them
+    y = np.array([1, 0, 0, 1, 0, 0])
+    p = np.array([0.9, 0.8, 0.7, 0.3, 0.2, 0.1])
+    groups = np.array(["a", "a", "a", "b", "b", "b"])
+    # then the pooled PR-AUC pays for the cross-product order, the per-product mean does not
+    assert objective_score("pr_auc", y, p, groups) == pytest.approx(1.0)
+    assert (
+        objective_score("pr_auc", y, p) == pytest.approx(average_precision_score(y, p))
+        and objective_score("pr_auc", y, p) < 1.0
+    )
+    # and a product without positives is left out
+    assert (
+        objective_score("pr_auc", np.array([1, 0, 0, 0]), np.array([0.9, 0.1, 0.5, 0.4]), np.array(list("aabb"))) == 1.0
+    )
