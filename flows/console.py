@@ -88,6 +88,7 @@ def expected_errors() -> tuple[type[BaseException], ...]:
     from deploy.scoring import ScoringError
     from features.errors import FeatureError
     from ingest.errors import ContractError, QualityGateError
+    from monitoring.errors import MonitoringError
     from registry.errors import RegistryError
 
     errors: list[type[BaseException]] = [
@@ -98,6 +99,7 @@ def expected_errors() -> tuple[type[BaseException], ...]:
         FeatureError,
         RegistryError,
         ScoringError,
+        MonitoringError,
     ]
     try:
         from xsell.synth import GeneratorError

@@ -1,0 +1,358 @@
+"""One monitoring check at an as-of date: plan it, measure drift and realised performance, decide, record, attach.
+
+Plain functions (no orchestrator): `plan_check` resolves the champion (and challenger, previous champion), the
+reference snapshots (the champion's training window) and the snapshots whose labels matured; `drift_check` runs
+the Evidently report; `performance_check` scores the matured snapshots with every model; `record_decision`
+applies the policy against the history and writes `decision.json`; `attach_to_champion` logs the folder to the
+champion's MLflow run. `run_check` does all of it. Outputs go to `HOME/reports/monitoring/<as_of>/`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from features.build import read_snapshot
+from features.errors import FeatureError
+from features.grid import data_bounds, snapshot_dates
+from features.labels import is_labelled
+from features.store import connect_warehouse
+from monitoring.drift import DriftResult, compare_frames
+from monitoring.errors import MonitoringError
+from monitoring.history import read_history, record_check
+from monitoring.performance import RealisedPerformance, realised_performance
+from monitoring.policy import Decision, decide
+from registry.errors import RegistryError
+from registry.models import ModelVersionInfo, alias_uri, load_model, resolve_version
+from xsell import progress
+from xsell.fileio import write_json_atomic
+from xsell.settings import Settings
+
+__all__ = [
+    "PREDICTION",
+    "CheckPlan",
+    "ModelRef",
+    "attach_to_champion",
+    "drift_check",
+    "history_path",
+    "monitoring_dir",
+    "performance_check",
+    "plan_check",
+    "record_decision",
+    "run_check",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Column of the champion's propensities in the drift frames.
+PREDICTION = "propensity"
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A registered version in a role, with its training window and holdout metrics (from its tags)."""
+
+    role: str
+    version: int
+    uri: str
+    run_id: str | None
+    trained_from: date | None
+    trained_until: date | None
+    holdout: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CheckPlan:
+    """What one check compares: models, the reference and performance snapshot dates, where outputs go."""
+
+    as_of: date
+    data_start: date
+    data_end: date
+    champion: ModelRef
+    challenger: ModelRef | None
+    previous_champion: ModelRef | None
+    reference_dates: tuple[date, ...]
+    performance_dates: tuple[date, ...]
+    out_dir: Path
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON values."""
+
+        def ref(model: ModelRef | None) -> dict[str, Any] | None:
+            if model is None:
+                return None
+            return {
+                "version": model.version,
+                "run_id": model.run_id,
+                "trained_from": model.trained_from.isoformat() if model.trained_from else None,
+                "trained_until": model.trained_until.isoformat() if model.trained_until else None,
+            }
+
+        return {
+            "as_of": self.as_of.isoformat(),
+            "data": [self.data_start.isoformat(), self.data_end.isoformat()],
+            "champion": ref(self.champion),
+            "challenger": ref(self.challenger),
+            "previous_champion": ref(self.previous_champion),
+            "reference_dates": [d.isoformat() for d in self.reference_dates],
+            "performance_dates": [d.isoformat() for d in self.performance_dates],
+            "out_dir": str(self.out_dir),
+        }
+
+
+def monitoring_dir(settings: Settings) -> Path:
+    """`HOME/reports/monitoring`."""
+    return settings.reports_dir / "monitoring"
+
+
+def history_path(settings: Settings) -> Path:
+    """The checks history: `HOME/reports/monitoring/checks.jsonl`."""
+    return monitoring_dir(settings) / "checks.jsonl"
+
+
+def _day(value: str | None) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+def _window(info: ModelVersionInfo, settings: Settings) -> tuple[date | None, date | None]:
+    """The training data window: run params `data_window_start`/`data_window_end`, else the version tag
+    `data_window` (`START..END`)."""
+    params: dict[str, str] = {}
+    if info.run_id:
+        from mlflow import MlflowClient
+
+        client = MlflowClient(tracking_uri=settings.mlflow_uri, registry_uri=settings.mlflow_uri)
+        params = dict(client.get_run(info.run_id).data.params)
+    start, end = _day(params.get("data_window_start")), _day(params.get("data_window_end"))
+    if start is None or end is None:
+        tag_start, _, tag_end = info.tags.get("data_window", "").partition("..")
+        start, end = start or _day(tag_start), end or _day(tag_end)
+    return start, end
+
+
+def _model_ref(settings: Settings, role: str, alias: str) -> ModelRef | None:
+    """The version behind `alias`, or None when the alias is not set."""
+    try:
+        info = resolve_version(alias_uri(settings, alias), settings)
+    except RegistryError:
+        return None
+    start, end = _window(info, settings)
+    holdout = {}
+    for key, value in info.tags.items():
+        if key.startswith("metric."):
+            try:
+                holdout[key.removeprefix("metric.")] = float(value)
+            except ValueError:
+                continue
+    return ModelRef(role, info.version, info.uri, info.run_id, start, end, holdout)
+
+
+def plan_check(settings: Settings, as_of: date) -> CheckPlan:
+    """Resolve the models and snapshot dates of the check at `as_of`.
+
+    MonitoringError when no champion is registered, its training window is unknown, or `as_of` is outside the data.
+    """
+    registry = settings.registry
+    champion = _model_ref(settings, "champion", registry.champion_alias)
+    if champion is None:
+        raise MonitoringError(
+            f"no champion registered for model {registry.model_name!r} (alias {registry.champion_alias!r}) "
+            f"to monitor at {as_of}: run `xsell train` first"
+        )
+    if champion.trained_from is None or champion.trained_until is None:
+        raise MonitoringError(
+            f"champion v{champion.version} has no training window (run params data_window_start/data_window_end, "
+            "tag data_window): its reference data are unknown"
+        )
+    challenger = _model_ref(settings, "challenger", registry.challenger_alias)
+    previous = _model_ref(settings, "previous_champion", registry.previous_champion_alias)
+    con = connect_warehouse(settings, read_only=True)
+    try:
+        bounds = data_bounds(con, settings)
+    except FeatureError as exc:
+        raise MonitoringError(str(exc)) from None
+    finally:
+        con.close()
+    if not bounds.start <= as_of <= bounds.end:
+        raise MonitoringError(f"as-of date {as_of} is outside the data ({bounds.start} .. {bounds.end})")
+    cadence = settings.features.cadence
+    start, end = champion.trained_from, champion.trained_until
+    window = [d for d in snapshot_dates(f"{start:%Y-%m}", f"{end:%Y-%m}", cadence) if start <= d <= end]
+    window = [d for d in window if bounds.start <= d <= bounds.end]
+    if not window:
+        raise MonitoringError(
+            f"champion v{champion.version}'s training window {start} .. {end} holds no snapshot date within the "
+            f"data ({bounds.start} .. {bounds.end})"
+        )
+    count = settings.monitoring.drift.reference_snapshots
+    reference = tuple(window[-count:] if count else window)
+    labels_known = min(as_of, bounds.end)
+    horizon = settings.features.horizon_days
+    grid = snapshot_dates(f"{bounds.start:%Y-%m}", f"{as_of:%Y-%m}", cadence)
+    matured = [d for d in grid if bounds.start <= d and d > end and is_labelled(d, horizon, labels_known)]
+    performance = tuple(matured[-settings.monitoring.performance_snapshots :])
+    return CheckPlan(
+        as_of=as_of,
+        data_start=bounds.start,
+        data_end=bounds.end,
+        champion=champion,
+        challenger=challenger if challenger is not None and challenger.version != champion.version else None,
+        previous_champion=previous if previous is not None and previous.version != champion.version else None,
+        reference_dates=reference,
+        performance_dates=performance,
+        out_dir=monitoring_dir(settings) / as_of.isoformat(),
+    )
+
+
+def _read_snapshots(settings: Settings, dates: tuple[date, ...], what: str) -> pd.DataFrame:
+    """Rows of the snapshots at `dates` (read when materialised, else built), with a progress step."""
+    key = f"monitor-{what}"
+    progress.start(key, f"reading {what} snapshots", total=len(dates))
+    con = connect_warehouse(settings, read_only=True)
+    try:
+        frames = []
+        for day in dates:
+            frames.append(read_snapshot(con, day, settings))
+            progress.advance(key)
+    finally:
+        con.close()
+        progress.finish(key)
+    return pd.concat(frames, ignore_index=True)
+
+
+def _sample(frame: pd.DataFrame, rows: int, seed: int) -> pd.DataFrame:
+    return frame if len(frame) <= rows else frame.sample(rows, random_state=seed).reset_index(drop=True)
+
+
+def drift_check(settings: Settings, plan: CheckPlan) -> DriftResult:
+    """Feature drift (the champion's inputs) and prediction drift (its propensities) of the snapshot at `as_of`
+    against its reference snapshots; the Evidently report goes to `<out_dir>/drift.html|json`."""
+    cfg = settings.monitoring.drift
+    reference = _sample(_read_snapshots(settings, plan.reference_dates, "reference"), cfg.max_rows, settings.seed)
+    current = _sample(_read_snapshots(settings, (plan.as_of,), "current"), cfg.max_rows, settings.seed)
+    if current.empty:
+        raise MonitoringError(f"the snapshot at {plan.as_of} has no eligible rows: nothing to monitor")
+    champion = load_model(plan.champion.uri, settings)
+    features = [f for f in champion.model.feature_names_ if f not in set(cfg.exclude)]
+    categorical = [f for f in features if f in set(champion.model.categorical_features_)]
+    numeric = [f for f in features if f not in set(categorical)]
+    reference = reference.assign(**{PREDICTION: champion.predict_proba(reference)})
+    current = current.assign(**{PREDICTION: champion.predict_proba(current)})
+    result = compare_frames(
+        reference,
+        current,
+        numeric=numeric,
+        categorical=categorical,
+        prediction=PREDICTION,
+        settings=cfg,
+        out_dir=plan.out_dir,
+        drift_share=settings.monitoring.policy.drift_share,
+    )
+    return DriftResult(
+        **{
+            **result.__dict__,
+            "extra": {
+                **result.extra,
+                "reference_dates": [d.isoformat() for d in plan.reference_dates],
+                "champion_version": plan.champion.version,
+            },
+        }
+    )
+
+
+def performance_check(settings: Settings, plan: CheckPlan) -> RealisedPerformance | None:
+    """Realised metrics of champion, challenger and previous champion on the same rows of the snapshots whose
+    labels matured by `as_of` after the champion's training data (None when there are none); written to
+    `<out_dir>/performance.json`."""
+    out = plan.out_dir / "performance.json"
+    if not plan.performance_dates:
+        write_json_atomic(out, {"as_of": plan.as_of.isoformat(), "performance": None})
+        return None
+    frame = _read_snapshots(settings, plan.performance_dates, "labelled")
+    frame = frame[frame["label"].notna()].reset_index(drop=True)
+    if frame.empty:
+        write_json_atomic(out, {"as_of": plan.as_of.isoformat(), "performance": None})
+        return None
+    scores = {}
+    notes = []
+    for model in (plan.champion, plan.challenger, plan.previous_champion):
+        if model is None:
+            continue
+        scores[model.role] = (model.version, load_model(model.uri, settings).predict_proba(frame))
+        if model.trained_until is not None and model.trained_until >= plan.performance_dates[0]:
+            notes.append(f"{model.role} v{model.version} was trained on data up to {model.trained_until}: in sample")
+    perf = realised_performance(
+        frame,
+        scores,
+        tuple(d.isoformat() for d in plan.performance_dates),
+        champion_holdout=plan.champion.holdout,
+        notes=tuple(notes),
+    )
+    write_json_atomic(out, {"as_of": plan.as_of.isoformat(), "performance": perf.to_dict()})
+    return perf
+
+
+def record_decision(
+    settings: Settings, plan: CheckPlan, drift: DriftResult, performance: RealisedPerformance | None
+) -> Decision:
+    """Decide against the history, write `<out_dir>/decision.json` and record the check (a rerun of the same
+    as-of date replaces its record)."""
+    path = history_path(settings)
+    decision = decide(
+        plan.as_of,
+        drift,
+        read_history(path),
+        performance,
+        settings.monitoring.policy,
+        champion_version=plan.champion.version,
+    )
+    decision = Decision(
+        **{
+            **decision.__dict__,
+            "extra": {
+                "plan": plan.to_dict(),
+                "drift": drift.to_dict(),
+                "performance_json": str(plan.out_dir / "performance.json"),
+                "policy": settings.monitoring.policy.model_dump(),
+            },
+        }
+    )
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    write_json_atomic(plan.out_dir / "decision.json", {**decision.to_dict(), "decided_at": now})
+    record_check(path, decision.record(now))
+    logger.info("monitoring %s: %s (%s)", decision.as_of, decision.decision, "; ".join(decision.reasons))
+    return decision
+
+
+def attach_to_champion(settings: Settings, plan: CheckPlan, decision: Decision) -> str | None:
+    """Log the check's folder to the champion's MLflow run under `monitoring/<as_of>/` and tag the run with the
+    latest decision; returns the artifact path (None when the champion has no run)."""
+    if plan.champion.run_id is None:
+        logger.warning("champion v%d has no MLflow run: reports not attached", plan.champion.version)
+        return None
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=settings.mlflow_uri, registry_uri=settings.mlflow_uri)
+    artifact_path = f"monitoring/{plan.as_of.isoformat()}"
+    client.log_artifacts(plan.champion.run_id, str(plan.out_dir), artifact_path=artifact_path)
+    client.set_tag(plan.champion.run_id, "monitoring.last_as_of", decision.as_of)
+    client.set_tag(plan.champion.run_id, "monitoring.last_decision", decision.decision)
+    return artifact_path
+
+
+def run_check(settings: Settings, as_of: date) -> Decision:
+    """The whole check at `as_of` without an orchestrator (notebooks, tests)."""
+    plan = plan_check(settings, as_of)
+    drift = drift_check(settings, plan)
+    performance = performance_check(settings, plan)
+    decision = record_decision(settings, plan, drift, performance)
+    attach_to_champion(settings, plan, decision)
+    return decision

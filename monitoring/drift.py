@@ -1,0 +1,240 @@
+"""Feature and prediction drift with Evidently, behind our own types: the only module that imports evidently.
+
+`compare_frames` runs one Evidently report (every feature column with the distance of its type, plus the
+prediction column) on a reference and a current frame, writes its HTML and JSON atomically, and returns a
+`DriftResult`. Only distance measures are allowed (see `xsell.settings.DriftSettings`): a column drifts when its
+distance reaches the threshold, which stays meaningful on large samples where every p-value test fires.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from monitoring.errors import MonitoringError
+from xsell.fileio import write_text_atomic
+from xsell.settings import DriftSettings
+
+__all__ = ["MISSING", "ColumnDrift", "DriftResult", "compare_frames", "prepare_frame"]
+
+logger = logging.getLogger(__name__)
+
+#: Category standing for a missing categorical value (a change in the missing share is drift too).
+MISSING = "(missing)"
+
+
+@dataclass(frozen=True)
+class ColumnDrift:
+    """One column's drift: its distance to the reference, the method and threshold, and the verdict."""
+
+    column: str
+    kind: str  # numeric | categorical | prediction
+    method: str
+    score: float
+    threshold: float
+    drifted: bool
+
+
+@dataclass(frozen=True)
+class DriftResult:
+    """Drift of the current frame against the reference: share and names of drifted features, every score, the
+    prediction drift, and where the Evidently report was written."""
+
+    drift_share: float
+    drifted_features: tuple[str, ...]
+    columns: dict[str, ColumnDrift]
+    prediction: ColumnDrift | None = None
+    skipped: tuple[str, ...] = ()  # columns without a value in the reference or the current frame
+    reference_rows: int = 0
+    current_rows: int = 0
+    html_path: str = ""
+    json_path: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def scores(self) -> dict[str, float]:
+        """Distance per feature column."""
+        return {name: c.score for name, c in self.columns.items()}
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON values."""
+        return {
+            "drift_share": self.drift_share,
+            "drifted_features": list(self.drifted_features),
+            "columns": {name: asdict(c) for name, c in self.columns.items()},
+            "prediction": asdict(self.prediction) if self.prediction is not None else None,
+            "skipped": list(self.skipped),
+            "reference_rows": self.reference_rows,
+            "current_rows": self.current_rows,
+            "html_path": self.html_path,
+            "json_path": self.json_path,
+            "extra": self.extra,
+        }
+
+
+def prepare_frame(
+    frame: pd.DataFrame, numeric: Sequence[str], categorical: Sequence[str], prediction: str | None = None
+) -> pd.DataFrame:
+    """The columns to compare with stable types: numeric as float64 (NA as NaN), categorical as strings with
+    missing values as `MISSING`."""
+    out: dict[str, Any] = {}
+    for name in numeric:
+        out[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64")
+    for name in categorical:
+        values = frame[name].astype(object)
+        out[name] = values.where(values.notna(), MISSING).astype(str)
+    if prediction is not None:
+        out[prediction] = pd.to_numeric(frame[prediction], errors="coerce").astype("float64")
+    return pd.DataFrame(out, index=frame.index).reset_index(drop=True)
+
+
+def _comparable(reference: pd.DataFrame, current: pd.DataFrame, columns: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Columns with at least one value on both sides, and the others."""
+    kept: list[str] = []
+    skipped: list[str] = []
+    for name in columns:
+        (kept if reference[name].notna().any() and current[name].notna().any() else skipped).append(name)
+    return kept, skipped
+
+
+def compare_frames(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    *,
+    numeric: Sequence[str],
+    categorical: Sequence[str],
+    settings: DriftSettings,
+    out_dir: Path,
+    prediction: str | None = None,
+    stem: str = "drift",
+    drift_share: float = 0.5,
+) -> DriftResult:
+    """Run the Evidently drift report of `current` against `reference` and write `<stem>.html` and `<stem>.json`
+    under `out_dir` (atomically); `drift_share` only sets the dataset-level line of the HTML.
+
+    MonitoringError when either frame is empty, a column is missing, or no feature column can be compared.
+    """
+    wanted = [*numeric, *categorical, *([prediction] if prediction else [])]
+    for name, frame in (("reference", reference), ("current", current)):
+        if frame.empty:
+            raise MonitoringError(f"the {name} frame has no rows: nothing to compare")
+        missing = [c for c in wanted if c not in frame.columns]
+        if missing:
+            raise MonitoringError(f"the {name} frame lacks columns {missing}")
+    ref = prepare_frame(reference, numeric, categorical, prediction)
+    cur = prepare_frame(current, numeric, categorical, prediction)
+    num, skipped_num = _comparable(ref, cur, numeric)
+    cat, skipped_cat = _comparable(ref, cur, categorical)
+    if not num and not cat:
+        raise MonitoringError("no feature column has values in both the reference and the current frame")
+    if prediction is not None and not (ref[prediction].notna().any() and cur[prediction].notna().any()):
+        raise MonitoringError(f"the prediction column {prediction!r} has no values to compare")
+    started = time.perf_counter()
+    snapshot = _run_report(ref, cur, num, cat, prediction, settings, drift_share)
+    payload = snapshot.dict()
+    kinds = {**dict.fromkeys(num, "numeric"), **dict.fromkeys(cat, "categorical")}
+    if prediction is not None:
+        kinds[prediction] = "prediction"
+    scores = _value_drifts(payload, kinds)
+    columns = {name: scores[name] for name in [*num, *cat]}
+    drifted = tuple(name for name, c in columns.items() if c.drifted)
+    html = out_dir / f"{stem}.html"
+    json_path = out_dir / f"{stem}.json"
+    write_text_atomic(html, snapshot.get_html_str(as_iframe=False))
+    write_text_atomic(json_path, snapshot.json())
+    result = DriftResult(
+        drift_share=len(drifted) / len(columns),
+        drifted_features=drifted,
+        columns=columns,
+        prediction=scores.get(prediction) if prediction is not None else None,
+        skipped=tuple(skipped_num + skipped_cat),
+        reference_rows=len(ref),
+        current_rows=len(cur),
+        html_path=str(html),
+        json_path=str(json_path),
+        extra={"evidently_drift_share": _evidently_share(payload)},
+    )
+    logger.info(
+        "drift of %d/%d features (share %.2f) on %d reference vs %d current rows in %.1f s",
+        len(drifted),
+        len(columns),
+        result.drift_share,
+        len(ref),
+        len(cur),
+        time.perf_counter() - started,
+    )
+    return result
+
+
+def _run_report(
+    ref: pd.DataFrame,
+    cur: pd.DataFrame,
+    num: list[str],
+    cat: list[str],
+    prediction: str | None,
+    settings: DriftSettings,
+    drift_share: float,
+) -> Any:
+    """The Evidently snapshot: the drift preset over the features, one value drift of the prediction."""
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.metrics import ValueDrift
+    from evidently.presets import DataDriftPreset
+
+    definition = DataDefinition(
+        numerical_columns=[*num, *([prediction] if prediction else [])], categorical_columns=list(cat)
+    )
+    metrics: list[Any] = [
+        DataDriftPreset(
+            columns=[*num, *cat],
+            drift_share=drift_share,
+            num_method=settings.num_method,
+            num_threshold=settings.num_threshold,
+            cat_method=settings.cat_method,
+            cat_threshold=settings.cat_threshold,
+        )
+    ]
+    if prediction is not None:
+        metrics.append(
+            ValueDrift(column=prediction, method=settings.prediction_method, threshold=settings.prediction_threshold)
+        )
+    columns = [*num, *cat, *([prediction] if prediction else [])]
+    report = Report(metrics)
+    return report.run(
+        Dataset.from_pandas(cur[columns], data_definition=definition),
+        Dataset.from_pandas(ref[columns], data_definition=definition),
+    )
+
+
+def _value_drifts(payload: dict[str, Any], kinds: dict[str, str]) -> dict[str, ColumnDrift]:
+    """Per column, from the report's ValueDrift results: score, method, threshold; drifted when score >= threshold
+    (every allowed method is a distance)."""
+    out = {}
+    for metric in payload.get("metrics", []):
+        config = metric.get("config", {})
+        if not str(config.get("type", "")).endswith(":ValueDrift"):
+            continue
+        name = config.get("column")
+        if name not in kinds:
+            continue
+        score = float(metric["value"])
+        threshold = float(config["threshold"])
+        drifted = bool(np.isfinite(score) and score >= threshold)
+        out[name] = ColumnDrift(name, kinds[name], str(config["method"]), score, threshold, drifted)
+    missing = [name for name in kinds if name not in out]
+    if missing:
+        raise MonitoringError(f"the Evidently report has no drift score for columns {missing}")
+    return out
+
+
+def _evidently_share(payload: dict[str, Any]) -> float | None:
+    for metric in payload.get("metrics", []):
+        if str(metric.get("config", {}).get("type", "")).endswith(":DriftedColumnsCount"):
+            return float(metric["value"]["share"])
+    return None

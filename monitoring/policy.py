@@ -1,0 +1,215 @@
+"""The decision policy of a monitoring check: `rollback`, `retrain` or `none`, as a pure function.
+
+- `rollback`: the champion's realised PR-AUC is below the previous champion's (same rows) by more than
+  `rollback_margin` (relative); only with a previous champion and enough positives.
+- `retrain`: drift persisted in `persist_checks` of the last `window_checks` checks of the same champion, counted
+  since its last `retrain` decision (debounced), or the realised ROC-AUC fell below `min_roc_auc`, or the realised
+  PR-AUC fell below the champion's holdout PR-AUC x (1 - `max_pr_auc_drop`).
+- `none` otherwise. Rollback wins over retrain: it is the quicker remedy, and the reasons list both.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from typing import Any, Literal
+
+from monitoring.drift import DriftResult
+from monitoring.performance import ModelMetrics, RealisedPerformance
+from xsell.settings import PolicySettings
+
+__all__ = ["DECISIONS", "CheckRecord", "Decision", "decide", "is_drifted"]
+
+DecisionKind = Literal["none", "retrain", "rollback"]
+DECISIONS: tuple[str, ...] = ("none", "retrain", "rollback")
+
+
+@dataclass(frozen=True)
+class CheckRecord:
+    """One past check as kept in the history: enough to debounce the next decisions."""
+
+    as_of: str  # YYYY-MM-DD
+    champion_version: int
+    drifted: bool
+    drift_share: float
+    prediction_drift: float | None
+    decision: str
+    recorded_at: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON values."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, payload: dict[str, Any]) -> CheckRecord:
+        """Read one history line (unknown keys ignored)."""
+        known = {k: payload[k] for k in cls.__dataclass_fields__ if k in payload}
+        return cls(**known)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What one check decided and why, with the evidence behind it (`decision.json`)."""
+
+    as_of: str
+    decision: DecisionKind
+    reasons: tuple[str, ...]
+    drift_share: float
+    drifted_features: tuple[str, ...]
+    metrics: dict[str, Any]
+    report_html: str
+    champion_version: int
+    drifted: bool
+    drifted_checks: int  # drifted checks in the debounce window, this one included
+    window: int  # checks in the debounce window, this one included
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON values: `as_of, decision, reasons, drift_share, drifted_features, metrics, report_html` first."""
+        return {
+            "as_of": self.as_of,
+            "decision": self.decision,
+            "reasons": list(self.reasons),
+            "drift_share": self.drift_share,
+            "drifted_features": list(self.drifted_features),
+            "metrics": self.metrics,
+            "report_html": self.report_html,
+            "champion_version": self.champion_version,
+            "drifted": self.drifted,
+            "drifted_checks": self.drifted_checks,
+            "window": self.window,
+            **self.extra,
+        }
+
+    def record(self, recorded_at: str = "") -> CheckRecord:
+        """The history line of this check."""
+        prediction = self.metrics.get("prediction_drift")
+        return CheckRecord(
+            as_of=self.as_of,
+            champion_version=self.champion_version,
+            drifted=self.drifted,
+            drift_share=self.drift_share,
+            prediction_drift=prediction.get("score") if isinstance(prediction, dict) else None,
+            decision=self.decision,
+            recorded_at=recorded_at,
+        )
+
+
+def is_drifted(drift: DriftResult, policy: PolicySettings) -> bool:
+    """A check is drifted when the share of drifted features reaches `drift_share`, or (with `prediction_drift`)
+    the champion's propensities drifted."""
+    prediction = policy.prediction_drift and drift.prediction is not None and drift.prediction.drifted
+    return drift.drift_share >= policy.drift_share or bool(prediction)
+
+
+def _window(as_of: str, champion_version: int, drifted: bool, history: Sequence[CheckRecord], size: int) -> list[bool]:
+    """Drift flags of the debounce window, oldest first: earlier checks of the same champion made after its last
+    `retrain` decision (one per as-of date, the latest record wins), then this check; at most `size`."""
+    earlier: dict[str, CheckRecord] = {}
+    for record in history:
+        if record.as_of < as_of and record.champion_version == champion_version:
+            earlier[record.as_of] = record
+    ordered = [earlier[d] for d in sorted(earlier)]
+    retrains = [i for i, r in enumerate(ordered) if r.decision == "retrain"]
+    if retrains:
+        ordered = ordered[retrains[-1] + 1 :]
+    return ([r.drifted for r in ordered] + [drifted])[-size:]
+
+
+def _usable(metrics: ModelMetrics | None, policy: PolicySettings) -> bool:
+    return metrics is not None and metrics.positives >= policy.min_positives and metrics.rows > metrics.positives
+
+
+def _value(value: float | None) -> float | None:
+    """`value` when finite, else None."""
+    return float(value) if value is not None and math.isfinite(value) else None
+
+
+def _performance_reasons(perf: RealisedPerformance | None, policy: PolicySettings) -> tuple[list[str], list[str]]:
+    """(rollback reasons, retrain reasons) from the realised metrics."""
+    if perf is None or not _usable(perf.champion, policy):
+        return [], []
+    champion, previous = perf.champion, perf.previous_champion
+    pr_auc, roc_auc = _value(champion.pr_auc), _value(champion.roc_auc)
+    rollback, retrain = [], []
+    previous_pr = _value(previous.pr_auc) if previous is not None and _usable(previous, policy) else None
+    if previous is not None and previous_pr is not None and pr_auc is not None:
+        bar = previous_pr * (1 - policy.rollback_margin)
+        if pr_auc < bar:
+            rollback.append(
+                f"champion v{champion.version} realised PR-AUC {pr_auc:.4f} is below previous champion "
+                f"v{previous.version}'s {previous_pr:.4f} by more than {policy.rollback_margin:.0%} "
+                f"(bar {bar:.4f}) on the same {champion.rows} rows"
+            )
+    if policy.min_roc_auc is not None and roc_auc is not None and roc_auc < policy.min_roc_auc:
+        retrain.append(f"realised ROC-AUC {roc_auc:.4f} is below the floor {policy.min_roc_auc:.4f}")
+    holdout = _value(perf.champion_holdout.get("pr_auc"))
+    if policy.max_pr_auc_drop is not None and pr_auc is not None and holdout is not None:
+        floor = holdout * (1 - policy.max_pr_auc_drop)
+        if pr_auc < floor:
+            retrain.append(
+                f"realised PR-AUC {pr_auc:.4f} is below the floor {floor:.4f} "
+                f"(holdout PR-AUC {holdout:.4f} less {policy.max_pr_auc_drop:.0%})"
+            )
+    return rollback, retrain
+
+
+def decide(
+    as_of: date | str,
+    drift: DriftResult,
+    history: Sequence[CheckRecord],
+    performance: RealisedPerformance | None,
+    policy: PolicySettings,
+    *,
+    champion_version: int,
+) -> Decision:
+    """Decide `rollback`, `retrain` or `none` for the check at `as_of` from its drift, the earlier checks and the
+    realised performance (None when no labels have matured); pure: nothing is read or written."""
+    day = as_of.isoformat() if isinstance(as_of, date) else str(as_of)
+    drifted = is_drifted(drift, policy)
+    flags = _window(day, champion_version, drifted, history, policy.window_checks)
+    count = sum(flags)
+    rollback, retrain = _performance_reasons(performance, policy)
+    notes = []
+    if count >= policy.persist_checks:
+        retrain.insert(
+            0,
+            f"drift persisted in {count} of the last {len(flags)} checks (needs {policy.persist_checks} of "
+            f"{policy.window_checks}); drift share {drift.drift_share:.2f}",
+        )
+    elif drifted:
+        notes.append(
+            f"drifted now (share {drift.drift_share:.2f}) but in {count} of the last {len(flags)} checks only "
+            f"(needs {policy.persist_checks} of {policy.window_checks})"
+        )
+    else:
+        notes.append(f"no drift: share {drift.drift_share:.2f} below {policy.drift_share:.2f}")
+    if performance is None:
+        notes.append("no snapshot after the training data has matured labels yet")
+    elif not _usable(performance.champion, policy):
+        notes.append(
+            f"realised metrics on {performance.champion.positives} positives only "
+            f"(needs {policy.min_positives}): reported, not acted on"
+        )
+    kind: DecisionKind = "rollback" if rollback else "retrain" if retrain else "none"
+    reasons = tuple(rollback + retrain) if kind != "none" else tuple(notes)
+    metrics: dict[str, Any] = {
+        "drift_share": drift.drift_share,
+        "prediction_drift": asdict(drift.prediction) if drift.prediction is not None else None,
+        "realised": performance.to_dict() if performance is not None else None,
+    }
+    return Decision(
+        as_of=day,
+        decision=kind,
+        reasons=reasons,
+        drift_share=drift.drift_share,
+        drifted_features=drift.drifted_features,
+        metrics=metrics,
+        report_html=drift.html_path,
+        champion_version=champion_version,
+        drifted=drifted,
+        drifted_checks=count,
+        window=len(flags),
+    )

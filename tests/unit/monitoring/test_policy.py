@@ -1,0 +1,131 @@
+"""The decision policy: debounced drift, performance floors, rollback margin, none; a pure function."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from monitoring.policy import Decision, decide, is_drifted
+from tests.unit.monitoring.factories import drift_result, metrics, performance, record
+from xsell.settings import PolicySettings, SettingsError, load_settings
+
+POLICY = PolicySettings(persist_checks=2, window_checks=3, drift_share=0.3)
+AS_OF = date(2025, 6, 30)
+
+
+def test_no_drift_no_labels_is_none() -> None:
+    # given a quiet check with no history and no matured labels
+    decision = decide(AS_OF, drift_result(0.0), [], None, POLICY, champion_version=1)
+    # then nothing is to be done, and the reasons say why
+    assert decision.decision == "none" and decision.drifted is False
+    assert any("no drift" in r for r in decision.reasons)
+    assert any("matured labels" in r for r in decision.reasons)
+
+
+def test_single_drifted_check_is_debounced() -> None:
+    decision = decide(AS_OF, drift_result(0.5), [record("2025-05-31", False)], None, POLICY, champion_version=1)
+    assert decision.decision == "none" and decision.drifted is True
+    assert (decision.drifted_checks, decision.window) == (1, 2)
+    assert "needs 2 of 3" in decision.reasons[0]
+
+
+def test_drift_in_two_of_three_checks_retrains() -> None:
+    history = [record("2025-04-30", True), record("2025-05-31", False)]
+    decision = decide(AS_OF, drift_result(0.5), history, None, POLICY, champion_version=1)
+    assert decision.decision == "retrain"
+    assert decision.reasons[0].startswith("drift persisted in 2 of the last 3 checks")
+
+
+def test_drift_outside_the_window_does_not_count() -> None:
+    # drifted 3 checks ago, then two quiet checks: the window of 3 holds only this drifted check
+    history = [record("2025-03-31", True), record("2025-04-30", False), record("2025-05-31", False)]
+    decision = decide(AS_OF, drift_result(0.5), history, None, POLICY, champion_version=1)
+    assert decision.decision == "none" and decision.drifted_checks == 1
+
+
+def test_checks_of_another_champion_do_not_count() -> None:
+    history = [record("2025-05-31", True, champion=1)]
+    decision = decide(AS_OF, drift_result(0.5), history, None, POLICY, champion_version=2)
+    assert decision.decision == "none" and decision.window == 1
+
+
+def test_counting_restarts_after_a_retrain_decision() -> None:
+    history = [record("2025-04-30", True), record("2025-05-31", True, decision="retrain")]
+    decision = decide(AS_OF, drift_result(0.5), history, None, POLICY, champion_version=1)
+    assert decision.decision == "none" and decision.drifted_checks == 1
+
+
+def test_a_rerun_ignores_its_own_and_later_records() -> None:
+    # the history already holds this as-of date (a rerun) and a later one: neither counts twice
+    history = [record("2025-05-31", True), record("2025-06-30", True), record("2025-07-31", True)]
+    decision = decide(AS_OF, drift_result(0.0), history, None, POLICY, champion_version=1)
+    assert decision.decision == "none" and (decision.drifted_checks, decision.window) == (1, 2)
+
+
+def test_prediction_drift_alone_makes_a_check_drifted_when_enabled() -> None:
+    drift = drift_result(0.0, prediction_score=0.4)
+    assert is_drifted(drift, POLICY)
+    assert not is_drifted(drift, POLICY.model_copy(update={"prediction_drift": False}))
+
+
+def test_roc_auc_below_floor_retrains_without_drift() -> None:
+    perf = performance(metrics(1, pr_auc=0.2, roc_auc=0.55))
+    decision = decide(AS_OF, drift_result(0.0), [], perf, POLICY, champion_version=1)
+    assert decision.decision == "retrain"
+    assert decision.reasons == ("realised ROC-AUC 0.5500 is below the floor 0.6000",)
+
+
+def test_pr_auc_drop_against_holdout_retrains() -> None:
+    # holdout PR-AUC 0.2 less 30% = 0.14; realised 0.12
+    perf = performance(metrics(1, pr_auc=0.12), holdout_pr_auc=0.2)
+    decision = decide(AS_OF, drift_result(0.0), [], perf, POLICY, champion_version=1)
+    assert decision.decision == "retrain" and "below the floor 0.1400" in decision.reasons[0]
+    # and at 0.15 it holds
+    ok = decide(AS_OF, drift_result(0.0), [], performance(metrics(1, pr_auc=0.15)), POLICY, champion_version=1)
+    assert ok.decision == "none"
+
+
+def test_floors_are_ignored_on_too_few_positives() -> None:
+    perf = performance(metrics(1, pr_auc=0.01, roc_auc=0.4, positives=5))
+    decision = decide(AS_OF, drift_result(0.0), [], perf, POLICY, champion_version=1)
+    assert decision.decision == "none"
+    assert any("5 positives only" in r for r in decision.reasons)
+
+
+def test_rollback_when_champion_trails_previous_by_the_margin() -> None:
+    # previous 0.30, margin 5%: bar 0.285; champion 0.25 -> rollback (wins over a floor retrain too)
+    perf = performance(metrics(2, pr_auc=0.25, roc_auc=0.55), previous=metrics(1, pr_auc=0.30), holdout_pr_auc=0.3)
+    decision = decide(AS_OF, drift_result(0.0), [], perf, POLICY, champion_version=2)
+    assert decision.decision == "rollback"
+    assert "previous champion v1" in decision.reasons[0]
+    assert any("ROC-AUC" in r for r in decision.reasons[1:])
+
+
+def test_no_rollback_within_the_margin_or_without_previous_champion() -> None:
+    within = performance(metrics(2, pr_auc=0.29), previous=metrics(1, pr_auc=0.30), holdout_pr_auc=0.3)
+    assert decide(AS_OF, drift_result(0.0), [], within, POLICY, champion_version=2).decision == "none"
+    alone = performance(metrics(2, pr_auc=0.25), holdout_pr_auc=0.3)
+    assert decide(AS_OF, drift_result(0.0), [], alone, POLICY, champion_version=2).decision == "none"
+
+
+def test_decision_json_has_the_public_fields() -> None:
+    decision = decide("2025-06-30", drift_result(0.4), [], None, POLICY, champion_version=3)
+    payload = decision.to_dict()
+    assert list(payload)[:7] == [
+        "as_of",
+        "decision",
+        "reasons",
+        "drift_share",
+        "drifted_features",
+        "metrics",
+        "report_html",
+    ]
+    assert payload["as_of"] == "2025-06-30" and payload["drifted_features"] == ["f0", "f1", "f2", "f3"]
+    assert payload["report_html"] == "/reports/monitoring/drift.html"
+    assert isinstance(decision, Decision) and decision.record().drifted is True
+
+
+def test_policy_window_must_hold_the_persistence(clean_env: None) -> None:
+    with pytest.raises(SettingsError, match="persist_checks"):
+        load_settings(**{"monitoring.policy.persist_checks": 4, "monitoring.policy.window_checks": 3})
