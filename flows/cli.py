@@ -175,8 +175,11 @@ def demo(
     ctx: typer.Context,
     accounts: Annotated[int, typer.Option(help="Accounts in the generated export.")] = 2000,
     raw: Annotated[Path | None, typer.Option(help="Where to write the export (default HOME/demo-raw).")] = None,
+    trials: Annotated[int, typer.Option(help="Optuna trials of each of the demo's two trainings.")] = 20,
 ) -> None:
-    """Run the platform end to end on the embedded defaults: generate, consolidate, build feature snapshots."""
+    """Run the platform end to end on the embedded defaults: generate, consolidate, build feature snapshots, train a
+    champion as of three months before the data end and a challenger at the end, score the latest snapshot with
+    the champion (the challenger in shadow)."""
     settings = _start(ctx, **{"generator.accounts": accounts})
     from xsell.synth import generate_raw
 
@@ -198,11 +201,38 @@ def demo(
         f"materialised {len(built['snapshots'])} feature snapshots: {built['rows']:,} rows, "
         f"{built['labelled_rows']:,} labelled, {built['positives']:,} positives"
     )
+    from flows.score import score_flow
+    from flows.train import train_flow
+
+    dates = sorted(date.fromisoformat(str(r["as_of"])[:10]) for r in built["snapshots"])
+    earlier = dates[-4] if len(dates) >= 4 else None
+    trained = []
+    for as_of in (earlier, None):
+        result = _run_flow(settings, train_flow, settings=settings, as_of=as_of, trials=trials, timeout=None)
+        trained.append(result)
+        err_console.print(
+            f"trained as of {as_of or 'the data end'}: {result['name']} version {result['version']} "
+            f"(aliases: {', '.join(result['aliases']) or 'none'})"
+        )
+    scores_out = settings.home / "scores" / f"scores-{dates[-1].isoformat()}.csv"
+    scored = _run_flow(settings, score_flow, as_of=dates[-1], out=scores_out, settings=settings, model_uri=None)
+    shadow = scored.get("shadow")
+    err_console.print(
+        f"scored {scored['rows']:,} account x product rows as of {dates[-1]} with {scored['model_name']} "
+        f"v{scored['model_version']}" + (f"; challenger v{shadow['challenger_version']} in shadow" if shadow else "")
+    )
     err_console.print("\n[bold]demo outputs[/]")
     err_console.print(f"  raw export:          {raw_dir}")
-    err_console.print(f"  warehouse:           {summary['warehouse']}  (schemas c360, rejected, features, meta)")
+    err_console.print(
+        f"  warehouse:           {summary['warehouse']}  (schemas c360, rejected, features, meta, serving)"
+    )
     err_console.print(f"  data-quality report: {summary['report_html']}")
     err_console.print(f"  feature catalog:     {built['catalog']}")
+    err_console.print(f"  scores:              {scored['out']}")
+    err_console.print(f"  CRM upsert file:     {scored['crm']}")
+    err_console.print(f"  ready_now alerts:    {scored['alerts']}")
+    err_console.print(f"  registry:            xsell --home {settings.home} registry status")
+    err_console.print(f"  MLflow UI:           mlflow ui --backend-store-uri {settings.mlflow_uri}")
 
 
 @app.command(name="features")
@@ -384,6 +414,34 @@ def score(
 
 @app.command()
 @friendly_errors
+def monitor(
+    ctx: typer.Context,
+    as_of: Annotated[str, typer.Option(help="Check the snapshot of this as-of date, YYYY-MM-DD.")],
+) -> None:
+    """Compare the snapshot at a date with the champion's training data (feature and prediction drift, Evidently),
+    measure realised performance where labels matured, and decide retrain, rollback or none."""
+    settings = _start(ctx)
+    day = _parse_day(as_of, "--as-of")
+    from features.store import connect_warehouse
+
+    connect_warehouse(settings, read_only=True).close()  # fail fast, before the orchestrator starts
+    from flows.monitor import monitor_flow
+
+    bar = make_progress(settings.progress)
+    with bar, progress.reporting_to(RichSink(bar)):
+        decision = monitor_flow(as_of=day, settings=settings)
+    err_console.print(
+        f"monitor {decision.as_of}: [bold]{decision.decision}[/] (champion v{decision.champion_version}; drift share "
+        f"{decision.drift_share:.2f}, {len(decision.drifted_features)} drifted features)"
+    )
+    for reason in decision.reasons:
+        err_console.print(f"  - {reason}", highlight=False)
+    err_console.print(f"drift report: {decision.report_html}")
+    _print_json({k: v for k, v in decision.to_dict().items() if k not in ("plan", "drift", "policy")})
+
+
+@app.command()
+@friendly_errors
 def predict(
     ctx: typer.Context,
     table: Annotated[Path, typer.Option(help="CSV or Parquet feature table to score.")],
@@ -402,6 +460,22 @@ def predict(
     write_table(scores, out)
     err_console.print(f"scored {len(scores):,} rows with {loaded.name} v{loaded.version} -> {out}")
     _print_json({"out": str(out), "rows": len(scores), "model_name": loaded.name, "model_version": loaded.version})
+
+
+@app.command()
+@friendly_errors
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str | None, typer.Option(help="Address to listen on (default api.host, 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default api.port, 8000).")] = None,
+) -> None:
+    """Serve the scoring API: champion scores with tier and reasons by account id or feature rows, the challenger
+    in shadow, reloads when the champion alias moves (see README, Scoring API)."""
+    settings = _start(ctx, **{"api.host": host, "api.port": port})
+    from deploy.api import serve as serve_api
+
+    err_console.print(f"starting the scoring API on http://{settings.api.host}:{settings.api.port} (docs at /docs)")
+    serve_api(settings)
 
 
 def run() -> None:  # pragma: no cover - console entry point

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 ENV_PREFIX = "XSELL_"
@@ -266,6 +266,69 @@ class ServingSettings(_Section):
     shadow: ShadowSettings = ShadowSettings()
 
 
+DistanceMethod = Literal["wasserstein", "psi", "jensenshannon", "hellinger"]
+CategoricalDistance = Literal["psi", "jensenshannon", "hellinger"]
+
+
+class DriftSettings(_Section):
+    """Feature and prediction drift: a distance per column type (stays meaningful on large samples, unlike a
+    p-value), a column drifts when its distance reaches the threshold."""
+
+    num_method: DistanceMethod = "wasserstein"  # numeric features: Wasserstein distance normed by the reference std
+    num_threshold: float = Field(0.2, gt=0)  # 0.2 reference standard deviations
+    cat_method: CategoricalDistance = "jensenshannon"  # categorical features
+    cat_threshold: float = Field(0.1, gt=0)
+    prediction_method: DistanceMethod = "wasserstein"  # the champion's propensities, reference vs current
+    prediction_threshold: float = Field(0.2, gt=0)
+    reference_snapshots: int | None = Field(6, ge=1)  # last N snapshots of the champion's training window (None: all)
+    max_rows: int = Field(20_000, ge=100)  # reference and current rows sampled down to this (seeded)
+    exclude: tuple[str, ...] = ("months_to_fiscal_year_start",)  # calendar features: move by design
+
+
+class PolicySettings(_Section):
+    """What a monitoring check decides: `rollback`, `retrain` or `none`."""
+
+    drift_share: float = Field(0.2, gt=0, le=1)  # a check is drifted when this share of features drifted...
+    prediction_drift: bool = True  # ...or (when true) the champion's propensities drifted
+    persist_checks: int = Field(2, ge=1)  # retrain when N of ...
+    window_checks: int = Field(3, ge=1)  # ... the last M checks of the same champion (since its last retrain) drifted
+    min_roc_auc: float | None = Field(0.6, ge=0, le=1)  # retrain when realised ROC-AUC falls below this
+    max_pr_auc_drop: float | None = Field(0.3, ge=0, le=1)  # ... or realised PR-AUC < holdout PR-AUC x (1 - this)
+    rollback_margin: float = Field(0.05, ge=0, le=1)  # rollback when PR-AUC < previous champion's x (1 - this)
+    min_positives: int = Field(20, ge=1)  # realised metrics on fewer positives are reported, never acted on
+
+    @model_validator(mode="after")
+    def _window(self) -> PolicySettings:
+        if self.persist_checks > self.window_checks:
+            raise ValueError(f"persist_checks ({self.persist_checks}) exceeds window_checks ({self.window_checks})")
+        return self
+
+
+class MonitoringSettings(_Section):
+    """`xsell monitor`: drift of the champion's inputs and outputs, realised performance, decision policy."""
+
+    drift: DriftSettings = DriftSettings()
+    policy: PolicySettings = PolicySettings()
+    performance_snapshots: int = Field(3, ge=1)  # most recent snapshots with matured labels after the training data
+
+
+class ApiSettings(_Section):
+    """The scoring API (`xsell serve`): address, reload polling, shadow scoring, request limits, admin token."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    reload_poll_seconds: float = Field(30.0, ge=0)  # poll the champion/challenger aliases this often (0: never)
+    shadow: bool = True  # score the challenger off the request path and log it (never returned)
+    shadow_queue_size: int = Field(10_000, ge=1)  # requests waiting for the shadow worker; more are dropped
+    shadow_batch_rows: int = Field(512, ge=1)  # the shadow worker scores up to this many rows at a time
+    shadow_flush_seconds: float = Field(0.25, ge=0)  # ... or what arrived within this time, whichever first
+    max_accounts: int = Field(100, ge=1)  # account ids per request
+    max_rows: int = Field(500, ge=1)  # feature rows per request
+    precompute: bool = True  # score the whole snapshot at (re)load; account-id requests then only look up
+    num_threads: int = Field(1, ge=1)  # LightGBM threads per prediction (1: lowest latency for a few rows)
+    admin_token: str | None = Field(None, repr=False)  # POST /v1/admin/reload needs it when set (env only)
+
+
 class Settings(BaseSettings):
     """The whole platform configuration; one instance per process, passed down explicitly."""
 
@@ -282,6 +345,8 @@ class Settings(BaseSettings):
     training: TrainingSettings = TrainingSettings()
     registry: RegistrySettings = RegistrySettings()
     serving: ServingSettings = ServingSettings()
+    api: ApiSettings = ApiSettings()
+    monitoring: MonitoringSettings = MonitoringSettings()
 
     @classmethod
     def settings_customise_sources(
