@@ -1,0 +1,267 @@
+"""The scoring API on a tiny real home: a four-account warehouse with one materialised snapshot and a small real
+LightGBM model registered twice (v1 champion with a tier policy, v2 challenger without), served by FastAPI's
+TestClient: health, model description, scores by account id and by feature rows, 422s naming the field, unknown
+ids, the challenger logged off the request path, reloads after an alias move, a failed reload, the admin token."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from factories import ACCOUNT, write_raw
+from fastapi.testclient import TestClient
+from mlflow import MlflowClient
+
+from deploy.api import create_app
+from deploy.model_artifacts import POLICY_ARTIFACT
+from deploy.service import ScoringService
+from deploy.tiers import quantile_policy
+from features.build import materialise_snapshot, read_snapshot
+from features.store import connect_warehouse
+from ingest.pipeline import consolidate_raw
+from registry.log_training import ExtraLogs, log_training
+from tests.unit.registry.conftest import mlflow_env
+from tests.unit.registry.factories import TinyPropensityModel, make_feature_rows, make_training_result
+from xsell.settings import Settings, load_settings
+
+AS_OF = date(2026, 3, 31)
+FAST = {"api.reload_poll_seconds": 0, "api.shadow_flush_seconds": 0.0}
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    # given a consolidated four-account export with the snapshot of AS_OF materialised
+    root = tmp_path_factory.mktemp("api")
+    with mlflow_env():
+        settings = load_settings(home=root / "home", **{"ingest.gate.enabled": False})
+        consolidate_raw(write_raw(root / "raw"), settings)
+        con = connect_warehouse(settings)
+        try:
+            materialise_snapshot(con, AS_OF, settings)
+        finally:
+            con.close()
+        # and a small real model logged twice: v1 (champion) with a tier policy, v2 (challenger) without one
+        rows = make_feature_rows(accounts=30)
+        result = make_training_result(TinyPropensityModel(random_state=0).fit(rows), rows)
+        scores = pd.DataFrame({"product": rows["product"], "propensity": result.model.predict_proba(rows)})
+        policy = quantile_policy(scores, settings.serving.tiers)
+        log_training(result, settings, trial_runs=False, extra=ExtraLogs(texts={POLICY_ARTIFACT: policy.to_json()}))
+        other = make_training_result(TinyPropensityModel(random_state=1).fit(rows), rows)
+        log_training(other, settings, trial_runs=False)
+    yield settings.home
+
+
+def _settings(home: Path, **overrides: Any) -> Settings:
+    return load_settings(home=home, **{**FAST, **overrides})
+
+
+@pytest.fixture
+def settings(home: Path) -> Iterator[Settings]:
+    with mlflow_env():
+        yield _settings(home)
+
+
+@pytest.fixture
+def own_home(home: Path, tmp_path: Path) -> Iterator[Path]:
+    """A copy of the home's registry and warehouse (artifacts stay where the original logged them)."""
+    with mlflow_env():
+        copy = tmp_path / "home"
+        copy.mkdir()
+        for name in ("mlflow.db", "warehouse.duckdb"):
+            shutil.copyfile(home / name, copy / name)
+        yield copy
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(ScoringService.load(settings))) as test_client:
+        yield test_client
+
+
+def _snapshot(settings: Settings) -> pd.DataFrame:
+    con = connect_warehouse(settings, read_only=True)
+    try:
+        return read_snapshot(con, AS_OF, settings)
+    finally:
+        con.close()
+
+
+def _payload_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    rows = frame.drop(columns=["label"]).astype(object)
+    rows = rows.where(rows.notna(), None)
+    rows["as_of"] = rows["as_of"].astype(str)
+    return rows.to_dict("records")  # type: ignore[return-value]
+
+
+def test_health_and_model_describe_what_is_served(client: TestClient) -> None:
+    health = client.get("/health").json()
+    assert health["status"] == "ok" and health["champion_version"] == 1 and health["snapshot_as_of"] == "2026-03-31"
+    described = client.get("/v1/model").json()
+    assert described["champion"]["version"] == 1 and described["champion"]["tier_policy"] == "model"
+    assert described["champion"]["run_id"] and described["challenger"]["version"] == 2
+    assert described["snapshot"]["as_of"] == "2026-03-31" and described["snapshot"]["rows"] > 0
+    assert described["loaded_at"] and described["shadow"]["enabled"] is True
+
+
+def test_score_by_account_ids(client: TestClient, settings: Settings) -> None:
+    snapshot = _snapshot(settings)
+    account = snapshot["account_id"].iloc[0]
+    # when an id is asked in another case, with an unknown one beside it
+    response = client.post("/v1/score", json={"account_ids": [account.lower(), "001NOSUCH000000000"]})
+    # then the account's every eligible product is scored by the champion, with tier, rank and reasons
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["model"] == {"name": settings.registry.model_name, "version": 1}
+    assert body["unknown_account_ids"] == ["001NOSUCH000000000"]
+    scores = body["scores"]
+    expected = snapshot[snapshot["account_id"] == account]
+    assert sorted(s["product"] for s in scores) == sorted(expected["product"])
+    for s in scores:
+        assert s["account_id"] == account and s["as_of"] == "2026-03-31"
+        assert 0 <= s["propensity"] <= 1 and s["tier"] in ("ready_now", "building", "not_ready")
+        assert s["rank"] >= 1 and isinstance(s["reasons"], list) and s["next_product"] in expected["product"].values
+    assert "challenger" not in json.dumps(body)
+
+
+def test_unknown_ids_only_is_404_with_the_ids(client: TestClient) -> None:
+    response = client.post("/v1/score", json={"account_ids": ["001NOSUCH000000000"]})
+    assert response.status_code == 404
+    assert response.json()["detail"]["unknown_account_ids"] == ["001NOSUCH000000000"]
+
+
+def test_score_by_feature_rows_matches_the_snapshot_scores(client: TestClient, settings: Settings) -> None:
+    snapshot = _snapshot(settings)
+    by_id = client.post("/v1/score", json={"account_ids": list(snapshot["account_id"].unique())}).json()["scores"]
+    # when the same rows are sent as a feature payload
+    response = client.post("/v1/score", json={"rows": _payload_rows(snapshot)})
+    assert response.status_code == 200, response.text
+    by_rows = response.json()["scores"]
+    # then the champion gives the same propensities and tiers (no rank outside the snapshot)
+    key = lambda s: (s["account_id"], s["product"])  # noqa: E731
+    assert [key(s) for s in sorted(by_rows, key=key)] == [key(s) for s in sorted(by_id, key=key)]
+    for a, b in zip(sorted(by_rows, key=key), sorted(by_id, key=key), strict=True):
+        assert a["propensity"] == pytest.approx(b["propensity"]) and a["tier"] == b["tier"] and a["rank"] is None
+
+
+def test_partial_feature_rows_score_with_missing_values(client: TestClient) -> None:
+    response = client.post(
+        "/v1/score", json={"rows": [{"account_id": ACCOUNT["alpha"], "product": "security", "seats": 12}]}
+    )
+    assert response.status_code == 200, response.text
+    [row] = response.json()["scores"]
+    assert row["product"] == "security" and row["as_of"] and 0 <= row["propensity"] <= 1
+
+
+@pytest.mark.parametrize(
+    ("body", "location"),
+    [
+        ({}, ["body"]),
+        ({"account_ids": ["a"], "rows": [{}]}, ["body"]),
+        ({"account_ids": []}, ["body", "account_ids"]),
+        ({"account_ids": "001ALPHA0000000001"}, ["body", "account_ids"]),
+        ({"account_ids": [str(i) for i in range(101)]}, ["body", "account_ids"]),
+        ({"rows": [{"account_id": "a", "product": "security", "seats": "many"}]}, ["body", "rows", 0, "seats"]),
+        ({"rows": [{"account_id": "a", "product": "crm"}]}, ["body", "rows", 0, "product"]),
+        ({"rows": [{"account_id": "a", "product": "security", "seatz": 3}]}, ["body", "rows", 0, "seatz"]),
+        ({"rows": [{"product": "security"}]}, ["body", "rows", 0, "account_id"]),
+        ({"rows": [{"account_id": "a", "product": "security", "as_of": "31/03/2026"}]}, ["body", "rows", 0, "as_of"]),
+        ({"rows": [{"account_id": "a", "product": "security"}] * 2}, ["body", "rows", 1]),
+        ({"unexpected": 1}, ["body", "unexpected"]),
+    ],
+)
+def test_invalid_input_is_422_naming_the_field(client: TestClient, body: dict[str, Any], location: list[Any]) -> None:
+    response = client.post("/v1/score", json=body)
+    assert response.status_code == 422, response.text
+    assert location in [error["loc"] for error in response.json()["detail"]]
+
+
+def test_challenger_is_scored_off_the_request_path_and_logged(settings: Settings) -> None:
+    service = ScoringService.load(settings)
+    account = _snapshot(settings)["account_id"].iloc[0]
+    payload = [{"account_id": "001NEW000000000001", "product": "analytics", "seats": 40}]
+    with TestClient(create_app(service)) as client:
+        body = client.post("/v1/score", json={"account_ids": [account]}).json()
+        by_rows = client.post("/v1/score", json={"rows": payload}).json()
+        assert service.shadow.drain(timeout=30)
+        log_file = service.shadow.log_path()
+        lines = [json.loads(line) for line in log_file.read_text().splitlines()]
+    # then each answered row has a line (ids: challenger scores from load; rows: scored by the worker)
+    [live] = [line for line in lines if line["request_id"] == by_rows["request_id"]]
+    assert live["challenger_version"] == 2 and 0 <= live["challenger_propensity"] <= 1
+    assert live["champion_propensity"] == pytest.approx(by_rows["scores"][0]["propensity"])
+    mine = [line for line in lines if line["request_id"] == body["request_id"]]
+    assert sorted(line["product"] for line in mine) == sorted(s["product"] for s in body["scores"])
+    champion = {s["product"]: s["propensity"] for s in body["scores"]}
+    for line in mine:
+        assert line["champion_version"] == 1 and line["challenger_version"] == 2 and line["account_id"] == account
+        assert line["champion_propensity"] == pytest.approx(champion[line["product"]])
+        assert 0 <= line["challenger_propensity"] <= 1
+
+
+def test_reload_when_the_champion_alias_moves(own_home: Path) -> None:
+    settings = _settings(own_home, **{"api.reload_poll_seconds": 0.2})
+    with TestClient(create_app(ScoringService.load(settings))) as client:
+        assert client.get("/v1/model").json()["champion"]["version"] == 1
+        # when the champion alias is moved in MLflow
+        MlflowClient(tracking_uri=settings.mlflow_uri).set_registered_model_alias(
+            settings.registry.model_name, settings.registry.champion_alias, "2"
+        )
+        deadline = time.monotonic() + 60
+        while client.get("/v1/model").json()["champion"]["version"] != 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        described = client.get("/v1/model").json()
+        # then the watcher swapped in v2 (no tier policy logged: top shares), and no challenger differs any more
+        assert described["champion"]["version"] == 2 and described["champion"]["tier_policy"] == "top_share"
+        assert described["challenger"] is None and described["reloads"] == 1
+        assert described["last_reload"]["trigger"] == "alias_moved"
+        account = ACCOUNT["alpha"].lower()
+        assert client.post("/v1/score", json={"account_ids": [account]}).json()["model"]["version"] == 2
+
+
+def test_failed_reload_keeps_the_old_state_serving(own_home: Path) -> None:
+    settings = _settings(own_home)
+    with TestClient(create_app(ScoringService.load(settings))) as client:
+        (own_home / "warehouse.duckdb").unlink()
+        response = client.post("/v1/admin/reload")
+        assert response.status_code == 500
+        assert "no warehouse" in response.json()["error"]
+        described = client.get("/v1/model").json()
+        assert described["champion"]["version"] == 1 and described["last_reload_error"]["trigger"] == "admin"
+        ok = client.post("/v1/score", json={"account_ids": [ACCOUNT["alpha"]]})
+        assert ok.status_code == 200 and ok.json()["model"]["version"] == 1
+
+
+def test_admin_reload_needs_the_token_when_set(own_home: Path) -> None:
+    settings = _settings(own_home, **{"api.admin_token": "s3cret"})
+    with TestClient(create_app(ScoringService.load(settings))) as client:
+        assert client.post("/v1/admin/reload").status_code == 401
+        assert client.post("/v1/admin/reload", headers={"Authorization": "Bearer wrong"}).status_code == 401
+        response = client.post("/v1/admin/reload", headers={"Authorization": "Bearer s3cret"})
+        assert response.status_code == 200 and response.json()["reloaded"] is True
+        assert response.json()["model"]["reloads"] == 1
+
+
+def test_no_champion_fails_at_load_naming_the_alias(tmp_path: Path) -> None:
+    from registry.errors import RegistryError
+
+    with mlflow_env(), pytest.raises(RegistryError, match=r"champion|nothing has been registered"):
+        ScoringService.load(load_settings(home=tmp_path / "empty"))
+
+
+def test_precomputed_and_live_account_scores_agree(settings: Settings, home: Path) -> None:
+    live = _settings(home, **{"api.precompute": False})
+    ids = list(_snapshot(settings)["account_id"].unique())
+    _, pre, _ = ScoringService.load(settings).score_accounts(ids)
+    _, now, _ = ScoringService.load(live).score_accounts(ids)
+    assert [(r["account_id"], r["product"], r["tier"]) for r in pre] == [
+        (r["account_id"], r["product"], r["tier"]) for r in now
+    ]
+    assert np.allclose([r["propensity"] for r in pre], [r["propensity"] for r in now])
