@@ -119,8 +119,11 @@ def promote(
     return _move_champion(settings, "promote", before, version, reason, actor, evidence, outcome, prepare, tidy)
 
 
-def rollback(settings: Settings, reason: str, actor: str | None = None) -> AuditEvent:
-    """Move the champion back to the previous champion (whose alias is then cleared) and record a `rollback`.
+def rollback(
+    settings: Settings, reason: str, actor: str | None = None, *, evidence: Mapping[str, Any] | None = None
+) -> AuditEvent:
+    """Move the champion back to the previous champion (whose alias is then cleared) and record a `rollback`
+    (with `evidence`, e.g. the monitoring decision that asked for it).
 
     RegistryError when there is no previous champion. A failure before the champion write leaves the current
     champion serving, records `rollback_failed` and re-raises.
@@ -135,7 +138,7 @@ def rollback(settings: Settings, reason: str, actor: str | None = None) -> Audit
         )
     target = before.previous_champion
     tidy = {"previous_champion": None}
-    return _move_champion(settings, "rollback", before, target, reason, actor, {}, "rolled back", {}, tidy)
+    return _move_champion(settings, "rollback", before, target, reason, actor, evidence, "rolled back", {}, tidy)
 
 
 def _move_champion(

@@ -1,0 +1,129 @@
+"""Prefect tasks of the monthly cycle and its replay: cut the export, materialise the month's snapshots, read the
+registry, roll back or record an action, force a degraded champion (replay's fault injection)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from tasks.retry import retry_on_io
+from xsell.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+@task(name="truncate-export", retries=1, retry_condition_fn=retry_on_io, cache_policy=NO_CACHE)
+def truncate_export_task(raw_dir: Path, out_dir: Path, as_of: date) -> Path:
+    """Write the export as it was known at the end of `as_of` (replaces `out_dir`)."""
+    from ingest.asof import truncate_export
+
+    return truncate_export(raw_dir, out_dir, as_of)
+
+
+@task(name="materialise-cycle-snapshots", retries=1, retry_condition_fn=retry_on_io, cache_policy=NO_CACHE)
+def materialise_cycle_snapshots_task(settings: Settings, as_of: date) -> list[str]:
+    """Materialise (once, from the latest load) the snapshots the month reads: scoring, monitoring and gates."""
+    from features.build import is_materialised, materialise_snapshot
+    from features.store import connect_warehouse
+    from monitoring.replay import cycle_snapshot_dates
+
+    dates = cycle_snapshot_dates(settings, as_of)
+    built = []
+    con = connect_warehouse(settings)
+    try:
+        for day in dates:
+            if not is_materialised(con, day, settings):
+                materialise_snapshot(con, day, settings)
+                built.append(day.isoformat())
+    finally:
+        con.close()
+    return built
+
+
+@task(name="registry-view", retries=1, retry_condition_fn=retry_on_io, cache_policy=NO_CACHE)
+def registry_view_task(settings: Settings) -> Any:
+    """The aliases, the challenger's shadow runs and the gates' mode (a `monitoring.acting.RegistryView`)."""
+    from deploy.shadow import shadow_run_count
+    from monitoring.acting import RegistryView
+    from registry.aliases import current_aliases, reconcile
+
+    reconcile(settings)
+    aliases = current_aliases(settings)
+    runs = shadow_run_count(settings, aliases.challenger) if aliases.challenger is not None else 0
+    gates = settings.registry.gates
+    return RegistryView(
+        champion=aliases.champion,
+        challenger=aliases.challenger,
+        previous_champion=aliases.previous_champion,
+        challenger_shadow_runs=runs,
+        min_shadow_runs=gates.min_shadow_runs,
+        gates_mode=gates.mode,
+    )
+
+
+@task(name="rollback", cache_policy=NO_CACHE)
+def rollback_task(settings: Settings, reason: str, evidence: dict[str, Any], actor: str) -> dict[str, Any]:
+    """Move the champion back to the previous champion; the audit event as plain values."""
+    from registry.aliases import rollback
+
+    return rollback(settings, reason, actor, evidence=evidence).to_dict()
+
+
+@task(name="record-action", cache_policy=NO_CACHE)
+def record_action_task(
+    settings: Settings,
+    action: str,
+    *,
+    from_version: int | None,
+    to_version: int | None,
+    reason: str,
+    evidence: dict[str, Any],
+    outcome: str,
+    actor: str,
+) -> dict[str, Any]:
+    """Append one event (`retrain`, `retrain_deferred`, ...) to the audit trail; the event as plain values."""
+    from registry.audit import record
+
+    event = record(
+        settings,
+        action,
+        from_version=from_version,
+        to_version=to_version,
+        reason=reason,
+        evidence=evidence,
+        outcome=outcome,
+        actor=actor,
+    )
+    return event.to_dict()
+
+
+@task(name="force-degraded-champion", cache_policy=NO_CACHE)
+def force_degraded_champion_task(settings: Settings, as_of: date, trials: int | None) -> dict[str, Any]:
+    """Train a model on labels permuted within each snapshot (it learns nothing), register it and promote it to
+    champion by force past the gates: replay's way to show that monitoring rolls a bad champion back."""
+    from deploy.model_artifacts import serving_artifacts
+    from features.store import connect_warehouse
+    from monitoring.replay import shuffle_labels
+    from registry.audit import record_registration
+    from registry.gates import promote_version
+    from registry.log_training import log_training
+    from training.dataset import load_training_frame
+    from training.pipeline import train_propensity
+
+    con = connect_warehouse(settings)
+    try:
+        frame = load_training_frame(con, settings, as_of)
+    finally:
+        con.close()
+    result = train_propensity(shuffle_labels(frame, settings.seed), settings, trials=trials)
+    reason = f"replay fault injection at {as_of}: a model trained on permuted labels"
+    registered = log_training(result, settings, reason=reason, extra=serving_artifacts(result, settings))
+    record_registration(settings, registered, reason)
+    promoted = promote_version(settings, registered.version, reason, actor="xsell simulate", force=True)
+    logger.warning("forced degraded v%d to champion at %s", registered.version, as_of)
+    return {"version": registered.version, "promoted": promoted.promoted, "event": promoted.event.to_dict()}
