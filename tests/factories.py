@@ -482,18 +482,14 @@ def read_raw_parts(raw: Path, spec: Any, na_values: list[str] | None = None) -> 
 
 
 @contextmanager
-def generated_home(root: Path, **overrides: Any) -> Iterator[Settings]:
-    """Settings homed at `root/home` whose warehouse holds a consolidated generated export (200 accounts,
-    2024-01..2025-12, seed 7; dotted `overrides` on top); inside, the shell's XSELL_* and MLflow URI variables
-    are unset and MLflow is quiet."""
+def quiet_env() -> Iterator[None]:
+    """Inside, the shell's XSELL_* and MLflow URI variables are unset and MLflow is quiet; all restored on exit."""
     import os
 
     import pytest
 
-    from ingest.pipeline import consolidate_raw
     from tests.unit.registry.factories import QUIET
     from xsell.settings import ENV_PREFIX
-    from xsell.synth import generate_raw
 
     with pytest.MonkeyPatch.context() as patch:
         for name in [n for n in os.environ if n.startswith(ENV_PREFIX)]:
@@ -502,6 +498,18 @@ def generated_home(root: Path, **overrides: Any) -> Iterator[Settings]:
             patch.delenv(name, raising=False)
         for key, value in QUIET.items():
             patch.setenv(key, value)
+        yield
+
+
+@contextmanager
+def generated_home(root: Path, **overrides: Any) -> Iterator[Settings]:
+    """Settings homed at `root/home` whose warehouse holds a consolidated generated export (200 accounts,
+    2024-01..2025-12, seed 7; dotted `overrides` on top); inside, the shell's XSELL_* and MLflow URI variables
+    are unset and MLflow is quiet."""
+    from ingest.pipeline import consolidate_raw
+    from xsell.synth import generate_raw
+
+    with quiet_env():
         defaults = {
             "generator.accounts": 200,
             "generator.start": "2024-01",

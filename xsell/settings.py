@@ -310,6 +310,7 @@ class MonitoringSettings(_Section):
     drift: DriftSettings = DriftSettings()
     policy: PolicySettings = PolicySettings()
     performance_snapshots: int = Field(3, ge=1)  # most recent snapshots with matured labels after the training data
+    act: bool = True  # `xsell monitor` carries out its decision (retrain / rollback), audited; --no-act only decides
 
 
 class ApiSettings(_Section):
@@ -327,6 +328,42 @@ class ApiSettings(_Section):
     precompute: bool = True  # score the whole snapshot at (re)load; account-id requests then only look up
     num_threads: int = Field(1, ge=1)  # LightGBM threads per prediction (1: lowest latency for a few rows)
     admin_token: str | None = Field(None, repr=False)  # POST /v1/admin/reload needs it when set (env only)
+
+
+_CRON_FIELD = r"[0-9A-Za-z*/,?LW#-]+"
+
+
+class ScheduleSettings(_Section):
+    """`xsell deploy`: cron schedules (5 fields, in `timezone`) of the Prefect deployments and what their runs need."""
+
+    daily: str = "0 6 * * *"  # consolidate `raw_dir`, then score the data end (champion + shadow)
+    weekly: str = "0 7 * * 1"  # monitor the data end (and act on the decision when `monitoring.act`)
+    monthly: str = "0 8 1 * *"  # retrain as of the data end (a new challenger, shadowed by the daily scoring)
+    timezone: str = "UTC"
+    raw_dir: Path | None = None  # raw export folder the daily run consolidates (or `xsell deploy --raw DIR`)
+    scores_dir: Path | None = None  # where the daily scores go (default HOME/scores)
+    retrain_trials: int | None = Field(None, ge=1)  # Optuna trials of the monthly retrain (default training.trials)
+
+    @field_validator("daily", "weekly", "monthly")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        import re
+
+        fields = value.split()
+        if len(fields) != 5 or not all(re.fullmatch(_CRON_FIELD, f) for f in fields):
+            raise ValueError(f"expected a 5-field cron string such as '0 6 * * *', got {value!r}")
+        return " ".join(fields)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"expected an IANA time zone such as 'Europe/Stockholm', got {value!r}") from None
+        return value
 
 
 class Settings(BaseSettings):
@@ -347,6 +384,7 @@ class Settings(BaseSettings):
     serving: ServingSettings = ServingSettings()
     api: ApiSettings = ApiSettings()
     monitoring: MonitoringSettings = MonitoringSettings()
+    schedules: ScheduleSettings = ScheduleSettings()
 
     @classmethod
     def settings_customise_sources(

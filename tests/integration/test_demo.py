@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -42,3 +43,22 @@ def test_demo_runs_the_platform_and_points_at_its_outputs(tmp_path: Path, monkey
     versions = json.loads(status.stdout)
     assert versions["champion"] == 1 and versions["challenger"] == 2
     assert "in shadow" in done.stderr
+    # and the champion was monitored at the scored date, and the governance site links its outputs offline
+    as_of = scores[0].stem.removeprefix("scores-")
+    decision = json.loads((home / "reports" / "monitoring" / as_of / "decision.json").read_text())
+    assert decision["decision"] in ("none", "retrain", "rollback") and decision["champion_version"] == 1
+    index = home / "reports" / "index.html"
+    listed = done.stderr.replace("\n", "")  # the console wraps long lines
+    assert index.is_file() and "reports index" in listed and str(index) in listed
+    text = index.read_text(encoding="utf-8")
+    assert f'href="monitoring/{as_of}/drift.html"' in text and 'href="data_quality/history/' in text
+    for version in (1, 2):
+        card = home / "reports" / "site" / "models" / f"v{version}"
+        assert f'href="site/models/v{version}/index.html"' in text and (card / "model_card.md").is_file()
+        assert (card / "tiers" / "tier_table.md").is_file() and (card / "evaluation" / "segment_metrics.csv").is_file()
+    pages = [index, *(home / "reports" / "site").rglob("*.html")]
+    for page in pages:
+        html = page.read_text(encoding="utf-8")
+        assert "http://" not in html and "https://" not in html, page
+        for link in re.findall(r'(?:href|src)="([^"#]+)', html):
+            assert (page.parent / link).resolve().is_file(), f"{page}: {link}"

@@ -1,0 +1,19 @@
+"""Prefect task of the governance report: a thin wrapper over `monitoring.governance_site`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from tasks.retry import retry_on_io
+from xsell.settings import Settings
+
+
+@task(name="build-governance-site", retries=1, retry_condition_fn=retry_on_io, cache_policy=NO_CACHE)
+def build_site_task(settings: Settings) -> dict[str, Any]:
+    """Write `HOME/reports/index.html` and `HOME/reports/site/`; returns the summary."""
+    from monitoring.governance_site import build_site
+
+    return build_site(settings).to_dict()
