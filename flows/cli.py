@@ -179,7 +179,8 @@ def demo(
 ) -> None:
     """Run the platform end to end on the embedded defaults: generate, consolidate, build feature snapshots, train a
     champion as of three months before the data end and a challenger at the end, score the latest snapshot with
-    the champion (the challenger in shadow)."""
+    the champion (the challenger in shadow), monitor it (decision recorded, not acted on) and write the governance
+    site."""
     settings = _start(ctx, **{"generator.accounts": accounts})
     from xsell.synth import generate_raw
 
@@ -221,6 +222,15 @@ def demo(
         f"scored {scored['rows']:,} account x product rows as of {dates[-1]} with {scored['model_name']} "
         f"v{scored['model_version']}" + (f"; challenger v{shadow['challenger_version']} in shadow" if shadow else "")
     )
+    from flows.monitor import monitor_flow
+
+    decision = _run_flow_result(settings, monitor_flow, as_of=dates[-1], settings=settings)
+    err_console.print(
+        f"monitored {decision.as_of}: [bold]{decision.decision}[/] (drift share {decision.drift_share:.2f}; "
+        f"decision recorded, not acted on)"
+    )
+    site = run_report(settings)
+    err_console.print(f"governance site: {site['pages']} pages over {len(site['months'])} months")
     err_console.print("\n[bold]demo outputs[/]")
     err_console.print(f"  raw export:          {raw_dir}")
     err_console.print(
@@ -231,8 +241,13 @@ def demo(
     err_console.print(f"  scores:              {scored['out']}")
     err_console.print(f"  CRM upsert file:     {scored['crm']}")
     err_console.print(f"  ready_now alerts:    {scored['alerts']}")
+    err_console.print(f"  drift report:        {decision.report_html}")
+    err_console.print(f"  decision:            {Path(decision.report_html).with_name('decision.json')}")
+    err_console.print(f"  reports index:       {site['index']}  (open offline; zip reports/ to share)")
     err_console.print(f"  registry:            xsell --home {settings.home} registry status")
-    err_console.print(f"  MLflow UI:           mlflow ui --backend-store-uri {settings.mlflow_uri}")
+    err_console.print(
+        f"  MLflow UI:           MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false mlflow ui --backend-store-uri {settings.mlflow_uri}"
+    )
 
 
 @app.command(name="features")
@@ -316,10 +331,70 @@ def _parse_day(value: str | None, option: str) -> date | None:
 
 def _run_flow(settings: Settings, fn: Any, /, **kwargs: Any) -> dict[str, Any]:
     """Run a flow with progress bars drawn from `xsell.progress` (flow arguments by keyword)."""
+    result: dict[str, Any] = _run_flow_result(settings, fn, **kwargs)
+    return result
+
+
+def _run_flow_result(settings: Settings, fn: Any, /, **kwargs: Any) -> Any:
+    """Run a flow with progress bars; its result as the flow returns it (a dict or an object)."""
     bar = make_progress(settings.progress)
     with bar, progress.reporting_to(RichSink(bar)):
-        result: dict[str, Any] = fn(**kwargs)
-    return result
+        return fn(**kwargs)
+
+
+def run_report(settings: Settings) -> dict[str, Any]:
+    """Run the `report` flow: the governance site under HOME/reports/."""
+    from flows.report import report_flow
+
+    return _run_flow(settings, report_flow, settings=settings)
+
+
+@app.command()
+@friendly_errors
+def report(ctx: typer.Context) -> None:
+    """Write the governance site HOME/reports/index.html: per month the data-quality report, drift report and
+    decision, champion and challenger, model cards with tier and fairness tables, promotion verdicts and the audit
+    trail, all linked; offline (relative links, no network), so reports/ can be zipped and moved."""
+    settings = _start(ctx)
+    summary = run_report(settings)
+    err_console.print(
+        f"governance site: {summary['pages']} pages, {len(summary['months'])} months, "
+        f"{len(summary['model_versions'])} model versions, {summary['audit_events']} audit events"
+    )
+    err_console.print(f"open {summary['index']}")
+    _print_json(summary)
+
+
+@app.command()
+@friendly_errors
+def deploy(
+    ctx: typer.Context,
+    raw: Annotated[
+        Path | None, typer.Option(help="Raw export folder the daily run consolidates (default schedules.raw_dir).")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the deployments and their schedules; do not serve them.")
+    ] = False,
+) -> None:
+    """Create the Prefect deployments on cron schedules (schedules.*: daily consolidate + score, weekly monitor,
+    monthly retrain) and serve them until interrupted; needs a Prefect server (PREFECT_API_URL)."""
+    settings = _start(ctx, **{"schedules.raw_dir": raw})
+    from flows.schedules import build_deployments, plan_deployments, serve_deployments
+
+    config = _state(ctx).config or (Path(os.environ["XSELL_CONFIG"]) if os.environ.get("XSELL_CONFIG") else None)
+    plans = plan_deployments(settings, config=config)
+    deployments = build_deployments(plans)
+    for plan in plans:
+        err_console.print(
+            f"{plan.name:<24} {plan.cron:<14} {plan.timezone:<8} ({plan.setting}) flow {plan.flow_name}: "
+            f"{plan.description}",
+            highlight=False,
+        )
+    if dry_run:
+        _print_json([plan.to_dict() for plan in plans])
+        return
+    err_console.print(f"serving {len(deployments)} deployments on {os.environ.get('PREFECT_API_URL')}; Ctrl+C stops")
+    serve_deployments(deployments)
 
 
 @app.command()
@@ -417,19 +492,29 @@ def score(
 def monitor(
     ctx: typer.Context,
     as_of: Annotated[str, typer.Option(help="Check the snapshot of this as-of date, YYYY-MM-DD.")],
+    act: Annotated[
+        bool | None,
+        typer.Option(
+            "--act/--no-act",
+            help="Carry out the decision: retrain (a new challenger) or roll back, audited (default monitoring.act).",
+        ),
+    ] = None,
+    trials: Annotated[int | None, typer.Option(help="Optuna trials of a retraining (default training.trials).")] = None,
 ) -> None:
     """Compare the snapshot at a date with the champion's training data (feature and prediction drift, Evidently),
-    measure realised performance where labels matured, and decide retrain, rollback or none."""
-    settings = _start(ctx)
+    measure realised performance where labels matured, decide retrain, rollback or none, and act on it."""
+    settings = _start(ctx, **{"monitoring.act": act})
     day = _parse_day(as_of, "--as-of")
     from features.store import connect_warehouse
 
     connect_warehouse(settings, read_only=True).close()  # fail fast, before the orchestrator starts
+    from flows.cycle import act_on_decision_flow
     from flows.monitor import monitor_flow
 
     bar = make_progress(settings.progress)
     with bar, progress.reporting_to(RichSink(bar)):
         decision = monitor_flow(as_of=day, settings=settings)
+        acted = act_on_decision_flow(settings, decision, trials=trials) if settings.monitoring.act else None
     err_console.print(
         f"monitor {decision.as_of}: [bold]{decision.decision}[/] (champion v{decision.champion_version}; drift share "
         f"{decision.drift_share:.2f}, {len(decision.drifted_features)} drifted features)"
@@ -437,7 +522,79 @@ def monitor(
     for reason in decision.reasons:
         err_console.print(f"  - {reason}", highlight=False)
     err_console.print(f"drift report: {decision.report_html}")
-    _print_json({k: v for k, v in decision.to_dict().items() if k not in ("plan", "drift", "policy")})
+    if acted is not None and acted["kind"] != "none":
+        err_console.print(f"acted: [bold]{acted['kind']}[/] ({acted['reason']})", highlight=False)
+    payload = {k: v for k, v in decision.to_dict().items() if k not in ("plan", "drift", "policy")}
+    _print_json(payload | {"action": acted})
+
+
+@app.command()
+@friendly_errors
+def simulate(
+    ctx: typer.Context,
+    raw: Annotated[Path, typer.Option(help="Raw export folder to replay (see the data contract).")],
+    from_month: Annotated[
+        str, typer.Option("--from", help="First month, YYYY-MM: the first champion is trained then.")
+    ],
+    to_month: Annotated[str, typer.Option("--to", help="Last month, YYYY-MM (inclusive).")],
+    trials: Annotated[int, typer.Option(help="Optuna trials of each training in the replay.")] = 10,
+    fresh: Annotated[bool, typer.Option("--fresh", help="Start clean instead of resuming a matching replay.")] = False,
+    degrade_at: Annotated[
+        str | None,
+        typer.Option(help="Fault injection: at this month, force a model trained on permuted labels to champion."),
+    ] = None,
+) -> None:
+    """Replay the monthly cycle over history as if live, in HOME/simulation: at each month end, cut the export to
+    what was known then, consolidate, score (champion + shadow), monitor and act; write
+    HOME/reports/simulation/timeline.csv, .png and .html."""
+    settings = _start(ctx)
+    from features.grid import parse_month
+    from ingest.pipeline import check_raw_dir
+
+    check_raw_dir(raw)
+    for value in (from_month, to_month, *([degrade_at] if degrade_at else [])):
+        parse_month(value)
+    from flows.simulate import PROGRESS_KEY, simulate_flow
+
+    bar = make_progress(settings.progress)
+    with bar, progress.reporting_to(_OnlyKeys(RichSink(bar), {PROGRESS_KEY})):
+        result = simulate_flow(
+            raw_dir=raw.resolve(),
+            from_month=from_month,
+            to_month=to_month,
+            settings=settings,
+            trials=trials,
+            fresh=fresh,
+            degrade_at=degrade_at,
+        )
+    for row in result["rows"]:
+        err_console.print(
+            f"{row['as_of']}  champion v{row['champion_version']}  {row['decision']:<8} -> {row['action'] or '-':<8} "
+            f"drift {row['drift_share'] if row['drift_share'] is not None else float('nan'):.2f}"
+            + (f"  promoted {row['promoted']}" if row["promoted"] else ""),
+            highlight=False,
+        )
+    err_console.print(f"timeline: {result['timeline']} (plot {result['plot']}, page {result['html']})")
+    _print_json({k: v for k, v in result.items() if k != "rows"})
+
+
+class _OnlyKeys:
+    """A progress sink passing on only some step keys (the replay draws one bar per month, not every inner step)."""
+
+    def __init__(self, sink: RichSink, keys: set[str]) -> None:
+        self._sink, self._keys = sink, keys
+
+    def start(self, key: str, description: str, total: float | None) -> None:
+        if key in self._keys:
+            self._sink.start(key, description, total)
+
+    def advance(self, key: str, amount: float = 1.0, description: str | None = None) -> None:
+        if key in self._keys:
+            self._sink.advance(key, amount, description)
+
+    def finish(self, key: str) -> None:
+        if key in self._keys:
+            self._sink.finish(key)
 
 
 @app.command()
