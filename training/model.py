@@ -175,6 +175,13 @@ class PropensityModel(BaseEstimator):
         if not self.__sklearn_is_fitted__():
             raise TrainingError("this PropensityModel is not fitted yet: call fit first")
 
+    def _bag(self, key: str) -> list[lgb.Booster]:
+        """The boosters of a part (a model pickled before seed bags holds a single booster per part)."""
+        found = self.boosters_.get(key)
+        if found is None:
+            return []
+        return found if isinstance(found, list) else [found]
+
     def _matrix(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         self._check_fitted()
         if self.product_column_ and self.product_column_ not in frame.columns:
@@ -187,7 +194,7 @@ class PropensityModel(BaseEstimator):
         out = np.full(len(frame), np.nan)
         for key in np.unique(parts) if len(parts) else []:
             rows = parts == key
-            boosters = self.boosters_.get(str(key))
+            boosters = self._bag(str(key))
             if boosters:
                 out[rows] = np.mean(
                     [b.predict(x[rows], raw_score=True, num_threads=self.num_threads) for b in boosters], axis=0
@@ -224,7 +231,7 @@ class PropensityModel(BaseEstimator):
         contrib = np.zeros((len(frame), k + 1))
         for key in np.unique(parts) if len(parts) else []:
             rows = parts == key
-            boosters = self.boosters_.get(str(key))
+            boosters = self._bag(str(key))
             if boosters:  # SHAP values are additive: the bag's mean raw score is explained by the mean contributions
                 contrib[rows] = np.mean(
                     [b.predict(x[rows], pred_contrib=True, num_threads=self.num_threads) for b in boosters], axis=0
@@ -255,7 +262,7 @@ class PropensityModel(BaseEstimator):
         self._check_fitted()
         gain = pd.Series(0.0, index=self.input_columns_)
         split = pd.Series(0.0, index=self.input_columns_)
-        for boosters in self.boosters_.values():
+        for boosters in (self._bag(k) for k in self.boosters_):
             for booster in boosters:
                 gain += booster.feature_importance("gain") / len(boosters)
                 split += booster.feature_importance("split") / len(boosters)

@@ -115,3 +115,14 @@ def test_a_seed_bag_averages_differently_seeded_boosters(frame: pd.DataFrame) ->
     each = np.array([b.predict(x, raw_score=True) for b in boosters])
     assert len(boosters) == 3 and not np.allclose(each[0], each[1])
     assert np.allclose(model.raw_score(rows), each.mean(axis=0))
+
+
+def test_a_model_pickled_before_seed_bags_still_scores(frame: pd.DataFrame) -> None:
+    # given a model whose parts hold one booster each, as models registered before seed bags do
+    model = _fit(frame)
+    rows = frame.head(30)
+    expected = model.raw_score(rows)
+    model.boosters_ = {k: v[0] for k, v in model.boosters_.items()}
+    # then it scores and explains as before
+    assert np.allclose(model.raw_score(rows), expected)
+    assert model.contributions(rows).shape == (30, len(model.feature_names_))
