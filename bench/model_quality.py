@@ -15,12 +15,10 @@ Target (issue 4): the model beats both baselines on ROC-AUC and PR-AUC for every
 from __future__ import annotations
 
 import json
-import shutil
-import sys
 from pathlib import Path
 from typing import Any
 
-from bench.measure import bench_parser, consolidated_from, ensure_export, last_month, run_child
+from bench.measure import bench_parser, ensure_consolidated, ensure_export, last_month, run_child
 
 MODELS = ("xsell", "logistic", "scorecard")
 BOOTSTRAP = 400
@@ -61,15 +59,6 @@ def _child_evaluate(home: str, trials: str, seed: str) -> None:
     print(json.dumps({"seed": int(seed), "layout": result.model_layout, "rows": rows}))
 
 
-def _home_for(raw: Path, home: Path) -> Path:
-    """A home consolidated from `raw` (reused when its latest load came from there)."""
-    if not consolidated_from(raw, home):
-        shutil.rmtree(home, ignore_errors=True)
-        cons = run_child("bench.consolidation", ["--child", "consolidate", str(raw), str(home)])
-        print(f"consolidated {raw} in {cons.seconds:.1f} s", file=sys.stderr)
-    return home
-
-
 def _print(name: str, run: dict[str, Any]) -> bool:
     """Print one training's holdout table; True when it meets the target."""
     print(f"\n{name}, training seed {run['seed']} ({run['layout']} layout): holdout ROC-AUC / PR-AUC")
@@ -107,9 +96,13 @@ def main(argv: list[str] | None = None) -> int:
     datasets: list[tuple[str, Path]] = []
     for accounts in args.accounts:
         raw = ensure_export(args.work, accounts, args.start, last_month(args.start, args.months), args.seed)
-        datasets.append((f"generated {accounts:,} accounts", _home_for(raw, args.work / f"quality-home-{accounts}")))
+        home = args.work / f"quality-home-{accounts}"
+        ensure_consolidated(raw, home)
+        datasets.append((f"generated {accounts:,} accounts", home))
     if args.sample:
-        datasets.append((f"external export {args.sample}", _home_for(args.sample, args.work / "quality-home-sample")))
+        home = args.work / "quality-home-sample"
+        ensure_consolidated(args.sample, home)
+        datasets.append((f"external export {args.sample}", home))
     verdicts = []
     for name, home in datasets:
         for seed in args.seeds:

@@ -16,20 +16,12 @@ from features.store import connect_warehouse
 from ingest.pipeline import consolidate_raw
 from registry.log_training import RegisteredModel, log_training
 from registry.models import alias_uri, load_model, model_versions
+from tests.unit.registry.factories import QUIET
 from training.dataset import load_training_frame
 from training.pipeline import train_propensity
 from training.result import TrainingResult
 from xsell.settings import ENV_PREFIX, Settings, load_settings
 from xsell.synth import generate_raw
-
-QUIET = {
-    "DO_NOT_TRACK": "true",
-    "MLFLOW_DISABLE_TELEMETRY": "true",
-    "MLFLOW_LOGGING_LEVEL": "WARNING",
-    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
-    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
-    "GIT_PYTHON_REFRESH": "quiet",
-}
 
 Trained = tuple[Settings, Any, TrainingResult, RegisteredModel, RegisteredModel]
 
