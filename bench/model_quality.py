@@ -28,14 +28,13 @@ def _child_evaluate(home: str, trials: str, seed: str) -> None:
     import numpy as np
 
     from bench.training import _load, _settings
-    from training.metrics import binary_metrics
+    from training.metrics import bootstrap_ranking
     from training.pipeline import train_propensity
 
     settings = _settings(home, seed=int(seed))
     frame = _load(settings)
     result = train_propensity(frame, settings, trials=int(trials))
     hold = result.holdout
-    rng = np.random.default_rng(0)
     rows = []
     for product in ["overall", *sorted(set(hold["product"]))]:
         sub = hold if product == "overall" else hold[hold["product"] == product]
@@ -46,14 +45,10 @@ def _child_evaluate(home: str, trials: str, seed: str) -> None:
                 m = result.metrics[model][product]
                 row[model] = {"roc_auc": m["roc_auc"], "pr_auc": m["pr_auc"]}
         row["ece"] = result.calibration.ece[product]
-        leads: dict[str, list[float]] = {"roc_auc": [], "pr_auc": []}
-        a, b = sub["propensity"].to_numpy(), sub["logistic"].to_numpy()
-        for _ in range(BOOTSTRAP):
-            i = rng.integers(0, len(y), len(y))
-            if 0 < y[i].sum() < len(i):
-                ma, mb = binary_metrics(y[i], a[i]), binary_metrics(y[i], b[i])
-                for k in leads:
-                    leads[k].append(ma[k] - mb[k])
+        boot = bootstrap_ranking(
+            y, {"xsell": sub["propensity"].to_numpy(), "logistic": sub["logistic"].to_numpy()}, resamples=BOOTSTRAP
+        )
+        leads = {k: boot["xsell"][k] - boot["logistic"][k] for k in ("roc_auc", "pr_auc")}
         row["lead_ci"] = {k: [float(np.percentile(v, 5)), float(np.percentile(v, 95))] for k, v in leads.items()}
         rows.append(row)
     print(json.dumps({"seed": int(seed), "layout": result.model_layout, "rows": rows}))

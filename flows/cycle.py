@@ -25,6 +25,7 @@ from monitoring.policy import Decision
 from tasks.cycle_tasks import (
     force_degraded_champion_task,
     materialise_cycle_snapshots_task,
+    note_check_action_task,
     record_action_task,
     registry_view_task,
     rollback_task,
@@ -77,6 +78,7 @@ def act_on_decision_flow(
                 outcome="no challenger registered",
                 actor=ACTOR,
             )
+            note_check_action_task(settings, decision.as_of, "retrain_failed")
             raise
         out["trained"] = {k: v for k, v in trained.items() if k != "plan"}
         out["event"] = record_action_task(
@@ -105,6 +107,7 @@ def act_on_decision_flow(
             outcome=f"deferred: {action.reason}",
             actor=ACTOR,
         )
+    note_check_action_task(settings, decision.as_of, action.kind)
     logger.info("acted on %s at %s: %s (%s)", decision.decision, decision.as_of, action.kind, action.reason)
     return out
 

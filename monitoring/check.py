@@ -295,6 +295,9 @@ def performance_check(settings: Settings, plan: CheckPlan) -> RealisedPerformanc
         tuple(d.isoformat() for d in plan.performance_dates),
         champion_holdout=plan.champion.holdout,
         notes=tuple(notes),
+        resamples=settings.monitoring.policy.bootstrap_resamples,
+        confidence=settings.monitoring.policy.confidence,
+        seed=settings.seed,
     )
     write_json_atomic(out, {"as_of": plan.as_of.isoformat(), "performance": perf.to_dict()})
     return perf

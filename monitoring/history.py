@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 from monitoring.errors import MonitoringError
 from monitoring.policy import CheckRecord
 from xsell.fileio import write_text_atomic
 
-__all__ = ["read_history", "record_check"]
+__all__ = ["read_history", "record_action", "record_check"]
 
 logger = logging.getLogger(__name__)
 
@@ -36,4 +37,14 @@ def record_check(path: Path, record: CheckRecord) -> list[CheckRecord]:
     records = sorted([*kept, record], key=lambda r: r.as_of)
     write_text_atomic(path, "".join(json.dumps(r.to_dict(), sort_keys=True) + "\n" for r in records))
     logger.debug("recorded check %s (%d in history)", record.as_of, len(records))
+    return records
+
+
+def record_action(path: Path, as_of: str, action: str) -> list[CheckRecord]:
+    """Note what was done about the check of `as_of` (none, retrain, rollback, defer); rewritten atomically."""
+    records = read_history(path)
+    if not any(r.as_of == as_of for r in records):
+        raise MonitoringError(f"{path}: no check recorded for {as_of}: cannot note its action {action!r}")
+    records = [replace(r, action=action) if r.as_of == as_of else r for r in records]
+    write_text_atomic(path, "".join(json.dumps(r.to_dict(), sort_keys=True) + "\n" for r in records))
     return records

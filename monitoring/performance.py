@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from monitoring.errors import MonitoringError
-from training.metrics import binary_metrics
+from training.metrics import binary_metrics, bootstrap_ranking
 
 __all__ = ["ModelMetrics", "RealisedPerformance", "model_metrics", "realised_performance"]
 
@@ -29,10 +29,13 @@ class ModelMetrics:
     pr_auc: float
     ece: float
     brier: float = float("nan")
+    roc_auc_ci: tuple[float, float] | None = None  # bootstrap interval (None: not computed)
+    pr_auc_ci: tuple[float, float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON values (NaN as None)."""
-        return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in asdict(self).items()}
+        out = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in asdict(self).items()}
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,8 @@ class RealisedPerformance:
     previous_champion: ModelMetrics | None = None
     champion_holdout: dict[str, float] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    pr_auc_ratio_ci: tuple[float, float] | None = None  # champion / previous champion PR-AUC, paired bootstrap
+    confidence: float | None = None  # coverage of the bootstrap intervals
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON values."""
@@ -56,11 +61,28 @@ class RealisedPerformance:
             "previous_champion": self.previous_champion.to_dict() if self.previous_champion else None,
             "champion_holdout": dict(self.champion_holdout),
             "notes": list(self.notes),
+            "pr_auc_ratio_ci": list(self.pr_auc_ratio_ci) if self.pr_auc_ratio_ci else None,
+            "confidence": self.confidence,
         }
 
 
-def model_metrics(version: int, labels: np.ndarray, scores: np.ndarray) -> ModelMetrics:
-    """ROC-AUC, PR-AUC, ECE and Brier of `scores` against 0/1 `labels`."""
+def _interval(values: np.ndarray, confidence: float) -> tuple[float, float] | None:
+    """The central `confidence` interval of bootstrap `values` (None when there are none)."""
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return None
+    tail = (1 - confidence) / 2 * 100
+    return float(np.percentile(values, tail)), float(np.percentile(values, 100 - tail))
+
+
+def model_metrics(
+    version: int,
+    labels: np.ndarray,
+    scores: np.ndarray,
+    boot: dict[str, np.ndarray] | None = None,
+    confidence: float = 0.9,
+) -> ModelMetrics:
+    """ROC-AUC, PR-AUC, ECE and Brier of `scores` against 0/1 `labels`; intervals from the `boot` resamples."""
     labels = np.asarray(labels, dtype="int64")
     scores = np.asarray(scores, dtype="float64")
     if len(labels) != len(scores):
@@ -74,6 +96,8 @@ def model_metrics(version: int, labels: np.ndarray, scores: np.ndarray) -> Model
         pr_auc=float(values["pr_auc"]),
         ece=float(values["ece"]),
         brier=float(values["brier"]),
+        roc_auc_ci=_interval(boot["roc_auc"], confidence) if boot else None,
+        pr_auc_ci=_interval(boot["pr_auc"], confidence) if boot else None,
     )
 
 
@@ -83,9 +107,14 @@ def realised_performance(
     snapshots: tuple[str, ...],
     champion_holdout: Mapping[str, float] | None = None,
     notes: tuple[str, ...] = (),
+    *,
+    resamples: int = 0,
+    confidence: float = 0.9,
+    seed: int = 0,
 ) -> RealisedPerformance:
     """Metrics per role (`champion` required; `challenger`, `previous_champion` optional) from (version, scores)
-    on the labelled rows of `frame` (column `label`)."""
+    on the labelled rows of `frame` (column `label`), with `confidence` bootstrap intervals over `resamples`
+    row resamples shared by every role (paired), among them the champion / previous champion PR-AUC ratio."""
     if frame.empty or "label" not in frame.columns:
         raise MonitoringError("realised performance needs labelled rows (column label); none were given")
     if frame["label"].isna().any():
@@ -96,7 +125,18 @@ def realised_performance(
     if unknown:
         raise MonitoringError(f"unknown model roles {sorted(unknown)}: expected {ROLES}")
     labels = frame["label"].to_numpy(dtype="int64")
-    by_role = {role: model_metrics(version, labels, s) for role, (version, s) in scores.items()}
+    for role, (_, s) in scores.items():
+        if len(s) != len(labels):
+            raise MonitoringError(f"{len(s)} {role} scores for {len(labels)} labelled rows")
+    boot = bootstrap_ranking(labels, {r: s for r, (_, s) in scores.items()}, resamples=resamples, seed=seed)
+    by_role = {
+        role: model_metrics(version, labels, s, boot[role] if resamples > 0 else None, confidence)
+        for role, (version, s) in scores.items()
+    }
+    ratio = None
+    if resamples > 0 and "previous_champion" in scores:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = _interval(boot["champion"]["pr_auc"] / boot["previous_champion"]["pr_auc"], confidence)
     return RealisedPerformance(
         snapshots=tuple(snapshots),
         champion=by_role["champion"],
@@ -104,4 +144,6 @@ def realised_performance(
         previous_champion=by_role.get("previous_champion"),
         champion_holdout={k: float(v) for k, v in (champion_holdout or {}).items()},
         notes=notes,
+        pr_auc_ratio_ci=ratio,
+        confidence=confidence if resamples > 0 else None,
     )

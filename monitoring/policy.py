@@ -3,8 +3,13 @@
 - `rollback`: the champion's realised PR-AUC is below the previous champion's (same rows) by more than
   `rollback_margin` (relative); only with a previous champion and enough positives.
 - `retrain`: drift persisted in `persist_checks` of the last `window_checks` checks of the same champion, counted
-  since its last `retrain` decision (debounced), or the realised ROC-AUC fell below `min_roc_auc`, or the realised
-  PR-AUC fell below the champion's holdout PR-AUC x (1 - `max_pr_auc_drop`).
+  since its last retrain that was carried out (debounced; a deferred retrain does not restart the count), or the
+  realised ROC-AUC fell below `min_roc_auc`, or the realised PR-AUC fell below the champion's holdout PR-AUC x
+  (1 - `max_pr_auc_drop`).
+
+With bootstrap intervals (`bootstrap_resamples` > 0) the performance rules act only when the whole `confidence`
+interval is past its bar: the upper end of the realised metric below the floor, the upper end of the paired
+champion / previous champion PR-AUC ratio below 1 - `rollback_margin`.
 - `none` otherwise. Rollback wins over retrain: it is the quicker remedy, and the reasons list both.
 """
 
@@ -37,6 +42,12 @@ class CheckRecord:
     prediction_drift: float | None
     decision: str
     recorded_at: str = ""
+    action: str = ""  # what was done about it: none | retrain | rollback | defer; pending until acted ("" legacy)
+
+    @property
+    def retrained(self) -> bool:
+        """A retrain was carried out after this check (legacy records: the decision was retrain)."""
+        return self.action == "retrain" or (not self.action and self.decision == "retrain")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON values."""
@@ -83,8 +94,8 @@ class Decision:
             **self.extra,
         }
 
-    def record(self, recorded_at: str = "") -> CheckRecord:
-        """The history line of this check."""
+    def record(self, recorded_at: str = "", action: str = "pending") -> CheckRecord:
+        """The history line of this check (`action` until the decision is acted on: pending)."""
         prediction = self.metrics.get("prediction_drift")
         return CheckRecord(
             as_of=self.as_of,
@@ -94,6 +105,7 @@ class Decision:
             prediction_drift=prediction.get("score") if isinstance(prediction, dict) else None,
             decision=self.decision,
             recorded_at=recorded_at,
+            action=action,
         )
 
 
@@ -106,13 +118,13 @@ def is_drifted(drift: DriftResult, policy: PolicySettings) -> bool:
 
 def _window(as_of: str, champion_version: int, drifted: bool, history: Sequence[CheckRecord], size: int) -> list[bool]:
     """Drift flags of the debounce window, oldest first: earlier checks of the same champion made after its last
-    `retrain` decision (one per as-of date, the latest record wins), then this check; at most `size`."""
+    carried-out retrain (one per as-of date, the latest record wins), then this check; at most `size`."""
     earlier: dict[str, CheckRecord] = {}
     for record in history:
         if record.as_of < as_of and record.champion_version == champion_version:
             earlier[record.as_of] = record
     ordered = [earlier[d] for d in sorted(earlier)]
-    retrains = [i for i, r in enumerate(ordered) if r.decision == "retrain"]
+    retrains = [i for i, r in enumerate(ordered) if r.retrained]
     if retrains:
         ordered = ordered[retrains[-1] + 1 :]
     return ([r.drifted for r in ordered] + [drifted])[-size:]
@@ -127,8 +139,18 @@ def _value(value: float | None) -> float | None:
     return float(value) if value is not None and math.isfinite(value) else None
 
 
+def _upper(point: float | None, interval: tuple[float, float] | None) -> float | None:
+    """The upper end of `interval` when there is one, else the point estimate."""
+    return _value(interval[1]) if interval is not None else point
+
+
+def _bounded(point: float, interval: tuple[float, float] | None) -> str:
+    """`0.1234` or `0.1234 (90% interval 0.1000-0.1400)` style text."""
+    return f"{point:.4f}" if interval is None else f"{point:.4f} (interval {interval[0]:.4f}-{interval[1]:.4f})"
+
+
 def _performance_reasons(perf: RealisedPerformance | None, policy: PolicySettings) -> tuple[list[str], list[str]]:
-    """(rollback reasons, retrain reasons) from the realised metrics."""
+    """(rollback reasons, retrain reasons) from the realised metrics, acting only past the intervals when known."""
     if perf is None or not _usable(perf.champion, policy):
         return [], []
     champion, previous = perf.champion, perf.previous_champion
@@ -136,21 +158,26 @@ def _performance_reasons(perf: RealisedPerformance | None, policy: PolicySetting
     rollback, retrain = [], []
     previous_pr = _value(previous.pr_auc) if previous is not None and _usable(previous, policy) else None
     if previous is not None and previous_pr is not None and pr_auc is not None:
-        bar = previous_pr * (1 - policy.rollback_margin)
-        if pr_auc < bar:
+        bar = 1 - policy.rollback_margin
+        ratio = pr_auc / previous_pr if previous_pr > 0 else float("nan")
+        upper = _upper(ratio, perf.pr_auc_ratio_ci)
+        if upper is not None and upper < bar:
             rollback.append(
                 f"champion v{champion.version} realised PR-AUC {pr_auc:.4f} is below previous champion "
-                f"v{previous.version}'s {previous_pr:.4f} by more than {policy.rollback_margin:.0%} "
-                f"(bar {bar:.4f}) on the same {champion.rows} rows"
+                f"v{previous.version}'s {previous_pr:.4f} by more than {policy.rollback_margin:.0%}: ratio "
+                f"{_bounded(ratio, perf.pr_auc_ratio_ci)} below {bar:.2f} on the same {champion.rows} rows"
             )
-    if policy.min_roc_auc is not None and roc_auc is not None and roc_auc < policy.min_roc_auc:
-        retrain.append(f"realised ROC-AUC {roc_auc:.4f} is below the floor {policy.min_roc_auc:.4f}")
+    roc_upper = _upper(roc_auc, champion.roc_auc_ci)
+    floor_roc = policy.min_roc_auc
+    if floor_roc is not None and roc_auc is not None and roc_upper is not None and roc_upper < floor_roc:
+        retrain.append(f"realised ROC-AUC {_bounded(roc_auc, champion.roc_auc_ci)} is below the floor {floor_roc:.4f}")
     holdout = _value(perf.champion_holdout.get("pr_auc"))
-    if policy.max_pr_auc_drop is not None and pr_auc is not None and holdout is not None:
+    pr_upper = _upper(pr_auc, champion.pr_auc_ci)
+    if policy.max_pr_auc_drop is not None and pr_auc is not None and holdout is not None and pr_upper is not None:
         floor = holdout * (1 - policy.max_pr_auc_drop)
-        if pr_auc < floor:
+        if pr_upper < floor:
             retrain.append(
-                f"realised PR-AUC {pr_auc:.4f} is below the floor {floor:.4f} "
+                f"realised PR-AUC {_bounded(pr_auc, champion.pr_auc_ci)} is below the floor {floor:.4f} "
                 f"(holdout PR-AUC {holdout:.4f} less {policy.max_pr_auc_drop:.0%})"
             )
     return rollback, retrain

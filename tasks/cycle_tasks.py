@@ -102,6 +102,16 @@ def record_action_task(
     return event.to_dict()
 
 
+@task(name="note-check-action", retries=1, retry_condition_fn=retry_on_io, cache_policy=NO_CACHE)
+def note_check_action_task(settings: Settings, as_of: str, action: str) -> None:
+    """Note in the checks history what was done about the check of `as_of` (only a carried-out retrain restarts
+    the drift debounce)."""
+    from monitoring.check import history_path
+    from monitoring.history import record_action
+
+    record_action(history_path(settings), as_of, action)
+
+
 @task(name="force-degraded-champion", cache_policy=NO_CACHE)
 def force_degraded_champion_task(settings: Settings, as_of: date, trials: int | None) -> dict[str, Any]:
     """Train a model on labels permuted within each snapshot (it learns nothing), register it and promote it to

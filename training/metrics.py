@@ -11,6 +11,7 @@ from sklearn.metrics import average_precision_score, brier_score_loss, log_loss,
 __all__ = [
     "ECE_BINS",
     "binary_metrics",
+    "bootstrap_ranking",
     "decile_table",
     "expected_calibration_error",
     "objective_score",
@@ -66,6 +67,31 @@ def binary_metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
         out["lift_top_decile"] = float("nan")
     out["brier"] = float(brier_score_loss(y, np.clip(p, 0, 1))) if n else float("nan")
     out["ece"] = expected_calibration_error(y, p)
+    return out
+
+
+def bootstrap_ranking(
+    y: np.ndarray, scores: dict[str, np.ndarray], *, resamples: int = 200, seed: int = 0
+) -> dict[str, dict[str, np.ndarray]]:
+    """ROC-AUC and PR-AUC of each named score vector on the same `resamples` row resamples (with replacement; a
+    resample with one class only is drawn again): `{name: {"roc_auc": array, "pr_auc": array}}`, paired by index."""
+    y = np.asarray(y, dtype="int64")
+    out = {name: {"roc_auc": np.empty(resamples), "pr_auc": np.empty(resamples)} for name in scores}
+    positives = int(y.sum())
+    if resamples <= 0 or positives == 0 or positives == len(y):
+        return {name: {k: v[:0] for k, v in metrics.items()} for name, metrics in out.items()}
+    rng = np.random.default_rng(seed)
+    done = 0
+    while done < resamples:
+        i = rng.integers(0, len(y), len(y))
+        yi = y[i]
+        if not 0 < yi.sum() < len(yi):
+            continue
+        for name, p in scores.items():
+            pi = np.asarray(p, dtype="float64")[i]
+            out[name]["roc_auc"][done] = roc_auc_score(yi, pi)
+            out[name]["pr_auc"][done] = average_precision_score(yi, pi)
+        done += 1
     return out
 
 

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from factories import run_xsell
 
+from monitoring.check import history_path
+from monitoring.history import read_history
 from monitoring.replay import TIMELINE_COLUMNS, read_timeline
 from registry.audit import read_events
 from xsell.settings import load_settings
@@ -65,6 +67,9 @@ def test_simulate_replays_months_rolls_back_a_forced_bad_champion_and_resumes(
     rollback = next(e for e in events if e.action == "rollback")
     assert rollback.evidence["decision_json"] == after.decision_json and rollback.to_version == 1
     assert rollback.actor == "xsell monitor"
+    # and the checks history notes what was done about each check
+    actions = {r.as_of: r.action for r in read_history(history_path(sim))}
+    assert actions[after.as_of] == "rollback" and set(actions.values()) <= {"none", "retrain", "rollback", "defer"}
     assert not (home / "warehouse.duckdb").exists()  # the main home's warehouse is never touched
     # when rerun with the same export, range start and settings, it resumes: nothing is left to do
     again = run_xsell(*args, "--degrade-at", "2025-05", home=home, timeout=600)

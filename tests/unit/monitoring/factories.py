@@ -24,13 +24,33 @@ def drift_result(share: float = 0.0, prediction_score: float = 0.01, n_features:
     )
 
 
-def metrics(version: int, pr_auc: float, roc_auc: float = 0.8, positives: int = 50, rows: int = 1000) -> ModelMetrics:
-    """Realised metrics of one model."""
-    return ModelMetrics(version=version, rows=rows, positives=positives, roc_auc=roc_auc, pr_auc=pr_auc, ece=0.02)
+def metrics(
+    version: int,
+    pr_auc: float,
+    roc_auc: float = 0.8,
+    positives: int = 50,
+    rows: int = 1000,
+    pr_ci: tuple[float, float] | None = None,
+    roc_ci: tuple[float, float] | None = None,
+) -> ModelMetrics:
+    """Realised metrics of one model (bootstrap intervals optional)."""
+    return ModelMetrics(
+        version=version,
+        rows=rows,
+        positives=positives,
+        roc_auc=roc_auc,
+        pr_auc=pr_auc,
+        ece=0.02,
+        roc_auc_ci=roc_ci,
+        pr_auc_ci=pr_ci,
+    )
 
 
 def performance(
-    champion: ModelMetrics, previous: ModelMetrics | None = None, holdout_pr_auc: float = 0.2
+    champion: ModelMetrics,
+    previous: ModelMetrics | None = None,
+    holdout_pr_auc: float = 0.2,
+    ratio_ci: tuple[float, float] | None = None,
 ) -> RealisedPerformance:
     """Realised performance with the champion's holdout PR-AUC as the floor's baseline."""
     return RealisedPerformance(
@@ -38,11 +58,12 @@ def performance(
         champion=champion,
         previous_champion=previous,
         champion_holdout={"pr_auc": holdout_pr_auc, "roc_auc": 0.8},
+        pr_auc_ratio_ci=ratio_ci,
     )
 
 
-def record(as_of: str, drifted: bool, decision: str = "none", champion: int = 1) -> CheckRecord:
-    """One earlier check."""
+def record(as_of: str, drifted: bool, decision: str = "none", champion: int = 1, action: str = "") -> CheckRecord:
+    """One earlier check (`action` "" as in records written before actions were noted)."""
     return CheckRecord(
         as_of=as_of,
         champion_version=champion,
@@ -50,4 +71,5 @@ def record(as_of: str, drifted: bool, decision: str = "none", champion: int = 1)
         drift_share=0.5 if drifted else 0.0,
         prediction_drift=None,
         decision=decision,
+        action=action,
     )

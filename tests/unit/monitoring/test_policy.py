@@ -56,6 +56,40 @@ def test_counting_restarts_after_a_retrain_decision() -> None:
     assert decision.decision == "none" and decision.drifted_checks == 1
 
 
+def test_only_a_carried_out_retrain_restarts_the_count() -> None:
+    # a retrain deferred (a challenger was still in shadow) leaves the drift counted: the next drifted check retrains
+    deferred = [record("2025-04-30", True), record("2025-05-31", True, decision="retrain", action="defer")]
+    decision = decide(AS_OF, drift_result(0.5), deferred, None, POLICY, champion_version=1)
+    assert decision.decision == "retrain" and decision.drifted_checks == 3
+    # a retrain carried out restarts it
+    done = [record("2025-04-30", True), record("2025-05-31", True, decision="retrain", action="retrain")]
+    assert decide(AS_OF, drift_result(0.5), done, None, POLICY, champion_version=1).drifted_checks == 1
+    # so does a failed one not: the drift is still unanswered
+    failed = [record("2025-04-30", True), record("2025-05-31", True, decision="retrain", action="retrain_failed")]
+    assert decide(AS_OF, drift_result(0.5), failed, None, POLICY, champion_version=1).decision == "retrain"
+
+
+def test_floors_and_rollback_act_only_past_the_interval() -> None:
+    # point estimate 0.12 is below the floor 0.14, but the interval reaches 0.18: chance alone could explain it
+    noisy = performance(metrics(1, pr_auc=0.12, pr_ci=(0.08, 0.18)), holdout_pr_auc=0.2)
+    decision = decide(AS_OF, drift_result(0.0), [], noisy, POLICY, champion_version=1)
+    assert decision.decision == "none"
+    # the whole interval below the floor acts, and the reason quotes it
+    clear = performance(metrics(1, pr_auc=0.10, pr_ci=(0.08, 0.13)), holdout_pr_auc=0.2)
+    decision = decide(AS_OF, drift_result(0.0), [], clear, POLICY, champion_version=1)
+    assert decision.decision == "retrain" and "interval 0.0800-0.1300" in decision.reasons[0]
+    # the ROC-AUC floor likewise
+    roc = performance(metrics(1, pr_auc=0.2, roc_auc=0.55, roc_ci=(0.48, 0.63)), holdout_pr_auc=0.2)
+    assert decide(AS_OF, drift_result(0.0), [], roc, POLICY, champion_version=1).decision == "none"
+    # rollback: the paired ratio's upper end must be below 1 - margin
+    previous = metrics(1, pr_auc=0.30)
+    unsure = performance(metrics(2, pr_auc=0.25), previous=previous, holdout_pr_auc=0.25, ratio_ci=(0.7, 0.98))
+    assert decide(AS_OF, drift_result(0.0), [], unsure, POLICY, champion_version=2).decision == "none"
+    sure = performance(metrics(2, pr_auc=0.25), previous=previous, holdout_pr_auc=0.25, ratio_ci=(0.7, 0.9))
+    decision = decide(AS_OF, drift_result(0.0), [], sure, POLICY, champion_version=2)
+    assert decision.decision == "rollback" and "interval 0.7000-0.9000" in decision.reasons[0]
+
+
 def test_a_rerun_ignores_its_own_and_later_records() -> None:
     # the history already holds this as-of date (a rerun) and a later one: neither counts twice
     history = [record("2025-05-31", True), record("2025-06-30", True), record("2025-07-31", True)]
