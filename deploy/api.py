@@ -7,8 +7,9 @@
   listed in `unknown_account_ids`, and when none of the ids is there the answer is 404 with that list. Invalid input
   answers 422 with the field's location (`["body", "rows", 0, "seats"]`), FastAPI's usual error shape.
 - `GET /health`, `GET /v1/model` (champion, challenger, snapshot, reloads, shadow counters).
-- `POST /v1/admin/reload`: reload now (snapshot included); needs `Authorization: Bearer <api.admin_token>` when
-  that setting is set (from the environment: `XSELL_API__ADMIN_TOKEN`).
+- `POST /v1/admin/reload`: reload now (snapshot included); needs `Authorization: Bearer <token>` with the admin
+  token from `XSELL_API__ADMIN_TOKEN` or HOME/secrets/api_admin_token (mode 0600): 401 without it, 403 while no
+  token is configured (admin endpoints off).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from deploy.scoring import ScoringError
 from deploy.service import ScoringService, new_request_id
+from xsell.secret_files import read_secret
 from xsell.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -123,14 +125,31 @@ def payload_frame(rows: list[dict[str, Any]], row_model: type[BaseModel], max_ro
     return frame
 
 
-def _check_token(settings: Settings, authorization: str | None) -> None:
-    """401 unless the admin token is unset or given as `Authorization: Bearer <token>`."""
-    token = settings.api.admin_token
+ADMIN_TOKEN_FILE = "api_admin_token"
+
+
+def admin_token(settings: Settings) -> str | None:
+    """The admin token: `XSELL_API__ADMIN_TOKEN`, else HOME/secrets/api_admin_token (mode 0600), else None."""
+    return read_secret(settings.home, ADMIN_TOKEN_FILE, settings.api.admin_token)
+
+
+def check_admin_token(token: str | None, authorization: str | None) -> None:
+    """403 when no admin token is configured (admin endpoints off); 401 unless `Authorization: Bearer <token>`
+    carries it (compared in constant time)."""
     if not token:
-        return
-    given = (authorization or "").removeprefix("Bearer ").strip()
-    if not secrets.compare_digest(given.encode(), token.encode()):
-        raise HTTPException(status_code=401, detail="admin token missing or wrong (Authorization: Bearer <token>)")
+        raise HTTPException(
+            status_code=403,
+            detail="admin endpoints are disabled: no admin token is configured (XSELL_API__ADMIN_TOKEN or "
+            f"HOME/secrets/{ADMIN_TOKEN_FILE})",
+        )
+    scheme, _, given = (authorization or "").partition(" ")
+    ok = secrets.compare_digest(given.strip().encode(), token.encode())
+    if scheme.lower() != "bearer" or not ok:
+        raise HTTPException(
+            status_code=401,
+            detail="admin token missing or wrong (Authorization: Bearer <token>)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
 
 
 def create_app(service: ScoringService) -> FastAPI:
@@ -151,6 +170,7 @@ def create_app(service: ScoringService) -> FastAPI:
         lifespan=lifespan,
     )
     settings = service.settings
+    token = admin_token(settings)  # read once: a bad secret file fails here, before serving
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
@@ -207,7 +227,7 @@ def create_app(service: ScoringService) -> FastAPI:
     @app.post("/v1/admin/reload")
     async def reload(authorization: str | None = Header(None)) -> JSONResponse:
         """Reload the champion, challenger and snapshot now; a failure keeps the old state serving (500)."""
-        _check_token(settings, authorization)
+        check_admin_token(token, authorization)
         import anyio
 
         outcome = await anyio.to_thread.run_sync(lambda: service.reload("admin", force=True))

@@ -153,13 +153,18 @@ def _move_champion(
     prepare: Mapping[str, int | None],
     tidy: Mapping[str, int | None],
 ) -> AuditEvent:
-    """Write the `prepare` aliases, then the champion (the commit point), then the `tidy` ones, and record `action`.
+    """Check that the acting identity may move the champion (`registry.access`), write the `prepare` aliases, then
+    the champion (the commit point), then the `tidy` ones, and record `action`.
 
     A failure before the commit point restores the `prepare` aliases, records `<action>_failed` and re-raises;
     a failure while tidying is logged and noted in the outcome (`reconcile` repairs what it left).
     """
+    from registry.access import access_evidence, require_champion_mover
+
+    identity = require_champion_mover(settings, action, before.champion, target, reason, actor)
+    actor = actor or identity.name
     client = _client(settings)
-    details = dict(evidence or {}) | {"aliases_before": before.to_dict()}
+    details = dict(evidence or {}) | {"aliases_before": before.to_dict()} | access_evidence(identity)
     try:
         for role, version in prepare.items():
             _set(client, settings, role, version)
@@ -236,10 +241,12 @@ def reconcile(settings: Settings) -> list[AuditEvent]:
 
     A champion moved in the MLflow UI (or by `MlflowClient.set_registered_model_alias`) is honoured: it is
     recorded as `alias_moved_externally` and, unless the previous-champion alias moved too, the champion it
-    replaced becomes the previous champion, so `rollback` returns to it. A previous-champion alias left on the
+    replaced becomes the previous champion, so `rollback` returns to it. With `registry.access.champion_movers`
+    set and UI moves not allowed, the move is recorded as unauthorised, and undone with `ui_move_policy: revert`. A previous-champion alias left on the
     unmoved champion by an interrupted promote or rollback is repaired (`alias_repaired`). Roles never recorded
     are adopted silently. Returns the events recorded (empty when nothing moved).
     """
+    from registry.access import ui_move_authorised
     from registry.audit import resolve_actor
     from registry.models import _client as client_or_none
 
@@ -269,14 +276,21 @@ def reconcile(settings: Settings) -> list[AuditEvent]:
             known = {**known, "previous_champion": actual.previous_champion}
     moved = {role for role in names if role in known and getattr(actual, role) != known[role]}
     champion_before = known.get("champion")
+    unauthorised = "champion" in moved and not ui_move_authorised(settings)
+    reverting = unauthorised and settings.registry.access.ui_move_policy == "revert" and champion_before is not None
     if (
         "champion" in moved
+        and not reverting
         and "previous_champion" not in moved
         and None not in (champion_before, actual.champion)
         and actual.previous_champion != champion_before
     ):
         _set(client, settings, "previous_champion", champion_before)
         actual = current_aliases(settings)
+    if unauthorised:
+        events += _unauthorised_move(settings, client, known, actual, revert=reverting)
+        actual = current_aliases(settings)
+        moved.discard("champion")
     drafts = [
         EventDraft(
             "alias_moved_externally",
@@ -293,6 +307,60 @@ def reconcile(settings: Settings) -> list[AuditEvent]:
         actor = f"outside xsell (noticed by {resolve_actor(settings)})"
         events += record_events(settings, drafts, actor=actor, state=actual.to_dict())
     return events
+
+
+def _unauthorised_move(
+    settings: Settings, client: Any, known: Mapping[str, int | None], actual: AliasState, *, revert: bool
+) -> list[AuditEvent]:
+    """Record a champion move made outside xsell while `registry.access.champion_movers` is set and UI moves are not
+    allowed (MLflow does not record who moved an alias); with `revert`, point the champion back at the recorded
+    one first. The alias state recorded is what serves afterwards."""
+    from registry.audit import resolve_actor
+
+    names = alias_names(settings)
+    policy = settings.registry.access.ui_move_policy
+    recorded = known.get("champion")
+    evidence = {
+        "alias": names["champion"],
+        "role": "champion",
+        "recorded": dict(known),
+        "found": actual.to_dict(),
+        "champion_movers": list(settings.registry.access.champion_movers or ()),
+        "ui_move_policy": policy,
+        "mover": "unknown: MLflow records no author for an alias change",
+    }
+    if revert and recorded is not None:
+        _set(client, settings, "champion", recorded)
+        outcome = f"unauthorised: reverted, v{recorded} serves again"
+    else:
+        outcome = f"unauthorised: reported (ui_move_policy {policy}); {_honoured('champion', actual)}"
+    draft = EventDraft(
+        "alias_moved_externally",
+        recorded,
+        actual.champion,
+        reason=(
+            f"{names['champion']} alias moved outside xsell (MLflow UI or API) by an unknown user; only "
+            "registry.access.champion_movers may move it (registry.access.ui_moves_allowed is false)"
+        ),
+        evidence=evidence,
+        outcome=outcome,
+    )
+    drafts = [draft]
+    if revert:
+        drafts.append(
+            EventDraft(
+                "alias_reverted",
+                actual.champion,
+                recorded,
+                reason=f"unauthorised move of the {names['champion']} alias undone (registry.access.ui_move_policy)",
+                evidence={"alias": names["champion"], "reverted_from": actual.champion},
+                outcome=f"v{recorded} serves",
+            )
+        )
+    after = current_aliases(settings)
+    logger.warning("unauthorised move of the %s alias to v%s: %s", names["champion"], actual.champion, outcome)
+    actor = f"outside xsell (noticed by {resolve_actor(settings)})"
+    return record_events(settings, drafts, actor=actor, state=after.to_dict())
 
 
 def _honoured(role: str, actual: AliasState) -> str:

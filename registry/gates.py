@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from registry.access import AccessDenied, require_champion_mover
 from registry.aliases import current_aliases, promote, reconcile, require_version
 from registry.audit import AuditEvent, record
 from registry.errors import RegistryError
@@ -347,6 +348,7 @@ def promote_version(
         raise RegistryError(f"model {name!r}: version {version} is already the champion")
     mode = settings.registry.gates.mode
     why = reason or "manual promotion"
+    require_champion_mover(settings, "promote", aliases.champion, version, why, actor)  # before the costly gates
     if mode == "disabled" or aliases.champion is None:
         note = "gates disabled" if mode == "disabled" else "no champion to compare with"
         event = promote(settings, version, why, actor, evidence={"gates": note}, outcome=f"promoted ({note})")
@@ -431,9 +433,16 @@ def maybe_promote(settings: Settings, trigger: str) -> GateDecision | None:
             outcome=outcome,
         )
     elif decision.passed:
-        promote(
-            settings, aliases.challenger, reason, evidence=evidence, outcome="promoted automatically: all gates passed"
-        )
+        try:
+            promote(
+                settings,
+                aliases.challenger,
+                reason,
+                evidence=evidence,
+                outcome="promoted automatically: all gates passed",
+            )
+        except AccessDenied as exc:  # recorded as access_denied; the champion keeps serving
+            logger.warning("challenger v%d passed the gates but was not promoted: %s", aliases.challenger, exc)
     else:
         _refuse(settings, aliases.champion, aliases.challenger, reason, evidence, "refused: " + _verdict(decision))
     return decision

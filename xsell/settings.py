@@ -207,6 +207,16 @@ class GateSettings(_Section):
     eval_snapshots: int = Field(3, ge=1)  # most recent fully labelled snapshots both models are scored on
 
 
+class AccessSettings(_Section):
+    """Who may move the champion through xsell, and what a champion move made in the MLflow UI counts as."""
+
+    # user names (MLflow users in team mode; registry.actor / the OS user in embedded mode) or `role:NAME` (members
+    # of an MLflow role); None: anyone may promote or roll back, and UI moves are honoured
+    champion_movers: tuple[str, ...] | None = None
+    ui_moves_allowed: bool = False  # with champion_movers set: MLflow records no author of an alias move
+    ui_move_policy: Literal["report", "revert"] = "report"  # an unauthorised UI move: record it, or also undo it
+
+
 class RegistrySettings(_Section):
     """MLflow tracking and the model registry (the tracking URI itself comes only from MLFLOW_TRACKING_URI)."""
 
@@ -217,6 +227,7 @@ class RegistrySettings(_Section):
     previous_champion_alias: str = "previous_champion"  # where `rollback` goes back to
     actor: str | None = None  # who is recorded in the audit trail (default: the OS user)
     gates: GateSettings = GateSettings()
+    access: AccessSettings = AccessSettings()
 
 
 class TierGates(_Section):
@@ -330,7 +341,7 @@ class ApiSettings(_Section):
     max_rows: int = Field(500, ge=1)  # feature rows per request
     precompute: bool = True  # score the whole snapshot at (re)load; account-id requests then only look up
     num_threads: int = Field(1, ge=1)  # LightGBM threads per prediction (1: lowest latency for a few rows)
-    admin_token: str | None = Field(None, repr=False)  # POST /v1/admin/reload needs it when set (env only)
+    admin_token: str | None = Field(None, repr=False)  # admin endpoints need it (env or HOME/secrets/api_admin_token)
 
 
 _CRON_FIELD = r"[0-9A-Za-z*/,?LW#-]+"
@@ -458,7 +469,17 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         raise SettingsError(f"config file {path} is not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
         raise SettingsError(f"config file {path} must hold a mapping at the top level")
+    for section, key, env in _SECRET_KEYS:
+        if isinstance(data.get(section), dict) and data[section].get(key) is not None:
+            raise SettingsError(
+                f"config file {path}: {section}.{key} is a secret and is not read from a config file; set {env} "
+                f"or write HOME/secrets/{section}_{key} (mode 0600)"
+            )
     return data
+
+
+#: Settings that hold secrets: from the environment (or a 0600 file under home), never from the YAML file.
+_SECRET_KEYS = (("api", "admin_token", "XSELL_API__ADMIN_TOKEN"),)
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:

@@ -227,10 +227,10 @@ def test_reload_when_the_champion_alias_moves(own_home: Path) -> None:
 
 
 def test_failed_reload_keeps_the_old_state_serving(own_home: Path) -> None:
-    settings = _settings(own_home)
+    settings = _settings(own_home, **{"api.admin_token": "s3cret"})
     with TestClient(create_app(ScoringService.load(settings))) as client:
         (own_home / "warehouse.duckdb").unlink()
-        response = client.post("/v1/admin/reload")
+        response = client.post("/v1/admin/reload", headers={"Authorization": "Bearer s3cret"})
         assert response.status_code == 500
         assert "no warehouse" in response.json()["error"]
         described = client.get("/v1/model").json()
@@ -239,14 +239,36 @@ def test_failed_reload_keeps_the_old_state_serving(own_home: Path) -> None:
         assert ok.status_code == 200 and ok.json()["model"]["version"] == 1
 
 
-def test_admin_reload_needs_the_token_when_set(own_home: Path) -> None:
+def test_admin_reload_needs_the_token(own_home: Path) -> None:
     settings = _settings(own_home, **{"api.admin_token": "s3cret"})
     with TestClient(create_app(ScoringService.load(settings))) as client:
-        assert client.post("/v1/admin/reload").status_code == 401
-        assert client.post("/v1/admin/reload", headers={"Authorization": "Bearer wrong"}).status_code == 401
+        missing = client.post("/v1/admin/reload")
+        assert missing.status_code == 401 and missing.headers["WWW-Authenticate"] == "Bearer"
+        for header in ("Bearer wrong", "s3cret", "Basic s3cret", "Bearer s3cret-and-more", "Bearer "):
+            assert client.post("/v1/admin/reload", headers={"Authorization": header}).status_code == 401, header
+        assert client.get("/v1/model").json()["reloads"] == 0  # nothing was reloaded by a refused call
         response = client.post("/v1/admin/reload", headers={"Authorization": "Bearer s3cret"})
         assert response.status_code == 200 and response.json()["reloaded"] is True
         assert response.json()["model"]["reloads"] == 1
+
+
+def test_admin_endpoints_are_off_without_a_configured_token(own_home: Path) -> None:
+    with TestClient(create_app(ScoringService.load(_settings(own_home)))) as client:
+        response = client.post("/v1/admin/reload", headers={"Authorization": "Bearer anything"})
+        assert response.status_code == 403 and "XSELL_API__ADMIN_TOKEN" in response.json()["detail"]
+        assert client.get("/v1/model").json()["reloads"] == 0
+
+
+def test_admin_token_from_a_private_file_under_home(own_home: Path) -> None:
+    from xsell.secret_files import SecretFileError, write_secret
+
+    path = write_secret(own_home, "api_admin_token", "from-file")
+    with TestClient(create_app(ScoringService.load(_settings(own_home)))) as client:
+        assert client.post("/v1/admin/reload", headers={"Authorization": "Bearer from-file"}).status_code == 200
+    # a token file others may read is refused at start, naming the file
+    path.chmod(0o644)
+    with pytest.raises(SecretFileError, match=r"api_admin_token has mode 0644"):
+        create_app(ScoringService.load(_settings(own_home)))
 
 
 def test_no_champion_fails_at_load_naming_the_alias(tmp_path: Path) -> None:
