@@ -6,7 +6,7 @@ UV := $(VENV)/bin/uv
 STAMP := $(VENV)/.xsell-installed
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-all lint format typecheck bench clean
+.PHONY: install demo test test-all e2e e2e-deps lint format typecheck bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -21,9 +21,25 @@ install: $(STAMP) ## create .venv if needed and install xsell with dev extras
 demo: install ## run the whole platform on the embedded defaults
 	$(VENV)/bin/xsell demo
 
-test: install ## lint, then the default test suite (slow end-to-end tests excluded)
+test: install ## lint, then the default test suite (slow and e2e tests excluded)
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not slow and not e2e" $(PYTEST_ARGS)
+
+E2E_STAMP := $(VENV)/.xsell-e2e-installed
+APT_PACKAGES := $(if $(wildcard /usr/lib/postgresql/*/bin/initdb),,postgresql) $(if $(wildcard /usr/bin/chromium),,chromium)
+
+$(E2E_STAMP): $(STAMP)
+	$(UV) pip install --python $(PY) --quiet -c constraints.txt -e '.[dev,e2e]'
+	touch $(E2E_STAMP)
+
+e2e-deps: $(E2E_STAMP) ## PostgreSQL and Chromium from Debian when missing, the e2e extras (Playwright, no browser download)
+	@if [ -n "$(strip $(APT_PACKAGES))" ]; then \
+	  echo "apt-get install -y $(APT_PACKAGES)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES); \
+	fi
+
+e2e: e2e-deps ## end-to-end tests against real services (PostgreSQL, MLflow, Prefect) and headless Chromium
+	$(PY) -m pytest -m e2e tests/e2e $(PYTEST_ARGS)
 
 test-all: install ## every test, slow end-to-end ones included
 	$(PY) -m pytest $(PYTEST_ARGS)

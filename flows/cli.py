@@ -23,6 +23,7 @@ from flows.console import (
     silence_stderr_at_exit,
 )
 from flows.registry_cli import registry_app
+from flows.services_cli import services_app
 from xsell import progress
 from xsell.logs import DropExpectedErrors, configure_logging
 from xsell.runtime import prepare_environment
@@ -36,6 +37,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(registry_app, name="registry")
+app.add_typer(services_app, name="services")
 
 
 @dataclass
@@ -411,9 +413,18 @@ def train(
     time: Annotated[str | None, typer.Option("--time", help="Time column of --table (time-based CV).")] = None,
     id_col: Annotated[str | None, typer.Option("--id", help="Id column of --table (kept out of the features).")] = None,
     model_name: Annotated[str | None, typer.Option(help="Registered model name (default registry.model_name).")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="Tuning worker processes on one shared study (default training.workers; >1 needs "
+            "training.optuna_storage on a database server, see README Team mode)."
+        ),
+    ] = None,
 ) -> None:
     """Tune LightGBM with Optuna under time-based CV, calibrate, evaluate, and register a challenger in MLflow."""
-    settings = _start(ctx, **{"registry.model_name": model_name, "training.timeout_seconds": timeout})
+    settings = _start(
+        ctx, **{"registry.model_name": model_name, "training.timeout_seconds": timeout, "training.workers": workers}
+    )
     if table is not None:
         if label is None:
             raise typer.BadParameter("--table needs --label COL", param_hint="--label")
@@ -447,6 +458,53 @@ def train(
     )
     err_console.print(f"MLflow UI: mlflow ui --backend-store-uri {settings.mlflow_uri}")
     _print_json({k: v for k, v in result.items() if k != "plan"})
+
+
+@app.command(name="tune-worker")
+@friendly_errors
+def tune_worker_command(
+    ctx: typer.Context,
+    as_of: Annotated[
+        str | None, typer.Option(help="The coordinator's --as-of: train rows whose labels matured by then.")
+    ] = None,
+    frame: Annotated[
+        Path | None, typer.Option(help="Training rows as Parquet (the coordinator's) instead of this home's warehouse.")
+    ] = None,
+    study: Annotated[
+        str | None, typer.Option(help="Study to join; refused when this worker's rows name another.")
+    ] = None,
+    worker: Annotated[
+        int, typer.Option(min=1, help="Worker number (offsets the sampler seed; unique per worker).")
+    ] = 1,
+    timeout: Annotated[float | None, typer.Option(help="Stop claiming trials after this many seconds.")] = None,
+) -> None:
+    """Join the study of a running `xsell train` (same data, settings and training.optuna_storage on a database
+    server) and run its remaining trials; never fits or registers (the coordinator does, once)."""
+    settings = _start(ctx)
+    from training.pipeline import tune_propensity_worker
+    from training.tuning import check_shared_storage
+
+    check_shared_storage(settings.optuna_uri)
+    if frame is not None:
+        if as_of is not None:
+            raise typer.BadParameter("give --frame or --as-of, not both", param_hint="--frame")
+        if not frame.is_file():
+            raise FileNotFoundError(f"{frame}: training rows not found")
+        import pandas as pd
+
+        rows = pd.read_parquet(frame)
+    else:
+        from features.store import connect_warehouse
+        from training.dataset import load_training_frame
+
+        con = connect_warehouse(settings)
+        try:
+            rows = load_training_frame(con, settings, _parse_day(as_of, "--as-of"))
+        finally:
+            con.close()
+    name, ran = tune_propensity_worker(rows, settings, study_name=study, worker=worker, timeout=timeout)
+    err_console.print(f"worker {worker}: ran {ran} trials of study {name}")
+    _print_json({"study": name, "worker": worker, "trials_run": ran})
 
 
 @app.command()

@@ -86,10 +86,12 @@ def silence_stderr_at_exit() -> None:
 
 def expected_errors() -> tuple[type[BaseException], ...]:
     from deploy.scoring import ScoringError
+    from deploy.services import ServiceError
     from features.errors import FeatureError
     from ingest.errors import ContractError, QualityGateError
     from monitoring.errors import MonitoringError
     from registry.errors import RegistryError
+    from training.errors import TrainingError
 
     errors: list[type[BaseException]] = [
         ContractError,
@@ -100,6 +102,8 @@ def expected_errors() -> tuple[type[BaseException], ...]:
         RegistryError,
         ScoringError,
         MonitoringError,
+        TrainingError,
+        ServiceError,
     ]
     try:
         from xsell.synth import GeneratorError

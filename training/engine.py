@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,12 +28,12 @@ from training.model import PropensityModel
 from training.reasons import FeatureInfo
 from training.result import CalibrationReport, SplitPlan, TrainingResult
 from training.splits import FoldRows
-from training.tuning import SEARCH_SPACE_VERSION, CVObjective, TuningOutcome, tune
+from training.tuning import SEARCH_SPACE_VERSION, CVObjective, TuningOutcome, WorkerPool, tune, tune_worker
 from xsell.settings import Settings
 
 log = logging.getLogger(__name__)
 
-__all__ = ["TableSpec", "run_engine", "study_name_for"]
+__all__ = ["TableSpec", "run_engine", "run_engine_worker", "study_name_for"]
 
 OVERALL = "overall"
 SHAP_SAMPLE_ROWS = 1000
@@ -200,32 +201,24 @@ def _imbalance_study(
     return result
 
 
-def run_engine(
-    frame: pd.DataFrame,
-    y: np.ndarray,
-    spec: TableSpec,
-    plan: SplitPlan,
-    rows: FoldRows,
-    settings: Settings,
-    *,
-    layout: str,
-    data_hash: str,
-    model_name: str,
-    trials: int | None = None,
-    timeout: float | None = None,
-    measure_imbalance: bool = True,
-) -> TrainingResult:
-    """Tune, fit, calibrate, evaluate against the baselines, explain and (optionally) refit; see the module doc."""
-    cfg = settings.training
-    timings: dict[str, float] = {}
-    clock = time.perf_counter()
-    frame = frame.reset_index(drop=True)
-    y = np.asarray(y, dtype="int64")
-    if layout == "per_product" and not spec.product_column:
-        raise TrainingError("the per_product layout needs a product column")
-    log.info("split plan\n%s", plan.describe())
+@dataclass
+class _TuningInputs:
+    """Encoded inputs, fold datasets and the tuned objective, built identically by the coordinator and workers."""
 
-    # ---- inputs: encoded once, fold datasets built once -------------------------------------------------
+    x: np.ndarray
+    parts: np.ndarray
+    inputs: list[str]
+    categorical: list[str]
+    cat_idx: list[int]
+    base: dict[str, Any]
+    objective: CVObjective
+
+
+def _prepare_tuning(
+    frame: pd.DataFrame, y: np.ndarray, spec: TableSpec, rows: FoldRows, settings: Settings, layout: str
+) -> _TuningInputs:
+    """Encode the inputs once, build the fold datasets once and the CV objective over them."""
+    cfg = settings.training
     product = spec.product_column
     inputs = spec.features + ([product] if product and layout == "pooled" else [])
     categorical = spec.categorical + ([product] if product else [])
@@ -240,9 +233,6 @@ def run_engine(
     )
     groups = frame[product].astype(str).to_numpy(dtype=object) if product else None
     folds = [build_fold_sets(x, y, parts, tr, va, inputs, cat_idx, groups) for tr, va in rows.folds]
-    timings["datasets_s"] = time.perf_counter() - clock
-
-    # ---- tuning ---------------------------------------------------------------------------------------------
     y_final = y[rows.final_train]
     ratio = float((len(y_final) - y_final.sum()) / max(1, y_final.sum()))
     base = base_params(seed=settings.seed, num_threads=cfg.num_threads, objective_metric=cfg.objective_metric)
@@ -256,6 +246,87 @@ def run_engine(
         check_every=cfg.prune_every_rounds,
         per_product_objective=cfg.objective_average == "per_product",
     )
+    return _TuningInputs(x, parts, inputs, categorical, cat_idx, base, objective)
+
+
+def run_engine_worker(
+    frame: pd.DataFrame,
+    y: np.ndarray,
+    spec: TableSpec,
+    plan: SplitPlan,
+    rows: FoldRows,
+    settings: Settings,
+    *,
+    layout: str,
+    data_hash: str,
+    model_name: str,
+    study_name: str | None = None,
+    worker: int = 1,
+    timeout: float | None = None,
+) -> tuple[str, int]:
+    """Run trials of the coordinator's study on the same rows (never fits or registers); (study name, trials run).
+
+    TrainingError when `study_name` is given and these rows and settings name another study (the worker would
+    tune a different problem).
+    """
+    name = study_name_for(model_name, layout, data_hash, plan, settings)
+    if study_name is not None and study_name != name:
+        raise TrainingError(
+            f"this worker's training data and settings give study {name}, not {study_name}: a worker needs the "
+            "coordinator's rows (same export, as-of date, seed and training settings)"
+        )
+    frame = frame.reset_index(drop=True)
+    prep = _prepare_tuning(frame, np.asarray(y, dtype="int64"), spec, rows, settings, layout)
+    cfg = settings.training
+    ran = tune_worker(
+        prep.objective,
+        storage=settings.optuna_uri,
+        study_name=name,
+        seed=settings.seed,
+        worker=worker,
+        n_jobs=cfg.n_jobs,
+        timeout=timeout if timeout is not None else cfg.timeout_seconds,
+    )
+    return name, ran
+
+
+def run_engine(
+    frame: pd.DataFrame,
+    y: np.ndarray,
+    spec: TableSpec,
+    plan: SplitPlan,
+    rows: FoldRows,
+    settings: Settings,
+    *,
+    layout: str,
+    data_hash: str,
+    model_name: str,
+    trials: int | None = None,
+    timeout: float | None = None,
+    measure_imbalance: bool = True,
+    launch_workers: Callable[[str], WorkerPool] | None = None,
+) -> TrainingResult:
+    """Tune, fit, calibrate, evaluate against the baselines, explain and (optionally) refit; see the module doc.
+
+    `launch_workers(study_name)` starts worker processes that run the study's trials (this process waits, then
+    fits and registers once); without it this process runs them.
+    """
+    cfg = settings.training
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+    frame = frame.reset_index(drop=True)
+    y = np.asarray(y, dtype="int64")
+    if layout == "per_product" and not spec.product_column:
+        raise TrainingError("the per_product layout needs a product column")
+    log.info("split plan\n%s", plan.describe())
+
+    # ---- inputs: encoded once, fold datasets built once; the tuned objective ---------------------------------
+    prep = _prepare_tuning(frame, y, spec, rows, settings, layout)
+    x, parts, inputs, cat_idx, categorical = prep.x, prep.parts, prep.inputs, prep.cat_idx, prep.categorical
+    product, base, objective, y_final = spec.product_column, prep.base, prep.objective, y[rows.final_train]
+    timings["datasets_s"] = time.perf_counter() - clock
+
+    # ---- tuning ---------------------------------------------------------------------------------------------
     study_name = study_name_for(model_name, layout, data_hash, plan, settings)
     t0 = time.perf_counter()
     outcome = tune(
@@ -266,6 +337,7 @@ def run_engine(
         trials=trials if trials is not None else cfg.trials,
         timeout=timeout if timeout is not None else cfg.timeout_seconds,
         n_jobs=cfg.n_jobs,
+        launch_workers=launch_workers,
     )
     timings["tuning_s"] = time.perf_counter() - t0
     score = outcome.score

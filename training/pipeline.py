@@ -9,6 +9,9 @@ optional refit on every labelled snapshot. No orchestrator and no MLflow here: t
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -20,13 +23,15 @@ from training.encoding import infer_categorical
 from training.engine import TableSpec, run_engine
 from training.errors import TrainingError
 from training.reasons import catalog_info
-from training.result import KEY_COLUMNS, TrainingResult
-from training.splits import assign_rows, plan_time_splits
+from training.result import KEY_COLUMNS, SplitPlan, TrainingResult
+from training.splits import FoldRows, assign_rows, plan_time_splits
 from xsell.settings import Settings
 
 log = logging.getLogger(__name__)
 
-__all__ = ["train_propensity"]
+__all__ = ["train_propensity", "tune_propensity_worker"]
+
+_T = TypeVar("_T")
 
 
 def _check_frame(frame: pd.DataFrame) -> None:
@@ -52,6 +57,7 @@ def train_propensity(
     trials: int | None = None,
     timeout: float | None = None,
     model_name: str | None = None,
+    workers: int | None = None,
 ) -> TrainingResult:
     """Tune, fit, calibrate and evaluate the cross-sell propensity model on labelled snapshot rows.
 
@@ -61,7 +67,61 @@ def train_propensity(
     holdout). `trials` (default `training.trials`) is the number of finished trials the Optuna study should hold;
     `timeout` (default `training.timeout_seconds`) bounds this call's tuning; `model_name` (default
     `registry.model_name`) names the study together with the data hash. The layout is `training.model_layout`.
+    `workers` (default `training.workers`) > 1 runs the trials in that many worker processes on the same study
+    (`training.worker`; needs a database server as `training.optuna_storage`); this process then fits, evaluates
+    and returns once.
     """
+    prepared = _prepare(frame, settings, model_name)
+    launch = None
+    workers = workers if workers is not None else settings.training.workers
+    if workers > 1:
+        from training.tuning import check_shared_storage
+        from training.worker import worker_launcher
+
+        check_shared_storage(settings.optuna_uri)
+        launch = worker_launcher(prepared.frame, settings, workers, timeout=timeout)
+    return prepared.run(run_engine, settings, trials=trials, timeout=timeout, launch_workers=launch)
+
+
+def tune_propensity_worker(
+    frame: pd.DataFrame,
+    settings: Settings,
+    *,
+    study_name: str | None = None,
+    worker: int = 1,
+    timeout: float | None = None,
+    model_name: str | None = None,
+) -> tuple[str, int]:
+    """Run trials of the coordinator's study on the same labelled snapshot rows (never fits or registers).
+
+    Returns the study name and how many trials ran here; TrainingError when the rows give another study.
+    """
+    from training.engine import run_engine_worker
+
+    prepared = _prepare(frame, settings, model_name)
+    return prepared.run(run_engine_worker, settings, study_name=study_name, worker=worker, timeout=timeout)
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    frame: pd.DataFrame
+    labels: np.ndarray
+    spec: TableSpec
+    plan: SplitPlan
+    rows: FoldRows
+    data_hash: str
+    model_name: str
+
+    def run(self, engine: Callable[..., _T], settings: Settings, **kwargs: Any) -> _T:
+        """Call an engine entry point (`run_engine`, `run_engine_worker`) on these rows."""
+        return engine(
+            self.frame, self.labels, self.spec, self.plan, self.rows, settings,
+            layout=settings.training.model_layout, data_hash=self.data_hash, model_name=self.model_name, **kwargs,
+        )  # fmt: skip
+
+
+def _prepare(frame: pd.DataFrame, settings: Settings, model_name: str | None) -> _Prepared:
+    """Checked, ordered rows, column roles and the purged time-based plan (the same in every worker)."""
     _check_frame(frame)
     cfg = settings.training
     features = [c for c in frame.columns if c not in KEY_COLUMNS]
@@ -96,16 +156,4 @@ def train_propensity(
     plan, rows = assign_rows(plan, ordered["as_of"], labels)
     if any(np.unique(labels[va]).size < 2 for _, va in rows.folds) or np.unique(labels[rows.holdout]).size < 2:
         raise TrainingError("every CV validation window and the holdout need both classes: too few positives")
-    return run_engine(
-        ordered,
-        labels,
-        spec,
-        plan,
-        rows,
-        settings,
-        layout=cfg.model_layout,
-        data_hash=data_hash(ordered),
-        model_name=model_name or settings.registry.model_name,
-        trials=trials,
-        timeout=timeout,
-    )
+    return _Prepared(ordered, labels, spec, plan, rows, data_hash(ordered), model_name or settings.registry.model_name)

@@ -7,23 +7,33 @@ parameters; the fold datasets are constructed before the study and shared by eve
 study lives in `settings.optuna_uri` under a name derived from the model name and the data hash, loaded if it
 exists, so several workers (threads here, or processes elsewhere) can share it; `trials` is the number of finished
 trials the study should hold.
+
+Trial budget: the coordinating process (`tune`) tops the study up with WAITING trial slots so that it holds exactly
+`trials` trials that did not fail, and every process (the coordinator, or worker processes started by it or by
+`xsell tune-worker` elsewhere) only runs slots it claimed atomically (WAITING -> RUNNING in the database); nobody
+creates a trial beyond the budget, so N trials are run exactly once, however many workers share the study. A running
+trial records a heartbeat: one whose worker died is failed by the coordinator after the grace period and replaced by
+a new slot, so no trial is lost.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import os
+import socket
 import threading
 import time
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import optuna
 import pandas as pd
-from optuna.study import MaxTrialsCallback
 from optuna.trial import TrialState
 from scipy.special import expit
 
@@ -38,16 +48,27 @@ __all__ = [
     "CVObjective",
     "CVScore",
     "TuningOutcome",
+    "WorkerPool",
+    "check_shared_storage",
     "create_study",
     "make_pruner",
+    "make_storage",
+    "plan_trial_budget",
     "redact_url",
+    "run_trial_slots",
     "suggest_params",
     "tune",
+    "tune_worker",
 ]
 
 #: Bumped whenever the search space or the objective changes meaning (it is part of the study name).
 SEARCH_SPACE_VERSION = "2"
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+#: Trials that count against the budget: claimed or waiting slots and finished trials (not failed ones).
+BUDGETED = (TrialState.WAITING, TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED)
+HEARTBEAT_SECONDS = 10  # a running trial touches the database this often ...
+GRACE_SECONDS = 60  # ... and is failed (then replaced) when it has not for this long: its worker died
+WORKER_SEED_STRIDE = 10_007  # sampler seed offset between worker processes, so they do not replay one random start
 
 
 def suggest_params(trial: optuna.Trial, *, max_pos_weight: float) -> dict[str, Any]:
@@ -246,38 +267,205 @@ def make_pruner(startup_trials: int = 5) -> optuna.pruners.BasePruner:
     return optuna.pruners.MedianPruner(n_startup_trials=startup_trials, n_warmup_steps=1)
 
 
-def create_study(storage: str, name: str, *, direction: str, seed: int, startup_trials: int = 5) -> optuna.Study:
+def make_storage(url: str) -> optuna.storages.RDBStorage:
+    """The study database (any SQLAlchemy URL) with trial heartbeats, so a dead worker's trial can be failed."""
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS)
+
+
+def create_study(
+    storage: str | optuna.storages.BaseStorage,
+    name: str,
+    *,
+    direction: str,
+    seed: int,
+    startup_trials: int = 5,
+    worker: int = 0,
+    load_only: bool = False,
+) -> optuna.Study:
     """Create or load the named study, with a seeded TPE sampler and a median pruner.
 
-    The sampler seed is `seed` for a new study and is offset by the trials already in it for a loaded one, so
-    workers joining a shared study do not replay the same random start.
+    The sampler seed is `seed` for a new study and is offset by the trials already in it for a loaded one, and by
+    `worker` (0: the coordinator), so workers joining a shared study do not replay the same random start.
+    `load_only`: the study must exist (a worker never creates one); TrainingError names the study otherwise.
     """
-    if storage.startswith("sqlite:///"):
+    if isinstance(storage, str) and storage.startswith("sqlite:///"):
         Path(storage.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     pruner = make_pruner(startup_trials)
-    study = optuna.create_study(
-        storage=storage,
-        study_name=name,
-        direction=direction,  # type: ignore[arg-type]
-        sampler=optuna.samplers.TPESampler(seed=seed, multivariate=True),
-        pruner=pruner,
-        load_if_exists=True,
-    )
-    existing = len(study.get_trials(deepcopy=False))
-    if existing:
+    offset = worker * WORKER_SEED_STRIDE
+    if load_only:
+        try:
+            study = optuna.load_study(study_name=name, storage=storage, pruner=pruner)
+        except KeyError:
+            raise TrainingError(
+                f"no study {name!r} in {redact_url(str(getattr(storage, 'url', storage)))}: start the coordinator "
+                "(`xsell train --workers N`) first; it creates the study and its trial budget"
+            ) from None
+    else:
+        study = optuna.create_study(
+            storage=storage,
+            study_name=name,
+            direction=direction,  # type: ignore[arg-type]
+            sampler=optuna.samplers.TPESampler(seed=seed + offset, multivariate=True),
+            pruner=pruner,
+            load_if_exists=True,
+        )
+    existing = sum(1 for t in study.get_trials(deepcopy=False) if t.state != TrialState.WAITING)
+    if existing or load_only:
         study = optuna.load_study(
             study_name=name,
             storage=storage,
-            sampler=optuna.samplers.TPESampler(seed=seed + existing, multivariate=True),
+            sampler=optuna.samplers.TPESampler(seed=seed + offset + existing, multivariate=True),
             pruner=pruner,
         )
     return study
+
+
+def check_shared_storage(url: str) -> None:
+    """TrainingError unless `url` is a database server that worker processes can share (not SQLite)."""
+    if url.startswith("sqlite"):
+        raise TrainingError(
+            f"tuning worker processes need a database server as training.optuna_storage (PostgreSQL), not "
+            f"{redact_url(url)}: SQLite cannot lock a trial row across processes (`xsell services start` runs one)"
+        )
+
+
+def plan_trial_budget(study: optuna.Study, trials: int) -> int:
+    """Add WAITING slots until the study holds `trials` trials that did not fail; return how many were added.
+
+    Called by the one coordinating process of a study (slots replace failed trials, so a rerun with the same
+    target after a crash runs only what is missing).
+    """
+    budgeted = sum(1 for t in study.get_trials(deepcopy=False) if t.state in BUDGETED)
+    missing = max(0, trials - budgeted)
+    for _ in range(missing):
+        study.enqueue_trial({}, user_attrs={"slot": True})
+    return missing
+
+
+_CLAIM_LOCK = threading.Lock()  # SQLite has no row locks: threads of one process claim one at a time
+
+
+def _claim_slot(storage: optuna.storages.BaseStorage, study_id: int) -> int | None:
+    """Atomically claim one WAITING trial (WAITING -> RUNNING under a row lock); None when none is left."""
+    with _CLAIM_LOCK:
+        return _claim_unlocked(storage, study_id)
+
+
+def _claim_unlocked(storage: optuna.storages.BaseStorage, study_id: int) -> int | None:
+    for frozen in storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.WAITING,)):
+        try:
+            if storage.set_trial_state_values(frozen._trial_id, state=TrialState.RUNNING):
+                return frozen._trial_id
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue
+    return None
+
+
+@contextmanager
+def _heartbeat(storage: optuna.storages.BaseStorage, trial_id: int) -> Iterator[None]:
+    """Record the trial's heartbeat every HEARTBEAT_SECONDS while it runs."""
+    record = getattr(storage, "record_heartbeat", None)
+    if record is None:
+        yield
+        return
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(HEARTBEAT_SECONDS):
+            try:
+                record(trial_id)
+            except Exception:  # a missed beat is retried; the grace period covers several
+                log.warning("could not record a trial heartbeat", extra={"trial_id": trial_id}, exc_info=True)
+
+    record(trial_id)
+    thread = threading.Thread(target=beat, name=f"heartbeat-{trial_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _run_slot(
+    study: optuna.Study,
+    storage: optuna.storages.BaseStorage,
+    study_id: int,
+    objective: Callable[[optuna.Trial], float],
+    on_finished: Callable[[optuna.trial.FrozenTrial], None],
+) -> bool:
+    """Claim and run one slot; False when no slot was left."""
+    trial_id = _claim_slot(storage, study_id)
+    if trial_id is None:
+        return False
+    trial = optuna.Trial(study, trial_id)
+    trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
+    with _heartbeat(storage, trial_id):
+        try:
+            value = objective(trial)
+        except optuna.TrialPruned:
+            frozen = study.tell(trial, state=TrialState.PRUNED)
+        except BaseException:
+            study.tell(trial, state=TrialState.FAIL)
+            raise
+        else:
+            frozen = study.tell(trial, value)
+    on_finished(frozen)
+    return True
+
+
+def run_trial_slots(
+    study: optuna.Study,
+    storage: optuna.storages.BaseStorage,
+    objective: Callable[[optuna.Trial], float],
+    *,
+    n_jobs: int = 1,
+    deadline: float | None = None,
+    on_finished: Callable[[optuna.trial.FrozenTrial], None] = lambda trial: None,
+) -> int:
+    """Run the study's WAITING slots in `n_jobs` threads until none is left or `deadline` (monotonic) passes.
+
+    Never creates a trial. Returns how many trials this call ran; the first error of a thread is raised.
+    """
+    study_id = storage.get_study_id_from_name(study.study_name)
+    counts = [0] * n_jobs
+    errors: list[BaseException] = []
+
+    def loop(slot: int) -> None:
+        try:
+            while not errors and (deadline is None or time.monotonic() < deadline):
+                if not _run_slot(study, storage, study_id, objective, on_finished):
+                    return
+                counts[slot] += 1
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=loop, args=(i,), name=f"tuning-{i}") for i in range(n_jobs)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return sum(counts)
+
+
+def _open_trials(study: optuna.Study) -> tuple[int, int]:
+    """(waiting, running) trials of the study now."""
+    states = [t.state for t in study.get_trials(deepcopy=False)]
+    return states.count(TrialState.WAITING), states.count(TrialState.RUNNING)
 
 
 def trials_frame(study: optuna.Study) -> pd.DataFrame:
     """One row per trial: number, state, value, duration_s, rounds, fold_values, params_*."""
     rows = []
     for t in study.get_trials(deepcopy=False):
+        if t.state == TrialState.WAITING:  # an unclaimed slot, not a trial yet
+            continue
         duration = (
             (t.datetime_complete - t.datetime_start).total_seconds()
             if t.datetime_complete and t.datetime_start
@@ -290,10 +478,27 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
             "duration_s": duration,
             "rounds": t.user_attrs.get("rounds"),
             "fold_values": t.user_attrs.get("fold_values"),
+            "worker": t.user_attrs.get("worker"),
         }
         row.update({f"params_{k}": v for k, v in t.params.items()})
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+class WorkerPool(Protocol):
+    """Worker processes started by the coordinator for one study (see `training.worker`)."""
+
+    def running(self) -> bool:
+        """True while any worker process runs."""
+        ...
+
+    def failures(self) -> list[str]:
+        """One line per worker that exited with an error (its log's last lines)."""
+        ...
+
+    def stop(self) -> None:
+        """End every worker still running."""
+        ...
 
 
 def tune(
@@ -305,15 +510,41 @@ def tune(
     trials: int,
     timeout: float | None,
     n_jobs: int,
+    launch_workers: Callable[[str], WorkerPool] | None = None,
 ) -> TuningOutcome:
-    """Run the study until it holds `trials` finished trials (or `timeout` seconds pass); return the best."""
+    """Run the study until it holds `trials` finished trials (or `timeout` seconds pass); return the best.
+
+    This process coordinates: it tops up the trial budget, then either runs the slots itself (`n_jobs` threads) or,
+    with `launch_workers`, has worker processes run them and waits; trials that other workers (`xsell tune-worker`)
+    still run are awaited, a dead worker's trial is failed after the grace period and run again here.
+    """
     started = time.perf_counter()
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # our own log lines report the trials
     try:
-        return _tune(objective, storage, study_name, seed, trials, timeout, n_jobs, started)
+        return _tune(objective, storage, study_name, seed, trials, timeout, n_jobs, started, launch_workers)
     finally:
         optuna.logging.set_verbosity(verbosity)
+
+
+def _progress(study: optuna.Study) -> Callable[[optuna.trial.FrozenTrial], None]:
+    def report(trial: optuna.trial.FrozenTrial) -> None:
+        try:
+            best: float | None = study.best_value
+        except ValueError:  # no completed trial yet
+            best = None
+        log.info(
+            "trial finished",
+            extra={"trial": trial.number, "state": trial.state.name, "value": trial.value, "best": best},
+        )
+
+    return report
+
+
+def _fail_stale(study: optuna.Study) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
 
 
 def _tune(
@@ -325,43 +556,52 @@ def _tune(
     timeout: float | None,
     n_jobs: int,
     started: float,
+    launch_workers: Callable[[str], WorkerPool] | None,
 ) -> TuningOutcome:
-    study = create_study(storage, study_name, direction=objective.direction, seed=seed)
+    store = make_storage(storage)
+    study = create_study(store, study_name, direction=objective.direction, seed=seed)
+    _fail_stale(study)  # trials left RUNNING by a run that died: failed, then replaced by the budget
     finished = sum(1 for t in study.get_trials(deepcopy=False) if t.state in FINISHED)
-    remaining = max(0, trials - finished)
+    added = plan_trial_budget(study, trials)
+    waiting, _ = _open_trials(study)
     log.info(
         "tuning",
-        extra={"study": study_name, "finished_before": finished, "to_run": remaining, "n_jobs": n_jobs},
+        extra={"study": study_name, "finished_before": finished, "to_run": waiting, "added": added, "n_jobs": n_jobs},
     )
-
-    def progress(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        try:
-            best: float | None = study.best_value
-        except ValueError:  # no completed trial yet
-            best = None
-        log.info(
-            "trial finished",
-            extra={"trial": trial.number, "state": trial.state.name, "value": trial.value, "best": best},
-        )
-
-    ran = 0
-    if remaining:
-        before = len(study.get_trials(deepcopy=False))
-        study.optimize(
-            objective,
-            n_trials=remaining,
-            timeout=timeout,
-            n_jobs=n_jobs,
-            callbacks=[MaxTrialsCallback(trials, states=FINISHED), progress],
-        )
-        ran = len(study.get_trials(deepcopy=False)) - before
+    deadline = time.monotonic() + timeout if timeout is not None else None
+    pool = launch_workers(study_name) if launch_workers is not None and waiting else None
+    ran, reported = 0, False
+    try:
+        while True:
+            if pool is None or not pool.running():
+                if pool is not None and not reported:
+                    for failure in pool.failures():  # their trials are failed and run again here
+                        log.warning("a tuning worker failed", extra={"study": study_name, "detail": failure})
+                    reported = True
+                ran += run_trial_slots(
+                    study, store, objective, n_jobs=n_jobs, deadline=deadline, on_finished=_progress(study)
+                )
+            waiting, running = _open_trials(study)
+            if not waiting and not running:
+                break
+            if deadline is not None and time.monotonic() >= deadline:
+                log.warning(
+                    "tuning timeout: trials left to other workers", extra={"waiting": waiting, "running": running}
+                )
+                break
+            _fail_stale(study)
+            plan_trial_budget(study, trials)
+            time.sleep(1.0)
+    finally:
+        if pool is not None:
+            pool.stop()
     complete = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
     if not complete:
         raise TrainingError(f"study {study_name} holds no completed trial: raise the trials or the timeout")
     best = study.best_trial
     if objective.best is not None and objective.best[0] == best.number:
         score = objective.best[1]
-    else:  # the best trial ran elsewhere (a shared study, or an earlier run): score its parameters again
+    else:  # the best trial ran elsewhere (a shared study, a worker, or an earlier run): score its parameters again
         log.info("re-scoring the best trial's parameters on every fold", extra={"trial": best.number})
         params = {k: v for k, v in best.params.items()}
         score = objective.evaluate(params)
@@ -377,3 +617,36 @@ def _tune(
         trials_run=ran,
         seconds=time.perf_counter() - started,
     )
+
+
+def tune_worker(
+    objective: CVObjective,
+    *,
+    storage: str,
+    study_name: str,
+    seed: int,
+    worker: int,
+    n_jobs: int,
+    timeout: float | None = None,
+) -> int:
+    """Join the coordinator's study and run its WAITING slots until none is left; return how many trials ran here.
+
+    Never creates a trial or a study (TrainingError when the study does not exist); `worker` (>= 1) offsets the
+    sampler seed.
+    """
+    check_shared_storage(storage)
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        store = make_storage(storage)
+        study = create_study(store, study_name, direction=objective.direction, seed=seed, worker=worker, load_only=True)
+        if study.direction.name.lower() != objective.direction:
+            raise TrainingError(
+                f"study {study_name} {study.direction.name.lower()}s, this worker {objective.direction}s"
+            )
+        deadline = time.monotonic() + timeout if timeout is not None else None
+        ran = run_trial_slots(study, store, objective, n_jobs=n_jobs, deadline=deadline, on_finished=_progress(study))
+        log.info("tuning worker done", extra={"study": study_name, "worker": worker, "trials_run": ran})
+        return ran
+    finally:
+        optuna.logging.set_verbosity(verbosity)

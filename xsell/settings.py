@@ -178,6 +178,7 @@ class TrainingSettings(_Section):
     calibration: Literal["auto", "isotonic", "platt"] = "auto"  # auto: the lower ECE on out-of-time predictions
     refit_on_holdout: bool = True  # after evaluation, refit with the holdout included (same params and rounds)
     n_jobs: int = Field(2, ge=1)  # Optuna workers in this process
+    workers: int = Field(1, ge=1)  # tuning worker processes on one shared study (>1 needs optuna_storage on a server)
     num_threads: int = Field(1, ge=1)  # LightGBM threads per trial (n_jobs x num_threads <= cores)
     optuna_storage: str | None = None  # database URL; default: sqlite under home
     max_rounds: int = Field(600, ge=10)
@@ -380,6 +381,34 @@ class ScheduleSettings(_Section):
         return value
 
 
+class ServicesSettings(_Section):
+    """Team-mode servers that `xsell services start` runs on loopback, state under HOME/services (see deploy/services.py).
+
+    Switching a command to team mode is environment only (`HOME/services/team.env`): `MLFLOW_TRACKING_URI` and
+    `MLFLOW_TRACKING_USERNAME/PASSWORD`, `PREFECT_API_URL`, `XSELL_TRAINING__OPTUNA_STORAGE`.
+    """
+
+    host: str = "127.0.0.1"
+    postgres_port: int = Field(5433, ge=1, le=65535)  # not 5432: a Debian-installed cluster may hold it
+    mlflow_port: int = Field(5000, ge=1, le=65535)
+    prefect_port: int = Field(4200, ge=1, le=65535)
+    postgres_bin: Path | None = None  # folder of initdb/pg_ctl; default the newest /usr/lib/postgresql/*/bin, else PATH
+    db_user: str = "xsell"  # PostgreSQL role owning the mlflow, mlflow_auth, optuna and prefect databases
+    mlflow_admin: str = "admin"  # MLflow basic-auth admin, its password generated at first start
+    mlflow_workers: int = Field(1, ge=1)
+    start_timeout_seconds: float = Field(180.0, gt=0)  # per service, until its port answers healthy
+    stop_timeout_seconds: float = Field(30.0, gt=0)  # then the process group is killed
+
+    @field_validator("host")
+    @classmethod
+    def _loopback(cls, value: str) -> str:
+        import ipaddress
+
+        if value != "localhost" and not ipaddress.ip_address(value).is_loopback:
+            raise ValueError(f"services listen on loopback only (127.0.0.1 or localhost), got {value!r}")
+        return value
+
+
 class Settings(BaseSettings):
     """The whole platform configuration; one instance per process, passed down explicitly."""
 
@@ -399,6 +428,7 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     monitoring: MonitoringSettings = MonitoringSettings()
     schedules: ScheduleSettings = ScheduleSettings()
+    services: ServicesSettings = ServicesSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -1,0 +1,123 @@
+"""The trial budget of a shared study: slots planned once, claimed once, failed trials replaced (SQLite, threads).
+
+Worker processes on PostgreSQL are exercised in tests/e2e/test_distributed_tuning.py.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import optuna
+import pandas as pd
+import pytest
+from optuna.trial import TrialState
+
+from training import tuning
+from training.errors import TrainingError
+from training.tuning import (
+    check_shared_storage,
+    create_study,
+    make_storage,
+    plan_trial_budget,
+    run_trial_slots,
+    tune,
+    tune_worker,
+)
+
+
+def _url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'optuna.db'}"
+
+
+def _quick(trial: optuna.Trial) -> float:
+    value = trial.suggest_float("x", 0.0, 1.0)
+    time.sleep(0.02)  # long enough for the other worker to claim slots meanwhile
+    if value < 0.2:
+        raise optuna.TrialPruned()
+    return value
+
+
+def test_two_workers_run_every_slot_exactly_once(tmp_path: Path) -> None:
+    # given a study whose coordinator planned 12 slots
+    study = create_study(make_storage(_url(tmp_path)), "b", direction="maximize", seed=1)
+    assert plan_trial_budget(study, 12) == 12
+    # when two workers, each with its own storage connection, drain it at the same time
+    ran = [0, 0]
+
+    def work(i: int) -> None:
+        store = make_storage(_url(tmp_path))
+        joined = create_study(store, "b", direction="maximize", seed=1, worker=i + 1, load_only=True)
+        ran[i] = run_trial_slots(joined, store, _quick)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # then the 12 trials ran once each, shared between both workers, and none was created beyond the budget
+    trials = study.get_trials(deepcopy=False)
+    assert sum(ran) == 12 and min(ran) > 0, ran
+    assert sorted(t.number for t in trials) == list(range(12))
+    assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
+    assert all(t.user_attrs.get("worker") for t in trials)
+    # and a rerun of the same budget adds and runs nothing
+    assert plan_trial_budget(study, 12) == 0
+    assert run_trial_slots(study, make_storage(_url(tmp_path)), _quick) == 0
+
+
+def test_the_budget_replaces_failed_trials_only(tmp_path: Path) -> None:
+    store = make_storage(_url(tmp_path))
+    study = create_study(store, "f", direction="maximize", seed=1)
+    plan_trial_budget(study, 3)
+
+    def broken(trial: optuna.Trial) -> float:
+        raise RuntimeError("boom")
+
+    # a failing objective fails its trial and stops the worker with the error
+    with pytest.raises(RuntimeError, match="boom"):
+        run_trial_slots(study, store, broken)
+    states = [t.state for t in study.get_trials(deepcopy=False)]
+    assert states.count(TrialState.FAIL) == 1 and states.count(TrialState.WAITING) == 2
+    # the next plan replaces the failed trial with a new slot, so 3 trials still run
+    assert plan_trial_budget(study, 3) == 1
+    assert run_trial_slots(study, store, _quick) == 3
+    assert plan_trial_budget(study, 5) == 2  # a larger target adds the difference
+
+
+def test_a_dead_workers_trial_is_failed_and_run_again(
+    frame: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.unit.training.test_tuning import _objective
+
+    monkeypatch.setattr(tuning, "HEARTBEAT_SECONDS", 1)
+    monkeypatch.setattr(tuning, "GRACE_SECONDS", 2)
+    # given a study where a worker claimed a slot, beat once, and died
+    store = make_storage(_url(tmp_path))
+    study = create_study(store, "d", direction="maximize", seed=7)
+    plan_trial_budget(study, 3)
+    claimed = tuning._claim_slot(store, store.get_study_id_from_name("d"))
+    assert claimed is not None
+    store.record_heartbeat(claimed)
+    time.sleep(2.5)
+    # when the coordinator tunes the study
+    outcome = tune(_objective(frame), storage=_url(tmp_path), study_name="d", seed=7, trials=3, timeout=None, n_jobs=1)
+    # then the dead trial is failed, replaced, and the study holds exactly 3 finished trials
+    trials = study.get_trials(deepcopy=False)
+    failed = [t for t in trials if t.state == TrialState.FAIL]
+    assert [t._trial_id for t in failed] == [claimed]
+    assert sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials) == 3 == outcome.trials_run
+    assert len(outcome.trials) == 4  # the failed trial is listed, never counted
+
+
+def test_workers_need_a_database_server_and_an_existing_study(frame: pd.DataFrame, tmp_path: Path) -> None:
+    from tests.unit.training.test_tuning import _objective
+
+    with pytest.raises(TrainingError, match="SQLite cannot lock"):
+        check_shared_storage(_url(tmp_path))
+    with pytest.raises(TrainingError, match="SQLite cannot lock"):
+        tune_worker(_objective(frame), storage=_url(tmp_path), study_name="x", seed=1, worker=1, n_jobs=1)
+    with pytest.raises(TrainingError, match="no study 'missing'"):
+        create_study(make_storage(_url(tmp_path)), "missing", direction="maximize", seed=1, load_only=True)
+    check_shared_storage("postgresql://u:p@127.0.0.1:5433/optuna")  # a server is accepted
