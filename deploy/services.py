@@ -154,6 +154,10 @@ def team_env(settings: Settings, creds: Credentials) -> dict[str, str]:
         "MLFLOW_TRACKING_PASSWORD": creds.mlflow_admin_password,
         "PREFECT_API_URL": f"http://{cfg.host}:{cfg.prefect_port}/api",
         "XSELL_TRAINING__OPTUNA_STORAGE": postgres_url(settings, creds, "optuna"),
+        # so that `xsell services status|stop` in that shell finds these servers
+        "XSELL_SERVICES__POSTGRES_PORT": str(cfg.postgres_port),
+        "XSELL_SERVICES__MLFLOW_PORT": str(cfg.mlflow_port),
+        "XSELL_SERVICES__PREFECT_PORT": str(cfg.prefect_port),
     }
 
 
@@ -474,7 +478,10 @@ def _stop_postgres(settings: Settings) -> ServiceStatus:
          "-w", "-t", str(int(cfg.stop_timeout_seconds)), "stop"],
         capture_output=True, text=True, timeout=cfg.stop_timeout_seconds + 30,
     )  # fmt: skip
-    if result.returncode != 0 and _alive(pid):
+    deadline = time.monotonic() + cfg.stop_timeout_seconds
+    while result.returncode == 0 and _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.2)  # pg_ctl returns once the pid file is gone; the postmaster may take a moment to exit
+    if _alive(pid):
         _stop_group("postgres", pid, cfg.stop_timeout_seconds)
     return ServiceStatus("postgres", pid, url, False, "stopped")
 

@@ -43,6 +43,7 @@ from tests.e2e.team import (
     TeamServices,
     free_port,
     model_versions,
+    still_running,
     xsell,
 )
 from xsell.settings import ENV_PREFIX, load_settings
@@ -88,7 +89,7 @@ def team_services() -> Iterator[TeamServices]:
     finally:
         pids = [s.pid for s in service_status(settings) if s.pid]
         stop_services(settings)
-        left = [pid for pid in pids if Path(f"/proc/{pid}").exists()]
+        left = still_running(pids)
         shutil.rmtree(root, ignore_errors=True)
         assert not left, f"service processes left after stop: {left}"
 

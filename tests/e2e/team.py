@@ -112,7 +112,7 @@ def xsell(
     full_env.update(services.env)
     full_env.update(env or {})
     full_env["XSELL_LOG_LEVEL"] = "WARNING"
-    command = [sys.executable, "-m", "flows.cli", "--home", str(home), "--no-progress", *args]
+    command = [sys.executable, "-c", "from flows.cli import run; run()", "--home", str(home), "--no-progress", *args]
     started = time.monotonic()
     done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=full_env)
     took = time.monotonic() - started
@@ -157,3 +157,20 @@ def model_versions(services: TeamServices, name: str) -> int:
     status, body = services.mlflow_get(f"/api/2.0/mlflow/model-versions/search?filter=name%3D%27{name}%27")
     assert status == 200, body
     return len(body.get("model_versions", []))
+
+
+def still_running(pids: list[int], wait: float = 15.0) -> list[int]:
+    """The pids among `pids` that still run (zombies count as ended) after waiting up to `wait` seconds."""
+    deadline = time.monotonic() + wait
+    while True:
+        left = []
+        for pid in pids:
+            try:
+                state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            except (FileNotFoundError, ProcessLookupError, IndexError):
+                continue
+            if state not in ("Z", "X"):
+                left.append(pid)
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.5)
