@@ -54,8 +54,35 @@ def bench_parser(description: str | None) -> argparse.ArgumentParser:
     parser.add_argument("--start", default="2024-01")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--work", type=Path, default=Path(".xsell/bench"), help="cache of exports and warehouses")
+    parser.add_argument(
+        "--backend",
+        nargs="+",
+        choices=["local", "dask"],
+        help="run the Prefect flow on each compute backend (dask: a LocalCluster of 2 one-thread workers) and compare",
+    )
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     return parser
+
+
+def compute_settings(home: str, backend: str, **overrides: Any) -> Any:
+    """Settings homed at `home` with `compute.backend` set; dask: a LocalCluster of 2 one-thread workers."""
+    from xsell.settings import load_settings
+
+    values: dict[str, Any] = {"compute.backend": backend, **overrides}
+    if backend == "dask":
+        values |= {"compute.n_workers": 2, "compute.threads_per_worker": 1}
+    return load_settings(home=home, **values)
+
+
+def start_prefect_api(home: str) -> None:
+    """Prepare the process environment as the CLI does (quiet, Prefect state under `home`), then run one empty flow so
+    the temporary Prefect API is up before anything is timed; call before importing any flow."""
+    from xsell.runtime import prepare_environment
+
+    prepare_environment(Path(home))
+    from prefect import flow
+
+    flow(name="bench-warm-up")(lambda: None)()
 
 
 def last_month(start: str, months: int) -> str:

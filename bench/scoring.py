@@ -8,6 +8,14 @@ challenger makes every scoring run also do the shadow scoring). Then in a fresh 
 month-end of the period: `publish_scores` (snapshot read or built, model with reason codes, tiers, adoption path,
 output file, CRM file, alerts, warehouse rows) and `shadow_scores` (the challenger on the same rows, comparison
 stored and logged), each timed, with the child's peak memory.
+
+    python -m bench.scoring --accounts 2000 --months 30 --backend local dask
+
+With `--backend`: in one child per size (the temporary Prefect API started first, untimed), the `score` flow runs on
+each backend in turn (`--chunk-rows` per chunk; `local`: chunks of accounts scored one at a time in the flow's process; `dask`: on a
+LocalCluster of 2 one-thread workers started by the flow run, its start included; the challenger's shadow scoring
+and publishing stay in the flow's process either way); prints the flow's wall time per backend and the largest
+propensity difference from the first backend's output.
 """
 
 from __future__ import annotations
@@ -22,7 +30,15 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from bench.measure import bench_parser, ensure_consolidated, ensure_export, last_month, run_child
+from bench.measure import (
+    bench_parser,
+    compute_settings,
+    ensure_consolidated,
+    ensure_export,
+    last_month,
+    run_child,
+    start_prefect_api,
+)
 
 
 def _settings(home: str) -> Any:
@@ -86,6 +102,52 @@ def _child_score(home: str, as_of: str, out: str) -> None:
     )
 
 
+def _child_flows(home: str, as_of: str, out_dir: str, chunk_rows: str, *backends: str) -> None:
+    start_prefect_api(home)  # before the flows are imported
+    import pandas as pd
+
+    from flows.compute import on_compute
+    from flows.score import score_flow
+
+    day = date.fromisoformat(as_of)
+    runs: dict[str, dict[str, Any]] = {}
+    first: pd.DataFrame | None = None
+    for backend in backends:
+        settings = compute_settings(home, backend, progress=False, **{"compute.scoring_chunk_rows": int(chunk_rows)})
+        out = Path(out_dir) / f"scores-{as_of}-{backend}.parquet"
+        t0 = time.perf_counter()
+        result = on_compute(score_flow, settings)(as_of=day, out=out, settings=settings)
+        seconds = time.perf_counter() - t0
+        scores = pd.read_parquet(out).sort_values(["product", "account_id"]).reset_index(drop=True)
+        first = scores if first is None else first
+        runs[backend] = {
+            "flow_s": seconds,
+            "rows": result["rows"],
+            "chunks": -(-result["rows"] // settings.compute.scoring_chunk_rows),
+            **{f"{k}_s": v for k, v in result["seconds"].items()},
+            "shadowed": result["shadow"] is not None,
+            "max_abs_diff": float((scores["propensity"] - first["propensity"]).abs().max()),
+            "same_tiers": bool((scores["tier"] == first["tier"]).all()),
+        }
+    print(json.dumps(runs))
+
+
+def _print_backends(results: list[dict[str, Any]], as_of: date) -> None:
+    """One line per size and backend: flow wall time, its scoring part, and agreement with the first backend."""
+    print(f"score flow of {as_of} per compute backend (champion with reasons, tiers, files; challenger in shadow)")
+    print(
+        f"{'accounts':>9} {'backend':>8} {'rows':>7} {'chunks':>6} {'flow s':>7} {'score s':>7} {'write s':>7}"
+        f" {'max |diff|':>10} {'same tiers':>10}"
+    )
+    for r in results:
+        for backend, run in r["runs"].items():
+            print(
+                f"{r['accounts']:>9,} {backend:>8} {run['rows']:>7,} {run['chunks']:>6} {run['flow_s']:>7.1f}"
+                f" {run['score_s']:>7.1f} {run['write_s']:>7.1f} {run['max_abs_diff']:>10.1e}"
+                f" {'yes' if run['same_tiers'] else 'NO':>10}"
+            )
+
+
 def _registered(home: Path) -> bool:
     """True when `home` holds a registered model with a challenger (prepared by an earlier run)."""
     from registry.models import model_versions
@@ -99,10 +161,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = bench_parser(__doc__)
     parser.set_defaults(accounts=[20000])
     parser.add_argument("--trials", type=int, default=3, help="Optuna trials of the model that scores")
+    parser.add_argument("--chunk-rows", type=int, default=1000, help="with --backend: compute.scoring_chunk_rows")
     args = parser.parse_args(argv)
     if args.child:
         kind, *rest = args.child
-        children: dict[str, Callable[..., None]] = {"prepare": _child_prepare, "score": _child_score}
+        children: dict[str, Callable[..., None]] = {
+            "prepare": _child_prepare,
+            "score": _child_score,
+            "flows": _child_flows,
+        }
         children[kind](*rest)
         return 0
 
@@ -120,11 +187,23 @@ def main(argv: list[str] | None = None) -> int:
                 f"{prep.result['versions']} in {prep.seconds:.1f} s",
                 file=sys.stderr,
             )
+        if args.backend:
+            out_dir = home / "bench-scores"
+            flows = run_child(
+                "bench.scoring",
+                ["--child", "flows", str(home), as_of.isoformat(), str(out_dir), str(args.chunk_rows), *args.backend],
+            )
+            results.append({"accounts": accounts, "runs": flows.result})
+            print(f"scoring {accounts:,} accounts: {json.dumps(results[-1])}", file=sys.stderr)
+            continue
         out = home / "bench-scores" / f"scores-{as_of}.parquet"
         run = run_child("bench.scoring", ["--child", "score", str(home), as_of.isoformat(), str(out)])
         results.append({**run.result, "accounts": accounts, "wall_s": run.seconds, "peak_mb": run.peak_rss_mb})
         print(f"scoring {accounts:,} accounts: {json.dumps(results[-1])}", file=sys.stderr)
 
+    if args.backend:
+        _print_backends(results, as_of)
+        return 0
     print(f"batch scoring of {as_of} (champion with reasons, tiers, CRM file, alerts; challenger in shadow)")
     print(
         f"{'accounts':>9} {'rows':>7} {'load s':>6} {'features s':>10} {'score s':>7} {'write s':>7}"

@@ -5,29 +5,35 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from features import families, store
 from features.catalog import FEATURES, KEY_COLUMNS
 from features.errors import FeatureError
 from features.grid import DataBounds, check_as_of, data_bounds, dates_within, snapshot_dates
 from features.labels import conversion_cte, label_expr
+from xsell.duck import quote_ident
 from xsell.settings import Settings
 
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "ComputedSnapshot",
     "build_snapshot",
     "code_version",
+    "compute_snapshot",
     "export_snapshot",
     "materialise_snapshot",
     "plan_snapshots",
     "snapshot_dates",
     "snapshot_sql",
+    "store_snapshot",
 ]
 
 #: As-of date used to fingerprint the generated SQL (any fixed date works).
@@ -140,6 +146,78 @@ def materialise_snapshot(con: duckdb.DuckDBPyConnection, as_of: date, settings: 
         started=started,
     )
     log.info("snapshot materialised", extra=record.to_dict())
+    return record
+
+
+@dataclass(frozen=True)
+class ComputedSnapshot:
+    """One snapshot's rows computed on a read-only warehouse connection (e.g. on a Dask worker), not yet stored."""
+
+    as_of: date
+    table: pa.Table
+    data_end: date
+    load_run_id: str
+    code_version: str
+    seconds: float
+
+
+def compute_snapshot(settings: Settings, as_of: date) -> ComputedSnapshot:
+    """Run one snapshot's SQL on a read-only connection to the warehouse and keep its rows as Arrow."""
+    started = time.perf_counter()
+    con = store.connect_warehouse(settings, read_only=True)
+    try:
+        sql, bounds, primary = _prepare(con, as_of, settings)
+        table = con.sql(sql).to_arrow_table()
+    finally:
+        con.close()
+    computed = ComputedSnapshot(
+        as_of=as_of,
+        table=table,
+        data_end=bounds.end,
+        load_run_id=bounds.load_run_id,
+        code_version=code_version(primary, settings),
+        seconds=time.perf_counter() - started,
+    )
+    log.info("snapshot computed", extra={"as_of": as_of.isoformat(), "rows": table.num_rows})
+    return computed
+
+
+def store_snapshot(
+    con: duckdb.DuckDBPyConnection, computed: ComputedSnapshot, settings: Settings
+) -> store.SnapshotRecord:
+    """Write computed rows into `features.snapshot_rows` as `materialise_snapshot` would (same column types, that
+    date's previous rows replaced in one transaction); FeatureError when the warehouse changed in between."""
+    started = time.perf_counter() - computed.seconds
+    sql, bounds, primary = _prepare(con, computed.as_of, settings)
+    if (bounds.load_run_id, bounds.end) != (computed.load_run_id, computed.data_end):
+        raise FeatureError(
+            f"snapshot {computed.as_of} was computed on load {computed.load_run_id} (data end {computed.data_end}) but"
+            f" the warehouse now holds load {bounds.load_run_id} (data end {bounds.end}): build the features again"
+        )
+    expected = code_version(primary, settings)
+    if computed.code_version != expected:
+        raise FeatureError(
+            f"snapshot {computed.as_of} was computed by feature code {computed.code_version}, this process runs"
+            f" {expected}: install the same xsell version on the Dask workers"
+        )
+    view = f"computed_snapshot_{computed.as_of:%Y%m%d}"
+    columns = store.columns_of(con, sql)
+    select = "SELECT " + ", ".join(f"CAST({quote_ident(n)} AS {t}) AS {quote_ident(n)}" for n, t in columns)
+    con.register(view, computed.table)
+    try:
+        record = store.write_snapshot(
+            con,
+            computed.as_of,
+            f"{select} FROM {view}",
+            data_end=bounds.end,
+            horizon_days=settings.features.horizon_days,
+            code_version=expected,
+            load_run_id=bounds.load_run_id,
+            started=started,
+        )
+    finally:
+        con.unregister(view)
+    log.info("snapshot stored", extra=record.to_dict())
     return record
 
 

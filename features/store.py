@@ -53,7 +53,8 @@ def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> boo
     return bool(rows[0][0])
 
 
-def _columns_of(con: duckdb.DuckDBPyConnection, select_sql: str) -> list[tuple[str, str]]:
+def columns_of(con: duckdb.DuckDBPyConnection, select_sql: str) -> list[tuple[str, str]]:
+    """(name, DuckDB type) of each column the query returns (bound, not run)."""
     return [(r[0], r[1]) for r in con.execute(f"DESCRIBE SELECT * FROM ({select_sql})").fetchall()]
 
 
@@ -69,7 +70,7 @@ def _ensure_tables(con: duckdb.DuckDBPyConnection, select_sql: str) -> None:
             as_of DATE, rows BIGINT, labelled_rows BIGINT, positives BIGINT, data_end DATE, horizon_days INTEGER,
             code_version VARCHAR, load_run_id VARCHAR, built_at TIMESTAMP, seconds DOUBLE)"""
     )
-    wanted = _columns_of(con, select_sql)
+    wanted = columns_of(con, select_sql)
     if table_exists(con, SCHEMA, "snapshot_rows"):
         if _table_columns(con) == wanted:
             return

@@ -204,6 +204,7 @@ def demo(
         f"materialised {len(built['snapshots'])} feature snapshots: {built['rows']:,} rows, "
         f"{built['labelled_rows']:,} labelled, {built['positives']:,} positives"
     )
+    from flows.compute import on_compute
     from flows.score import score_flow
     from flows.train import train_flow
 
@@ -218,7 +219,9 @@ def demo(
             f"(aliases: {', '.join(result['aliases']) or 'none'})"
         )
     scores_out = settings.home / "scores" / f"scores-{dates[-1].isoformat()}.csv"
-    scored = _run_flow(settings, score_flow, as_of=dates[-1], out=scores_out, settings=settings, model_uri=None)
+    scored = _run_flow(
+        settings, on_compute(score_flow, settings), as_of=dates[-1], out=scores_out, settings=settings, model_uri=None
+    )
     shadow = scored.get("shadow")
     err_console.print(
         f"scored {scored['rows']:,} account x product rows as of {dates[-1]} with {scored['model_name']} "
@@ -299,11 +302,13 @@ def run_feature_build(from_month: str, to_month: str, settings: Settings) -> dic
     from features.store import connect_warehouse
 
     connect_warehouse(settings, read_only=True).close()  # fail fast, before the orchestrator is imported
+    from flows.compute import on_compute
     from flows.features import build_features_flow
 
+    flow = on_compute(build_features_flow, settings)
     bar = make_progress(settings.progress)
     with bar, progress.reporting_to(RichSink(bar)):
-        result: dict[str, Any] = build_features_flow(from_month=from_month, to_month=to_month, settings=settings)
+        result: dict[str, Any] = flow(from_month=from_month, to_month=to_month, settings=settings)
     return result
 
 
@@ -525,9 +530,12 @@ def score(
     if out.suffix.lower() not in TABLE_FORMATS:
         raise ScoringError(f"{out}: output must end in .csv or .parquet")
     connect_warehouse(settings, read_only=True).close()
+    from flows.compute import on_compute
     from flows.score import score_flow
 
-    result = _run_flow(settings, score_flow, as_of=day, out=out.resolve(), settings=settings, model_uri=model)
+    result = _run_flow(
+        settings, on_compute(score_flow, settings), as_of=day, out=out.resolve(), settings=settings, model_uri=model
+    )
     tiers = ", ".join(f"{k} {v:,}" for k, v in result["tiers"].items())
     err_console.print(
         f"scored {result['rows']:,} account x product rows ({result['accounts']:,} accounts; {tiers}) with "

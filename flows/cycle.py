@@ -15,6 +15,7 @@ from typing import Any
 
 from prefect import flow
 
+from flows.compute import on_compute
 from flows.consolidate import consolidate_flow
 from flows.monitor import monitor_flow
 from flows.score import score_flow
@@ -136,7 +137,7 @@ def monthly_cycle_flow(
     materialise_cycle_snapshots_task(settings, as_of)
     before = current_aliases(settings)
     out = settings.home / "scores" / f"scores-{as_of.isoformat()}.csv"
-    scored = score_flow(as_of=as_of, out=out, settings=settings, model_uri=None)
+    scored = on_compute(score_flow, settings)(as_of=as_of, out=out, settings=settings, model_uri=None)
     decision = monitor_flow(as_of=as_of, settings=settings)
     acted = act_on_decision_flow(settings, decision, trials=trials) if act else None
     after = current_aliases(settings)

@@ -1,22 +1,25 @@
-"""Flow `build-features`: materialise every point-in-time snapshot of a month range, then the catalog."""
+"""Flow `build-features`: compute every point-in-time snapshot of a month range (in parallel on the flow's task
+runner: one at a time locally, or on Dask workers), store them from this process, then write the catalog."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from prefect import flow
+from prefect import flow, unmapped
 
-from tasks.feature_tasks import materialise_snapshot_task, plan_snapshots_task, write_catalog_task
+from tasks.feature_tasks import compute_snapshot_task, plan_snapshots_task, store_snapshot_task, write_catalog_task
 from xsell import progress
 from xsell.settings import Settings
 
 
 @flow(name="build-features", log_prints=False, validate_parameters=False)
 def build_features_flow(from_month: str, to_month: str, settings: Settings) -> dict[str, Any]:
-    """Plan the as-of dates of `from_month`..`to_month`, materialise each snapshot in turn, write the catalog."""
+    """Plan the as-of dates of `from_month`..`to_month`, compute their snapshots on the task runner, store each
+    once all are computed (no reader holds the warehouse while it is written), write the catalog."""
     dates = plan_snapshots_task(from_month, to_month, settings)
     progress.start("features", "building feature snapshots", total=len(dates))
-    records = [materialise_snapshot_task(as_of, settings) for as_of in dates]
+    computed = compute_snapshot_task.map(dates, settings=unmapped(settings)).result()
+    records = [store_snapshot_task(snapshot, settings) for snapshot in computed]
     progress.finish("features")
     catalog = write_catalog_task(settings)
     return {

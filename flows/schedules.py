@@ -74,6 +74,7 @@ def scheduled_daily_flow(
 ) -> dict[str, Any]:
     """Consolidate the raw export, score the data end (or `as_of`) with the champion and the challenger in shadow,
     refresh the governance site."""
+    from flows.compute import on_compute
     from flows.consolidate import consolidate_flow
     from flows.report import report_flow
     from flows.score import score_flow
@@ -82,7 +83,7 @@ def scheduled_daily_flow(
     consolidated = consolidate_flow(raw_dir=Path(raw_dir), settings=settings)
     day = _as_of(settings, as_of)
     out = (settings.schedules.scores_dir or settings.home / "scores") / f"scores-{day.isoformat()}.csv"
-    scored = score_flow(as_of=day, out=out.resolve(), settings=settings)
+    scored = on_compute(score_flow, settings)(as_of=day, out=out.resolve(), settings=settings)
     site = report_flow(settings=settings)
     return {"load_run_id": consolidated.get("run_id"), "as_of": day.isoformat(), "scores": scored, "report": site}
 

@@ -6,13 +6,16 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from prefect import flow
+from prefect import flow, unmapped
 
+from deploy.batch import account_chunks
 from tasks.serving_tasks import (
     judge_challenger_task,
-    publish_scores_task,
+    prepare_scoring_task,
+    publish_scored_task,
     realise_shadow_task,
     reconcile_aliases_task,
+    score_chunk_task,
     shadow_scores_task,
 )
 from xsell.settings import Settings
@@ -21,9 +24,13 @@ from xsell.settings import Settings
 @flow(name="score", log_prints=False, validate_parameters=False)
 def score_flow(as_of: date, out: Path, settings: Settings, model_uri: str | None = None) -> dict[str, Any]:
     """Score the snapshot at `as_of` with `model_uri` (default: the champion alias, resolved now) into `out` and its
-    CRM and alert files; then the challenger in shadow, realised metrics of matured shadow runs, and the gates."""
+    CRM and alert files (chunks of accounts scored on the task runner, published from this process); then the
+    challenger in shadow, realised metrics of matured shadow runs, and the gates."""
     reconcile_aliases_task(settings)
-    published = publish_scores_task(settings, as_of, out, model_uri)
+    prepared = prepare_scoring_task(settings, as_of, out, model_uri)
+    chunks = account_chunks(prepared.rows, settings.compute.scoring_chunk_rows)
+    scored = score_chunk_task.map(chunks, model=unmapped(prepared.loaded)).result()
+    published = publish_scored_task(settings, prepared, scored, out)
     shadow = shadow_scores_task(settings, as_of, published["model_version"], published["run_id"])
     realised = realise_shadow_task(settings)
     decision = judge_challenger_task(settings, f"shadow run {published['run_id']}") if shadow else None

@@ -1,4 +1,5 @@
-"""Prefect tasks of the feature layer: plan the as-of dates, materialise each snapshot, write the catalog."""
+"""Prefect tasks of the feature layer: plan the as-of dates, compute (any worker) and store (the flow's process) each
+snapshot; write the catalog."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from features.build import materialise_snapshot, plan_snapshots
+from features.build import ComputedSnapshot, compute_snapshot, plan_snapshots, store_snapshot
 from features.catalog import write_catalog
 from features.store import connect_warehouse
 from tasks.retry import retry_on_io
@@ -28,20 +29,32 @@ def plan_snapshots_task(from_month: str, to_month: str, settings: Settings) -> l
 
 
 @task(
-    name="materialise-snapshot",
+    name="compute-snapshot",
     retries=1,
     retry_delay_seconds=2,
     retry_condition_fn=retry_on_io,
     cache_policy=NO_CACHE,
 )
-def materialise_snapshot_task(as_of: date, settings: Settings) -> dict[str, Any]:
-    """Build one snapshot into the warehouse (idempotent) and return its record."""
+def compute_snapshot_task(as_of: date, settings: Settings) -> ComputedSnapshot:
+    """Compute one snapshot's rows on a read-only warehouse connection (runs on a Dask worker in dask mode)."""
+    return compute_snapshot(settings, as_of)
+
+
+@task(
+    name="store-snapshot",
+    retries=1,
+    retry_delay_seconds=2,
+    retry_condition_fn=retry_on_io,
+    cache_policy=NO_CACHE,
+)
+def store_snapshot_task(computed: ComputedSnapshot, settings: Settings) -> dict[str, Any]:
+    """Write a computed snapshot into the warehouse (the single writer: call it in the flow's process)."""
     con = connect_warehouse(settings)
     try:
-        record = materialise_snapshot(con, as_of, settings)
+        record = store_snapshot(con, computed, settings)
     finally:
         con.close()
-    progress.advance("features", description=f"snapshot {as_of}: {record.rows:,} rows")
+    progress.advance("features", description=f"snapshot {computed.as_of}: {record.rows:,} rows")
     return record.to_dict()
 
 

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from tasks.retry import retry_on_io
 from xsell.settings import Settings
+
+if TYPE_CHECKING:
+    from deploy.batch import ScoringInput
 
 
 @task(name="serving-artifacts", retries=1, retry_condition_fn=retry_on_io, cache_policy=NO_CACHE)
@@ -29,12 +33,30 @@ def reconcile_aliases_task(settings: Settings) -> int:
     return len(reconcile(settings))
 
 
-@task(name="publish-scores", retries=1, retry_condition_fn=retry_on_io, cache_policy=NO_CACHE)
-def publish_scores_task(settings: Settings, as_of: date, out: Path, model_uri: str | None) -> dict[str, Any]:
-    """Score, tier and publish every eligible pair at `as_of` (output file, CRM file, alerts, warehouse)."""
-    from deploy.batch import publish_scores
+@task(name="prepare-scoring", retries=1, retry_condition_fn=retry_on_io, cache_policy=NO_CACHE)
+def prepare_scoring_task(settings: Settings, as_of: date, out: Path, model_uri: str | None) -> ScoringInput:
+    """Load the model and read the snapshot at `as_of` with what publishing needs (a `ScoringInput`)."""
+    from deploy.batch import prepare_scoring
 
-    return publish_scores(settings, as_of, out, model_uri)
+    return prepare_scoring(settings, as_of, out, model_uri)
+
+
+@task(name="score-chunk", cache_policy=NO_CACHE)
+def score_chunk_task(rows: pd.DataFrame, model: Any) -> pd.DataFrame:
+    """Propensity and reason codes of one chunk of whole accounts (runs on a Dask worker in dask mode)."""
+    from deploy.batch import score_rows
+
+    return score_rows(model, rows)
+
+
+@task(name="publish-scores", retries=1, retry_condition_fn=retry_on_io, cache_policy=NO_CACHE)
+def publish_scored_task(
+    settings: Settings, prepared: ScoringInput, scored: list[pd.DataFrame], out: Path
+) -> dict[str, Any]:
+    """Tier and publish the scored chunks (output file, CRM file, alerts, warehouse): in the flow's process."""
+    from deploy.batch import publish_scored
+
+    return publish_scored(settings, prepared, scored, out)
 
 
 @task(name="shadow-score", retries=1, retry_condition_fn=retry_on_io, cache_policy=NO_CACHE)

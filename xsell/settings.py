@@ -345,6 +345,28 @@ class ApiSettings(_Section):
     admin_token: str | None = Field(None, repr=False)  # admin endpoints need it (env or HOME/secrets/api_admin_token)
 
 
+class ComputeSettings(_Section):
+    """Where feature snapshots and batch-scoring chunks run: in this process, or on a Dask cluster."""
+
+    backend: Literal["local", "dask"] = "local"  # local: one task at a time in the flow's process (the default)
+    dask_address: str | None = None  # dask: an existing scheduler (tcp://host:8786); None: a LocalCluster per flow run
+    n_workers: int = Field(2, ge=1)  # LocalCluster only: workers...
+    threads_per_worker: int = Field(1, ge=1)  # ... and threads each
+    memory_limit: str = "auto"  # LocalCluster only: per worker ("4GB"; "auto": the machine's memory / workers)
+    processes: bool = False  # LocalCluster only: workers as processes (their task runs need a Prefect server's API)
+    connect_timeout_seconds: float = Field(10.0, gt=0)  # how long to wait for `dask_address` to answer
+    scoring_chunk_rows: int = Field(5000, ge=1)  # batch scoring: whole accounts per chunk, up to this many rows
+
+    @field_validator("dask_address")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        import re
+
+        if value is not None and not re.fullmatch(r"(tcp|tls)://[^\s:/]+:\d{1,5}", value):
+            raise ValueError(f"expected a scheduler address such as 'tcp://10.0.0.5:8786', got {value!r}")
+        return value
+
+
 _CRON_FIELD = r"[0-9A-Za-z*/,?LW#-]+"
 
 
@@ -428,6 +450,7 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     monitoring: MonitoringSettings = MonitoringSettings()
     schedules: ScheduleSettings = ScheduleSettings()
+    compute: ComputeSettings = ComputeSettings()
     services: ServicesSettings = ServicesSettings()
 
     @classmethod
