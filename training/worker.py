@@ -83,7 +83,7 @@ def worker_launcher(
         for i in range(1, workers + 1):
             log_path = folder / f"worker-{i}.log"
             job = {
-                "settings": settings.model_dump(mode="json"),
+                "settings": settings.model_dump(mode="json", exclude={"api": {"admin_token"}}),  # not needed here
                 "frame": str(frame_path),
                 "study": study_name,
                 "worker": i,

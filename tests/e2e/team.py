@@ -101,13 +101,9 @@ class TeamServices:
         return _request("POST", self.env["PREFECT_API_URL"] + path, body)
 
 
-def xsell(
-    *args: str, services: TeamServices, home: Path, timeout: float = 900, env: dict[str, str] | None = None
-) -> dict[str, Any] | list[Any] | None:
-    """Run the real `xsell` CLI in team mode; its JSON output (stdout), or None when it printed none.
-
-    AssertionError with the command and its output's tail when it fails.
-    """
+def _run(
+    args: tuple[str, ...], services: TeamServices, home: Path, timeout: float, env: dict[str, str] | None
+) -> tuple[subprocess.CompletedProcess[str], float]:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
     full_env.update(services.env)
     full_env.update(env or {})
@@ -117,6 +113,26 @@ def xsell(
     done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=full_env)
     took = time.monotonic() - started
     print(f"xsell {' '.join(args)}: {took:.0f} s")  # shown with -s or on failure
+    return done, took
+
+
+def xsell_failure(
+    *args: str, services: TeamServices, home: Path, timeout: float = 900, env: dict[str, str] | None = None
+) -> str:
+    """Run the CLI in team mode expecting a one-line error (exit 2); its stderr."""
+    done, _ = _run(args, services, home, timeout, env)
+    assert done.returncode == 2, f"xsell {' '.join(args)} exited {done.returncode}\nstderr:\n{done.stderr[-3000:]}"
+    return " ".join(done.stderr.split())
+
+
+def xsell(
+    *args: str, services: TeamServices, home: Path, timeout: float = 900, env: dict[str, str] | None = None
+) -> dict[str, Any] | list[Any] | None:
+    """Run the real `xsell` CLI in team mode; its JSON output (stdout), or None when it printed none.
+
+    AssertionError with the command and its output's tail when it fails.
+    """
+    done, took = _run(args, services, home, timeout, env)
     assert done.returncode == 0, (
         f"xsell {' '.join(args)} exited {done.returncode} after {took:.0f} s\nstdout:\n{done.stdout[-3000:]}\n"
         f"stderr:\n{done.stderr[-5000:]}"

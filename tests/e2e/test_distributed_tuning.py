@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import psycopg2
 
-from tests.e2e.team import WORKER_TRIALS, TeamCycle, TeamServices, model_versions
+from tests.e2e.team import WORKER_TRIALS, TeamCycle, TeamServices, model_versions, xsell, xsell_failure
 
 
 def _trials(services: TeamServices, study: str) -> list[tuple[int, str, str | None]]:
@@ -43,3 +43,25 @@ def test_the_result_is_registered_once(team_services: TeamServices, team_cycle: 
     name = team_cycle.challenger["name"]
     assert model_versions(team_services, name) == team_cycle.versions_before_workers + 1
     assert int(team_cycle.challenger["version"]) == team_cycle.versions_before_workers + 1
+
+
+def test_a_late_worker_joins_by_name_and_finds_no_trial_left(
+    team_services: TeamServices, team_cycle: TeamCycle
+) -> None:
+    # a worker on the same home and data (as on another machine with the same export) names the same study
+    joined = xsell(
+        "tune-worker",
+        "--study",
+        team_cycle.workers_study,
+        "--worker",
+        "3",
+        services=team_services,
+        home=team_cycle.home,
+    )
+    assert joined == {"study": team_cycle.workers_study, "worker": 3, "trials_run": 0}
+    assert [n for n, _, _ in _trials(team_services, team_cycle.workers_study)] == list(range(WORKER_TRIALS))
+    # a worker whose rows give another study is refused, naming both
+    refused = xsell_failure(
+        "tune-worker", "--study", "xsell-propensity-pooled-000000000000", services=team_services, home=team_cycle.home
+    )
+    assert team_cycle.workers_study in refused and "xsell-propensity-pooled-000000000000" in refused
