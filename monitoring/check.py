@@ -28,6 +28,7 @@ from monitoring.history import read_history, record_check
 from monitoring.performance import RealisedPerformance, realised_performance
 from monitoring.policy import Decision, decide
 from registry.errors import RegistryError
+from registry.model_card import MODEL
 from registry.models import ModelVersionInfo, alias_uri, load_model, resolve_version
 from xsell import progress
 from xsell.fileio import write_json_atomic
@@ -64,6 +65,7 @@ class ModelRef:
     trained_from: date | None
     trained_until: date | None
     holdout: dict[str, float] = field(default_factory=dict)
+    holdout_products: dict[str, dict[str, float]] = field(default_factory=dict)  # from its run's metrics
 
 
 @dataclass(frozen=True)
@@ -152,7 +154,28 @@ def _model_ref(settings: Settings, role: str, alias: str) -> ModelRef | None:
                 holdout[key.removeprefix("metric.")] = float(value)
             except ValueError:
                 continue
-    return ModelRef(role, info.version, info.uri, info.run_id, start, end, holdout)
+    return ModelRef(role, info.version, info.uri, info.run_id, start, end, holdout, _holdout_products(settings, info))
+
+
+def _holdout_products(settings: Settings, info: ModelVersionInfo) -> dict[str, dict[str, float]]:
+    """The version's holdout ROC-AUC and PR-AUC per product, from its training run's metrics (`xsell/<product>/
+    <metric>`); empty when the run or the metrics are missing."""
+    if info.run_id is None:
+        return {}
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    try:
+        run = MlflowClient(tracking_uri=settings.mlflow_uri, registry_uri=settings.mlflow_uri).get_run(info.run_id)
+    except MlflowException as exc:
+        logger.warning("version %d: its run %s could not be read: %s", info.version, info.run_id, exc)
+        return {}
+    out: dict[str, dict[str, float]] = {}
+    for key, value in run.data.metrics.items():
+        parts = key.split("/")
+        if len(parts) == 3 and parts[0] == MODEL and parts[1] != "overall" and parts[2] in ("roc_auc", "pr_auc"):
+            out.setdefault(parts[1], {})[parts[2]] = float(value)
+    return out
 
 
 def plan_check(settings: Settings, as_of: date) -> CheckPlan:
@@ -295,6 +318,7 @@ def performance_check(settings: Settings, plan: CheckPlan) -> RealisedPerformanc
         tuple(d.isoformat() for d in plan.performance_dates),
         champion_holdout=plan.champion.holdout,
         notes=tuple(notes),
+        champion_holdout_products=plan.champion.holdout_products,
         resamples=settings.monitoring.policy.bootstrap_resamples,
         confidence=settings.monitoring.policy.confidence,
         seed=settings.seed,

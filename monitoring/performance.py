@@ -51,6 +51,8 @@ class RealisedPerformance:
     notes: tuple[str, ...] = ()
     pr_auc_ratio_ci: tuple[float, float] | None = None  # champion / previous champion PR-AUC, paired bootstrap
     confidence: float | None = None  # coverage of the bootstrap intervals
+    champion_products: dict[str, ModelMetrics] = field(default_factory=dict)  # the champion per product
+    champion_holdout_products: dict[str, dict[str, float]] = field(default_factory=dict)  # its holdout per product
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON values."""
@@ -63,6 +65,8 @@ class RealisedPerformance:
             "notes": list(self.notes),
             "pr_auc_ratio_ci": list(self.pr_auc_ratio_ci) if self.pr_auc_ratio_ci else None,
             "confidence": self.confidence,
+            "champion_products": {k: v.to_dict() for k, v in self.champion_products.items()},
+            "champion_holdout_products": {k: dict(v) for k, v in self.champion_holdout_products.items()},
         }
 
 
@@ -111,10 +115,13 @@ def realised_performance(
     resamples: int = 0,
     confidence: float = 0.9,
     seed: int = 0,
+    champion_holdout_products: Mapping[str, Mapping[str, float]] | None = None,
 ) -> RealisedPerformance:
     """Metrics per role (`champion` required; `challenger`, `previous_champion` optional) from (version, scores)
     on the labelled rows of `frame` (column `label`), with `confidence` bootstrap intervals over `resamples`
-    row resamples shared by every role (paired), among them the champion / previous champion PR-AUC ratio."""
+    row resamples shared by every role (paired), among them the champion / previous champion PR-AUC ratio; with a
+    `product` column, the champion's metrics per product too (a drift of what drives one product shows there
+    first)."""
     if frame.empty or "label" not in frame.columns:
         raise MonitoringError("realised performance needs labelled rows (column label); none were given")
     if frame["label"].isna().any():
@@ -137,6 +144,14 @@ def realised_performance(
     if resamples > 0 and "previous_champion" in scores:
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = _interval(boot["champion"]["pr_auc"] / boot["previous_champion"]["pr_auc"], confidence)
+    products: dict[str, ModelMetrics] = {}
+    if "product" in frame.columns:
+        version, champion = scores["champion"]
+        for product, rows in frame.groupby("product", sort=True).indices.items():
+            boot_p = bootstrap_ranking(labels[rows], {"m": champion[rows]}, resamples=resamples, seed=seed)["m"]
+            products[str(product)] = model_metrics(
+                version, labels[rows], champion[rows], boot_p if resamples > 0 else None, confidence
+            )
     return RealisedPerformance(
         snapshots=tuple(snapshots),
         champion=by_role["champion"],
@@ -146,4 +161,6 @@ def realised_performance(
         notes=notes,
         pr_auc_ratio_ci=ratio,
         confidence=confidence if resamples > 0 else None,
+        champion_products=products,
+        champion_holdout_products={k: dict(v) for k, v in (champion_holdout_products or {}).items()},
     )

@@ -5,7 +5,10 @@
 - `retrain`: drift persisted in `persist_checks` of the last `window_checks` checks of the same champion, counted
   since its last retrain that was carried out (debounced; a deferred retrain does not restart the count), or the
   realised ROC-AUC fell below `min_roc_auc`, or the realised PR-AUC fell below the champion's holdout PR-AUC x
-  (1 - `max_pr_auc_drop`).
+  (1 - `max_pr_auc_drop`), or one product's realised ROC-AUC fell below its holdout ROC-AUC less
+  `max_product_roc_auc_drop` (off by default), or the realised ROC-AUC decayed more than `max_roc_auc_decay` below
+  the champion's first realised ROC-AUC (its own baseline on live data: holdouts of older periods rank
+  differently, and concept drift shows as decay before any floor).
 
 With bootstrap intervals (`bootstrap_resamples` > 0) the performance rules act only when the whole `confidence`
 interval is past its bar: the upper end of the realised metric below the floor, the upper end of the paired
@@ -43,6 +46,8 @@ class CheckRecord:
     decision: str
     recorded_at: str = ""
     action: str = ""  # what was done about it: none | retrain | rollback | defer; pending until acted ("" legacy)
+    realised_roc_auc: float | None = None  # the champion's realised ROC-AUC at this check (None: no labels yet)
+    realised_positives: int = 0
 
     @property
     def retrained(self) -> bool:
@@ -97,6 +102,7 @@ class Decision:
     def record(self, recorded_at: str = "", action: str = "pending") -> CheckRecord:
         """The history line of this check (`action` until the decision is acted on: pending)."""
         prediction = self.metrics.get("prediction_drift")
+        realised = (self.metrics.get("realised") or {}).get("champion") or {}
         return CheckRecord(
             as_of=self.as_of,
             champion_version=self.champion_version,
@@ -106,6 +112,8 @@ class Decision:
             decision=self.decision,
             recorded_at=recorded_at,
             action=action,
+            realised_roc_auc=realised.get("roc_auc"),
+            realised_positives=int(realised.get("positives") or 0),
         )
 
 
@@ -128,6 +136,37 @@ def _window(as_of: str, champion_version: int, drifted: bool, history: Sequence[
     if retrains:
         ordered = ordered[retrains[-1] + 1 :]
     return ([r.drifted for r in ordered] + [drifted])[-size:]
+
+
+def _baseline(
+    as_of: str, champion_version: int, history: Sequence[CheckRecord], policy: PolicySettings
+) -> CheckRecord | None:
+    """The champion's first earlier check with a realised ROC-AUC on enough positives: its baseline on live data."""
+    for record in history:  # oldest first
+        if (
+            record.as_of < as_of
+            and record.champion_version == champion_version
+            and _value(record.realised_roc_auc) is not None
+            and record.realised_positives >= policy.min_positives
+        ):
+            return record
+    return None
+
+
+def _decay_reasons(perf: RealisedPerformance | None, baseline: CheckRecord | None, policy: PolicySettings) -> list[str]:
+    """A retrain reason when the realised ROC-AUC (upper end of its interval) fell more than `max_roc_auc_decay`
+    below the champion's baseline."""
+    decay = policy.max_roc_auc_decay
+    if decay is None or baseline is None or perf is None or not _usable(perf.champion, policy):
+        return []
+    roc, first = _value(perf.champion.roc_auc), _value(baseline.realised_roc_auc)
+    upper = _upper(roc, perf.champion.roc_auc_ci)
+    if roc is None or first is None or upper is None or upper >= first - decay:
+        return []
+    return [
+        f"realised ROC-AUC {_bounded(roc, perf.champion.roc_auc_ci)} fell more than {decay:.2f} below champion "
+        f"v{perf.champion.version}'s first realised ROC-AUC {first:.4f} ({baseline.as_of})"
+    ]
 
 
 def _usable(metrics: ModelMetrics | None, policy: PolicySettings) -> bool:
@@ -180,7 +219,27 @@ def _performance_reasons(perf: RealisedPerformance | None, policy: PolicySetting
                 f"realised PR-AUC {_bounded(pr_auc, champion.pr_auc_ci)} is below the floor {floor:.4f} "
                 f"(holdout PR-AUC {holdout:.4f} less {policy.max_pr_auc_drop:.0%})"
             )
+    retrain += _product_reasons(perf, policy)
     return rollback, retrain
+
+
+def _product_reasons(perf: RealisedPerformance, policy: PolicySettings) -> list[str]:
+    """Retrain reasons from products whose realised ROC-AUC fell below their holdout ROC-AUC less
+    `max_product_roc_auc_drop` (ROC-AUC does not move with a product's base rate; past the interval when known)."""
+    drop = policy.max_product_roc_auc_drop
+    reasons = []
+    for product, realised in sorted(perf.champion_products.items()):
+        holdout = _value(perf.champion_holdout_products.get(product, {}).get("roc_auc"))
+        roc = _value(realised.roc_auc)
+        if drop is None or holdout is None or roc is None or not _usable(realised, policy):
+            continue
+        upper = _upper(roc, realised.roc_auc_ci)
+        if upper is not None and upper < holdout - drop:
+            reasons.append(
+                f"{product}: realised ROC-AUC {_bounded(roc, realised.roc_auc_ci)} is below its holdout ROC-AUC "
+                f"{holdout:.4f} less {drop:.2f} on {realised.positives} positives"
+            )
+    return reasons
 
 
 def decide(
@@ -199,6 +258,7 @@ def decide(
     flags = _window(day, champion_version, drifted, history, policy.window_checks)
     count = sum(flags)
     rollback, retrain = _performance_reasons(performance, policy)
+    retrain += _decay_reasons(performance, _baseline(day, champion_version, history, policy), policy)
     notes = []
     if count >= policy.persist_checks:
         retrain.insert(

@@ -308,6 +308,10 @@ class PolicySettings(_Section):
     max_pr_auc_drop: float | None = Field(0.3, ge=0, le=1)  # ... or realised PR-AUC < holdout PR-AUC x (1 - this)
     rollback_margin: float = Field(0.05, ge=0, le=1)  # rollback when PR-AUC < previous champion's x (1 - this)
     min_positives: int = Field(20, ge=1)  # realised metrics on fewer positives are reported, never acted on
+    max_roc_auc_decay: float | None = Field(0.06, ge=0, le=1)  # ... or realised ROC-AUC fell this much below the
+    # champion's first realised ROC-AUC (its own baseline on live data: concept drift shows as decay)
+    max_product_roc_auc_drop: float | None = Field(None, ge=0, le=1)  # ... or a product's realised ROC-AUC is below
+    # its holdout ROC-AUC less this (off by default: per-product holdouts of a small book are too noisy)
     bootstrap_resamples: int = Field(200, ge=0)  # row resamples behind the realised metrics' intervals (0: none)
     confidence: float = Field(0.9, gt=0, lt=1)  # interval coverage: a floor or rollback acts only when the whole
     # interval is past its bar (realised PR-AUC on a few dozen positives moves a lot by chance alone)

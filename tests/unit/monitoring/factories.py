@@ -62,7 +62,15 @@ def performance(
     )
 
 
-def record(as_of: str, drifted: bool, decision: str = "none", champion: int = 1, action: str = "") -> CheckRecord:
+def record(
+    as_of: str,
+    drifted: bool,
+    decision: str = "none",
+    champion: int = 1,
+    action: str = "",
+    realised_roc_auc: float | None = None,
+    realised_positives: int = 0,
+) -> CheckRecord:
     """One earlier check (`action` "" as in records written before actions were noted)."""
     return CheckRecord(
         as_of=as_of,
@@ -72,4 +80,6 @@ def record(as_of: str, drifted: bool, decision: str = "none", champion: int = 1,
         prediction_drift=None,
         decision=decision,
         action=action,
+        realised_roc_auc=realised_roc_auc,
+        realised_positives=realised_positives,
     )

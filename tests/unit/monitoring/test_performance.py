@@ -59,3 +59,15 @@ def test_bootstrap_is_seeded_and_one_class_gives_nothing() -> None:
     first = bootstrap_ranking(y, {"m": p}, resamples=20, seed=7)
     assert np.array_equal(first["m"]["pr_auc"], bootstrap_ranking(y, {"m": p}, resamples=20, seed=7)["m"]["pr_auc"])
     assert len(bootstrap_ranking(np.zeros(10), {"m": np.ones(10)}, resamples=20)["m"]["roc_auc"]) == 0
+
+
+def test_the_champion_is_measured_per_product_too() -> None:
+    frame, good, noise = _rows()
+    frame["product"] = np.where(np.arange(len(frame)) % 2 == 0, "analytics", "security")
+    scores = {"champion": (1, np.where(frame["product"] == "analytics", good, noise))}
+    holdout = {"analytics": {"roc_auc": 0.9}}
+    perf = realised_performance(frame, scores, ("x",), resamples=50, champion_holdout_products=holdout)
+    assert set(perf.champion_products) == {"analytics", "security"}
+    assert perf.champion_products["analytics"].roc_auc > 0.8 > 0.6 > perf.champion_products["security"].roc_auc
+    assert perf.champion_products["security"].roc_auc_ci is not None
+    assert perf.to_dict()["champion_holdout_products"] == holdout

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 
 import pytest
@@ -163,3 +164,38 @@ def test_decision_json_has_the_public_fields() -> None:
 def test_policy_window_must_hold_the_persistence(clean_env: None) -> None:
     with pytest.raises(SettingsError, match="persist_checks"):
         load_settings(**{"monitoring.policy.persist_checks": 4, "monitoring.policy.window_checks": 3})
+
+
+def test_realised_roc_auc_decay_from_the_champions_own_baseline_retrains() -> None:
+    # the champion's first realised check (2025-02, 40 positives) scored ROC-AUC 0.94; the current one 0.84
+    first = record("2025-02-28", False, realised_roc_auc=0.94, realised_positives=40)
+    decayed = performance(metrics(1, pr_auc=0.3, roc_auc=0.84, roc_ci=(0.82, 0.86)), holdout_pr_auc=0.2)
+    decision = decide(AS_OF, drift_result(0.0), [first], decayed, POLICY, champion_version=1)
+    assert decision.decision == "retrain" and "first realised ROC-AUC 0.9400 (2025-02-28)" in decision.reasons[0]
+    # within the interval of the bar it holds; so without a baseline, or with one of another champion
+    noisy = performance(metrics(1, pr_auc=0.3, roc_auc=0.86, roc_ci=(0.82, 0.9)), holdout_pr_auc=0.2)
+    assert decide(AS_OF, drift_result(0.0), [first], noisy, POLICY, champion_version=1).decision == "none"
+    assert decide(AS_OF, drift_result(0.0), [], decayed, POLICY, champion_version=1).decision == "none"
+    assert decide(AS_OF, drift_result(0.0), [first], decayed, POLICY, champion_version=2).decision == "none"
+    # a baseline on too few positives does not count
+    thin = record("2025-02-28", False, realised_roc_auc=0.94, realised_positives=5)
+    assert decide(AS_OF, drift_result(0.0), [thin], decayed, POLICY, champion_version=1).decision == "none"
+
+
+def test_a_check_records_the_champions_realised_roc_auc() -> None:
+    perf = performance(metrics(1, pr_auc=0.3, roc_auc=0.9, positives=44), holdout_pr_auc=0.2)
+    line = decide(AS_OF, drift_result(0.0), [], perf, POLICY, champion_version=1).record("now")
+    assert (line.realised_roc_auc, line.realised_positives, line.action) == (0.9, 44, "pending")
+
+
+def test_a_product_below_its_holdout_retrains_when_enabled() -> None:
+    perf = performance(metrics(1, pr_auc=0.3), holdout_pr_auc=0.2)
+    perf = replace(
+        perf,
+        champion_products={"analytics": metrics(1, pr_auc=0.2, roc_auc=0.7, roc_ci=(0.65, 0.75))},
+        champion_holdout_products={"analytics": {"roc_auc": 0.9}},
+    )
+    assert decide(AS_OF, drift_result(0.0), [], perf, POLICY, champion_version=1).decision == "none"  # off
+    on = POLICY.model_copy(update={"max_product_roc_auc_drop": 0.1})
+    decision = decide(AS_OF, drift_result(0.0), [], perf, on, champion_version=1)
+    assert decision.decision == "retrain" and decision.reasons[0].startswith("analytics: realised ROC-AUC 0.7000")
