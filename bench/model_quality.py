@@ -102,10 +102,10 @@ def main(argv: list[str] | None = None) -> int:
     for name, home in datasets:
         for seed in args.seeds:
             run = run_child("bench.model_quality", ["--child", "evaluate", str(home), str(args.trials), str(seed)])
-            verdicts.append((name, seed, _print(name, run.result), run.seconds))
+            verdicts.append((name, seed, _print(name, run.result), run.seconds, run.peak_rss_mb))
     print("\ntarget: beats both baselines on ROC-AUC and PR-AUC for every product, ECE <= 0.02 overall")
-    for name, seed, ok, seconds in verdicts:
-        print(f"  {name}, seed {seed}: {'met' if ok else 'NOT met'} ({seconds:.0f} s)")
+    for name, seed, ok, seconds, peak in verdicts:
+        print(f"  {name}, seed {seed}: {'met' if ok else 'NOT met'} (training {seconds:.0f} s, peak {peak:,.0f} MB)")
     return 0
 
 
