@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import getpass
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -91,8 +92,9 @@ def _server_identity(uri: str) -> Identity | None:
     name = str(response.json()["user"]["username"])
     roles = http_request(creds, USER_ROLES_PATH, "GET", params={"username": name}, max_retries=0, timeout=10)
     names: tuple[str, ...] = ()
-    if roles.status_code == 200:
-        names = tuple(sorted({str(r["name"]) for r in roles.json().get("roles", [])}))
+    if roles.status_code == 200:  # without the synthetic `__user_<id>__` role MLflow keeps per-user grants in
+        found = {str(r["name"]) for r in roles.json().get("roles", [])}
+        names = tuple(sorted(n for n in found if not re.fullmatch(r"__user_\d+__", n)))
     else:
         logger.warning("could not list the MLflow roles of %s (HTTP %d)", name, roles.status_code)
     return Identity(name, "mlflow", names)
