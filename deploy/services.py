@@ -573,6 +573,8 @@ def _prefect_argv(settings: Settings, creds: Credentials) -> tuple[list[str], di
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "PREFECT_UI_ENABLED": "true",
             "PREFECT_SERVER_UI_ENABLED": "true",
+            # the UI calls the API at this address; without it, it assumes port 4200 whatever the server's port
+            "PREFECT_UI_API_URL": f"http://{cfg.host}:{cfg.prefect_port}/api",
             "PREFECT_SERVER_LOGGING_LEVEL": "WARNING",
         }
     )

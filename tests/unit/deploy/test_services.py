@@ -133,3 +133,11 @@ def _group(pgid: int) -> list[int]:
             if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
                 out.append(int(entry.name))
     return out
+
+
+def test_the_prefect_ui_is_told_its_servers_address(tmp_path: Path, clean_env: None) -> None:
+    # the UI assumes port 4200 unless told; on another port it would show "Can't connect to Server API"
+    settings = _settings(tmp_path, **{"services.prefect_port": 4311})
+    argv, env = services._prefect_argv(settings, load_credentials(settings, create=True))
+    assert argv[-2:] == ["--port", "4311"]
+    assert env["PREFECT_UI_API_URL"] == "http://127.0.0.1:4311/api"
