@@ -9,11 +9,11 @@
   `max_product_roc_auc_drop` (off by default), or the realised ROC-AUC decayed more than `max_roc_auc_decay` below
   the champion's first realised ROC-AUC (its own baseline on live data: holdouts of older periods rank
   differently, and concept drift shows as decay before any floor).
+- `none` otherwise. Rollback wins over retrain: it is the quicker remedy, and the reasons list both.
 
 With bootstrap intervals (`bootstrap_resamples` > 0) the performance rules act only when the whole `confidence`
 interval is past its bar: the upper end of the realised metric below the floor, the upper end of the paired
 champion / previous champion PR-AUC ratio below 1 - `rollback_margin`.
-- `none` otherwise. Rollback wins over retrain: it is the quicker remedy, and the reasons list both.
 """
 
 from __future__ import annotations
@@ -184,7 +184,7 @@ def _upper(point: float | None, interval: tuple[float, float] | None) -> float |
 
 
 def _bounded(point: float, interval: tuple[float, float] | None) -> str:
-    """`0.1234` or `0.1234 (90% interval 0.1000-0.1400)` style text."""
+    """`0.1234`, or `0.1234 (interval 0.1000-0.1400)` when the bootstrap interval is known."""
     return f"{point:.4f}" if interval is None else f"{point:.4f} (interval {interval[0]:.4f}-{interval[1]:.4f})"
 
 
