@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,21 @@ def run_child(module: str, args: list[str], env: dict[str, str] | None = None) -
     lines = [line for line in "".join(out_chunks).splitlines() if line.strip()]
     result = json.loads(lines[-1]) if lines else {}
     return Measurement(seconds=seconds, peak_rss_mb=usage.ru_maxrss / 1024, result=result)
+
+
+def run_child_kind(child: list[str], children: Mapping[str, Callable[..., None]]) -> None:
+    """Run the child step `child[0]` of a benchmark with the remaining arguments (the `--child` side of a bench)."""
+    kind, *rest = child
+    if kind not in children:
+        raise SystemExit(f"unknown child step {kind!r}: expected one of {', '.join(sorted(children))}")
+    children[kind](*rest)
+
+
+def registered_versions(settings: Any) -> int:
+    """How many versions of the model the home of `settings` has registered (0 when none)."""
+    from registry.models import model_versions
+
+    return len(model_versions(settings))
 
 
 def bench_parser(description: str | None) -> argparse.ArgumentParser:

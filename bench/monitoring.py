@@ -20,7 +20,15 @@ from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
-from bench.measure import bench_parser, ensure_consolidated, ensure_export, last_month, run_child
+from bench.measure import (
+    bench_parser,
+    ensure_consolidated,
+    ensure_export,
+    last_month,
+    registered_versions,
+    run_child,
+    run_child_kind,
+)
 from bench.scoring import _month_end, _settings
 
 PHASES = ("plan", "drift", "performance", "decision", "attach")
@@ -87,9 +95,7 @@ def _child_check(home: str, as_of: str) -> None:
 
 def _registered(home: Path) -> bool:
     """True when `home` holds a registered champion (prepared by an earlier run)."""
-    from registry.models import model_versions
-
-    return len(model_versions(_settings(str(home)))) >= 1
+    return registered_versions(_settings(str(home))) >= 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -100,9 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lag", type=int, default=6, help="months between the champion's as-of and the check")
     args = parser.parse_args(argv)
     if args.child:
-        kind, *rest = args.child
-        children: dict[str, Callable[..., None]] = {"prepare": _child_prepare, "check": _child_check}
-        children[kind](*rest)
+        run_child_kind(args.child, {"prepare": _child_prepare, "check": _child_check})
         return 0
 
     end = last_month(args.start, args.months)

@@ -25,7 +25,6 @@ import json
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -36,7 +35,9 @@ from bench.measure import (
     ensure_consolidated,
     ensure_export,
     last_month,
+    registered_versions,
     run_child,
+    run_child_kind,
     start_prefect_api,
 )
 
@@ -150,10 +151,7 @@ def _print_backends(results: list[dict[str, Any]], as_of: date) -> None:
 
 def _registered(home: Path) -> bool:
     """True when `home` holds a registered model with a challenger (prepared by an earlier run)."""
-    from registry.models import model_versions
-
-    settings = _settings(str(home))
-    return len(model_versions(settings)) >= 2
+    return registered_versions(_settings(str(home))) >= 2
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -164,13 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chunk-rows", type=int, default=1000, help="with --backend: compute.scoring_chunk_rows")
     args = parser.parse_args(argv)
     if args.child:
-        kind, *rest = args.child
-        children: dict[str, Callable[..., None]] = {
-            "prepare": _child_prepare,
-            "score": _child_score,
-            "flows": _child_flows,
-        }
-        children[kind](*rest)
+        run_child_kind(args.child, {"prepare": _child_prepare, "score": _child_score, "flows": _child_flows})
         return 0
 
     end = last_month(args.start, args.months)

@@ -29,11 +29,10 @@ import json
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.measure import bench_parser, ensure_consolidated, ensure_export, last_month, run_child
+from bench.measure import bench_parser, ensure_consolidated, ensure_export, last_month, run_child, run_child_kind
 
 
 def _settings(home: str, **overrides: Any) -> Any:
@@ -239,13 +238,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--objective-trials", type=int, default=30, help="trials of each objective in the comparison")
     args = parser.parse_args(argv)
     if args.child:
-        kind, *rest = args.child
-        children: dict[str, Callable[..., None]] = {
-            "materialise": _child_materialise,
-            "train": _child_train,
-            "objective": _child_objective,
-        }
-        children[kind](*rest)
+        run_child_kind(
+            args.child, {"materialise": _child_materialise, "train": _child_train, "objective": _child_objective}
+        )
         return 0
 
     end = last_month(args.start, args.months)
