@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,7 @@ __all__ = [
     "history_path",
     "monitoring_dir",
     "performance_check",
+    "performance_window",
     "plan_check",
     "record_decision",
     "run_check",
@@ -81,6 +82,9 @@ class CheckPlan:
     reference_dates: tuple[date, ...]
     performance_dates: tuple[date, ...]
     out_dir: Path
+    # the performance snapshots' labels start after the champion's training labels ended (False: they overlap them,
+    # because no later snapshot has matured yet: its realised metrics are then partly in sample)
+    performance_out_of_sample: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON values."""
@@ -103,6 +107,7 @@ class CheckPlan:
             "previous_champion": ref(self.previous_champion),
             "reference_dates": [d.isoformat() for d in self.reference_dates],
             "performance_dates": [d.isoformat() for d in self.performance_dates],
+            "performance_out_of_sample": self.performance_out_of_sample,
             "out_dir": str(self.out_dir),
         }
 
@@ -178,6 +183,19 @@ def _holdout_products(settings: Settings, info: ModelVersionInfo) -> dict[str, d
     return out
 
 
+def performance_window(
+    matured: list[date], trained_until: date, purge_days: int, count: int
+) -> tuple[tuple[date, ...], bool]:
+    """The last `count` of the `matured` snapshot dates (after the training data, oldest first) to measure realised
+    performance on, and whether they are out of sample: snapshots D >= `trained_until` + `purge_days` label
+    conversions the training labels never saw (a snapshot right after the training data labels the same
+    conversions as the last training snapshots, so its metrics flatter the model); until one of those has matured,
+    the overlapping ones (flagged in sample)."""
+    purged = [d for d in matured if d >= trained_until + timedelta(days=purge_days)]
+    chosen = purged or matured
+    return tuple(chosen[-count:]), bool(purged) or not matured
+
+
 def plan_check(settings: Settings, as_of: date) -> CheckPlan:
     """Resolve the models and snapshot dates of the check at `as_of`.
 
@@ -221,7 +239,8 @@ def plan_check(settings: Settings, as_of: date) -> CheckPlan:
     horizon = settings.features.horizon_days
     grid = snapshot_dates(f"{bounds.start:%Y-%m}", f"{as_of:%Y-%m}", cadence)
     matured = [d for d in grid if bounds.start <= d and d > end and is_labelled(d, horizon, labels_known)]
-    performance = tuple(matured[-settings.monitoring.performance_snapshots :])
+    purge = settings.training.purge_days if settings.training.purge_days is not None else horizon
+    performance, out_of_sample = performance_window(matured, end, purge, settings.monitoring.performance_snapshots)
     return CheckPlan(
         as_of=as_of,
         data_start=bounds.start,
@@ -232,6 +251,7 @@ def plan_check(settings: Settings, as_of: date) -> CheckPlan:
         reference_dates=reference,
         performance_dates=performance,
         out_dir=monitoring_dir(settings) / as_of.isoformat(),
+        performance_out_of_sample=out_of_sample,
     )
 
 
@@ -312,6 +332,11 @@ def performance_check(settings: Settings, plan: CheckPlan) -> RealisedPerformanc
         scores[model.role] = (model.version, load_model(model.uri, settings).predict_proba(frame))
         if model.trained_until is not None and model.trained_until >= plan.performance_dates[0]:
             notes.append(f"{model.role} v{model.version} was trained on data up to {model.trained_until}: in sample")
+    if not plan.performance_out_of_sample:
+        notes.append(
+            f"champion v{plan.champion.version}: no snapshot labelled after its training labels has matured yet; "
+            "these overlap them (in sample): not a baseline for its decay"
+        )
     perf = realised_performance(
         frame,
         scores,
@@ -322,6 +347,7 @@ def performance_check(settings: Settings, plan: CheckPlan) -> RealisedPerformanc
         resamples=settings.monitoring.policy.bootstrap_resamples,
         confidence=settings.monitoring.policy.confidence,
         seed=settings.seed,
+        out_of_sample=plan.performance_out_of_sample,
     )
     write_json_atomic(out, {"as_of": plan.as_of.isoformat(), "performance": perf.to_dict()})
     return perf

@@ -37,6 +37,30 @@ class ModelMetrics:
         out = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in asdict(self).items()}
         return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
 
+    @classmethod
+    def from_dict(cls, payload: dict[str, Any]) -> ModelMetrics:
+        """Read back `to_dict` (None as NaN, lists as intervals)."""
+
+        def number(key: str) -> float:
+            value = payload.get(key)
+            return float("nan") if value is None else float(value)
+
+        def interval(key: str) -> tuple[float, float] | None:
+            value = payload.get(key)
+            return (float(value[0]), float(value[1])) if value else None
+
+        return cls(
+            version=int(payload["version"]),
+            rows=int(payload["rows"]),
+            positives=int(payload["positives"]),
+            roc_auc=number("roc_auc"),
+            pr_auc=number("pr_auc"),
+            ece=number("ece"),
+            brier=number("brier"),
+            roc_auc_ci=interval("roc_auc_ci"),
+            pr_auc_ci=interval("pr_auc_ci"),
+        )
+
 
 @dataclass(frozen=True)
 class RealisedPerformance:
@@ -53,6 +77,7 @@ class RealisedPerformance:
     confidence: float | None = None  # coverage of the bootstrap intervals
     champion_products: dict[str, ModelMetrics] = field(default_factory=dict)  # the champion per product
     champion_holdout_products: dict[str, dict[str, float]] = field(default_factory=dict)  # its holdout per product
+    out_of_sample: bool = True  # the rows' labels start after the champion's training labels ended
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON values."""
@@ -67,6 +92,7 @@ class RealisedPerformance:
             "confidence": self.confidence,
             "champion_products": {k: v.to_dict() for k, v in self.champion_products.items()},
             "champion_holdout_products": {k: dict(v) for k, v in self.champion_holdout_products.items()},
+            "out_of_sample": self.out_of_sample,
         }
 
 
@@ -116,12 +142,13 @@ def realised_performance(
     confidence: float = 0.9,
     seed: int = 0,
     champion_holdout_products: Mapping[str, Mapping[str, float]] | None = None,
+    out_of_sample: bool = True,
 ) -> RealisedPerformance:
     """Metrics per role (`champion` required; `challenger`, `previous_champion` optional) from (version, scores)
     on the labelled rows of `frame` (column `label`), with `confidence` bootstrap intervals over `resamples`
     row resamples shared by every role (paired), among them the champion / previous champion PR-AUC ratio; with a
     `product` column, the champion's metrics per product too (a drift of what drives one product shows there
-    first)."""
+    first); `out_of_sample` says whether the rows' labels start after the champion's training labels ended."""
     if frame.empty or "label" not in frame.columns:
         raise MonitoringError("realised performance needs labelled rows (column label); none were given")
     if frame["label"].isna().any():
@@ -163,4 +190,5 @@ def realised_performance(
         confidence=confidence if resamples > 0 else None,
         champion_products=products,
         champion_holdout_products={k: dict(v) for k, v in (champion_holdout_products or {}).items()},
+        out_of_sample=out_of_sample,
     )

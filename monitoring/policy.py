@@ -6,14 +6,20 @@
   since its last retrain that was carried out (debounced; a deferred retrain does not restart the count), or the
   realised ROC-AUC fell below `min_roc_auc`, or the realised PR-AUC fell below the champion's holdout PR-AUC x
   (1 - `max_pr_auc_drop`), or one product's realised ROC-AUC fell below its holdout ROC-AUC less
-  `max_product_roc_auc_drop` (off by default), or the realised ROC-AUC decayed more than `max_roc_auc_decay` below
-  the champion's first realised ROC-AUC (its own baseline on live data: holdouts of older periods rank
-  differently, and concept drift shows as decay before any floor).
+  `max_product_roc_auc_drop` (off by default), or the realised ROC-AUC decayed from the champion's own baseline
+  on live data, overall (`max_roc_auc_decay`) or for one product (`max_product_roc_auc_decay`): concept drift
+  barely moves the inputs and shows first as one product's ranking decaying.
 - `none` otherwise. Rollback wins over retrain: it is the quicker remedy, and the reasons list both.
 
-With bootstrap intervals (`bootstrap_resamples` > 0) the performance rules act only when the whole `confidence`
-interval is past its bar: the upper end of the realised metric below the floor, the upper end of the paired
-champion / previous champion PR-AUC ratio below 1 - `rollback_margin`.
+The decay baseline is the champion's first check measured out of sample: on snapshots labelled after its training
+labels ended (the monitor's plan says so). A check right after training labels the same conversions the last
+training snapshots did, so it flatters the model and would make ordinary ageing look like decay. A decay counts
+when the fall is at least the setting and past chance: the fall less the combined half-width of the baseline's and
+the current interval is above zero.
+
+With bootstrap intervals (`bootstrap_resamples` > 0) the floors and the rollback act only when the whole
+`confidence` interval is past its bar: the upper end of the realised metric below the floor, the upper end of the
+paired champion / previous champion PR-AUC ratio below 1 - `rollback_margin`.
 """
 
 from __future__ import annotations
@@ -48,6 +54,14 @@ class CheckRecord:
     action: str = ""  # what was done about it: none | retrain | rollback | defer; pending until acted ("" legacy)
     realised_roc_auc: float | None = None  # the champion's realised ROC-AUC at this check (None: no labels yet)
     realised_positives: int = 0
+    realised_roc_auc_ci: tuple[float, float] | None = None  # its bootstrap interval (None: not computed)
+    realised_out_of_sample: bool | None = None  # its rows' labels start after the training labels (None: legacy)
+    # product -> roc_auc, roc_auc_ci, positives
+    realised_products: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.realised_roc_auc_ci is not None:  # a JSON list read back
+            object.__setattr__(self, "realised_roc_auc_ci", tuple(self.realised_roc_auc_ci))
 
     @property
     def retrained(self) -> bool:
@@ -102,7 +116,17 @@ class Decision:
     def record(self, recorded_at: str = "", action: str = "pending") -> CheckRecord:
         """The history line of this check (`action` until the decision is acted on: pending)."""
         prediction = self.metrics.get("prediction_drift")
-        realised = (self.metrics.get("realised") or {}).get("champion") or {}
+        performance = self.metrics.get("realised") or {}
+        realised = performance.get("champion") or {}
+        products = {
+            str(product): {
+                "roc_auc": m.get("roc_auc"),
+                "roc_auc_ci": m.get("roc_auc_ci"),
+                "positives": int(m.get("positives") or 0),
+            }
+            for product, m in (performance.get("champion_products") or {}).items()
+        }
+        interval = realised.get("roc_auc_ci")
         return CheckRecord(
             as_of=self.as_of,
             champion_version=self.champion_version,
@@ -114,6 +138,9 @@ class Decision:
             action=action,
             realised_roc_auc=realised.get("roc_auc"),
             realised_positives=int(realised.get("positives") or 0),
+            realised_roc_auc_ci=(float(interval[0]), float(interval[1])) if interval else None,
+            realised_out_of_sample=bool(performance.get("out_of_sample", True)) if performance else None,
+            realised_products=products,
         )
 
 
@@ -138,35 +165,96 @@ def _window(as_of: str, champion_version: int, drifted: bool, history: Sequence[
     return ([r.drifted for r in ordered] + [drifted])[-size:]
 
 
+@dataclass(frozen=True)
+class _Baseline:
+    """The champion's realised ROC-AUC at its first out-of-sample check (and its interval when known)."""
+
+    as_of: str
+    roc_auc: float
+    interval: tuple[float, float] | None
+
+
 def _baseline(
-    as_of: str, champion_version: int, history: Sequence[CheckRecord], policy: PolicySettings
-) -> CheckRecord | None:
-    """The champion's first earlier check with a realised ROC-AUC on enough positives: its baseline on live data."""
+    as_of: str,
+    champion_version: int,
+    history: Sequence[CheckRecord],
+    policy: PolicySettings,
+    product: str | None = None,
+) -> _Baseline | None:
+    """The champion's baseline on live data, overall or for `product`: its first earlier check measured out of sample
+    (labels after its training labels) on at least `min_positives` positives."""
     for record in history:  # oldest first
         if (
-            record.as_of < as_of
-            and record.champion_version == champion_version
-            and _value(record.realised_roc_auc) is not None
-            and record.realised_positives >= policy.min_positives
+            record.as_of >= as_of
+            or record.champion_version != champion_version
+            or record.realised_out_of_sample is False
         ):
-            return record
+            continue
+        if product is None:
+            roc, interval, positives = (
+                _value(record.realised_roc_auc),
+                record.realised_roc_auc_ci,
+                record.realised_positives,
+            )
+        else:
+            entry = record.realised_products.get(product) or {}
+            roc, positives = _value(entry.get("roc_auc")), int(entry.get("positives") or 0)
+            interval = tuple(entry["roc_auc_ci"]) if entry.get("roc_auc_ci") else None  # type: ignore[assignment]
+        if roc is not None and positives >= policy.min_positives:
+            return _Baseline(record.as_of, roc, interval)
     return None
 
 
-def _decay_reasons(perf: RealisedPerformance | None, baseline: CheckRecord | None, policy: PolicySettings) -> list[str]:
-    """A retrain reason when the realised ROC-AUC (upper end of its interval) fell more than `max_roc_auc_decay`
-    below the champion's baseline."""
-    decay = policy.max_roc_auc_decay
-    if decay is None or baseline is None or perf is None or not _usable(perf.champion, policy):
+def _half_width(interval: tuple[float, float] | None) -> float | None:
+    """Half the width of a bootstrap interval (None when unknown or not finite)."""
+    if interval is None or _value(interval[0]) is None or _value(interval[1]) is None:
+        return None
+    return (float(interval[1]) - float(interval[0])) / 2
+
+
+def _decayed(
+    metrics: ModelMetrics, baseline: _Baseline | None, decay: float | None, policy: PolicySettings
+) -> str | None:
+    """The reason when the realised ROC-AUC fell at least `decay` below the baseline and the fall is past chance: the
+    fall less the combined half-width of the two intervals (square root of the sum of squares: two samples of
+    different snapshots; an unknown interval counts as none) is still above zero. Else None."""
+    roc = _value(metrics.roc_auc)
+    if decay is None or baseline is None or roc is None or not _usable(metrics, policy):
+        return None
+    fall = baseline.roc_auc - roc
+    margin = math.hypot(_half_width(metrics.roc_auc_ci) or 0.0, _half_width(baseline.interval) or 0.0)
+    if fall < decay or fall - margin <= 0:
+        return None
+    past = f", {margin:.4f} past chance" if margin else ""
+    return (
+        f"realised ROC-AUC {_bounded(roc, metrics.roc_auc_ci)} fell {fall:.4f} (at least {decay:.2f}{past}) below "
+        f"champion v{metrics.version}'s first out-of-sample realised ROC-AUC "
+        f"{_bounded(baseline.roc_auc, baseline.interval)} ({baseline.as_of})"
+    )
+
+
+def _decay_reasons(
+    as_of: str,
+    perf: RealisedPerformance | None,
+    history: Sequence[CheckRecord],
+    policy: PolicySettings,
+    champion_version: int,
+) -> list[str]:
+    """Retrain reasons when the realised ROC-AUC, overall (`max_roc_auc_decay`) or of one product
+    (`max_product_roc_auc_decay`), fell past its bar below the champion's own baseline on live data."""
+    if perf is None:
         return []
-    roc, first = _value(perf.champion.roc_auc), _value(baseline.realised_roc_auc)
-    upper = _upper(roc, perf.champion.roc_auc_ci)
-    if roc is None or first is None or upper is None or upper >= first - decay:
-        return []
-    return [
-        f"realised ROC-AUC {_bounded(roc, perf.champion.roc_auc_ci)} fell more than {decay:.2f} below champion "
-        f"v{perf.champion.version}'s first realised ROC-AUC {first:.4f} ({baseline.as_of})"
-    ]
+    version = champion_version
+    reasons = []
+    overall = _decayed(perf.champion, _baseline(as_of, version, history, policy), policy.max_roc_auc_decay, policy)
+    if overall:
+        reasons.append(overall)
+    for product, metrics in sorted(perf.champion_products.items()):
+        baseline = _baseline(as_of, version, history, policy, product)
+        decayed = _decayed(metrics, baseline, policy.max_product_roc_auc_decay, policy)
+        if decayed:
+            reasons.append(f"{product}: {decayed} on {metrics.positives} positives")
+    return reasons
 
 
 def _usable(metrics: ModelMetrics | None, policy: PolicySettings) -> bool:
@@ -258,7 +346,7 @@ def decide(
     flags = _window(day, champion_version, drifted, history, policy.window_checks)
     count = sum(flags)
     rollback, retrain = _performance_reasons(performance, policy)
-    retrain += _decay_reasons(performance, _baseline(day, champion_version, history, policy), policy)
+    retrain += _decay_reasons(day, performance, history, policy, champion_version)
     notes = []
     if count >= policy.persist_checks:
         retrain.insert(

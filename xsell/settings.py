@@ -310,6 +310,8 @@ class PolicySettings(_Section):
     min_positives: int = Field(20, ge=1)  # realised metrics on fewer positives are reported, never acted on
     max_roc_auc_decay: float | None = Field(0.06, ge=0, le=1)  # ... or realised ROC-AUC fell this much below the
     # champion's first realised ROC-AUC (its own baseline on live data: concept drift shows as decay)
+    max_product_roc_auc_decay: float | None = Field(0.06, ge=0, le=1)  # ... or one product's realised ROC-AUC fell
+    # this much below its first out-of-sample realised ROC-AUC (a concept drift of one product shows there first)
     max_product_roc_auc_drop: float | None = Field(None, ge=0, le=1)  # ... or a product's realised ROC-AUC is below
     # its holdout ROC-AUC less this (off by default: per-product holdouts of a small book are too noisy)
     bootstrap_resamples: int = Field(200, ge=0)  # row resamples behind the realised metrics' intervals (0: none)

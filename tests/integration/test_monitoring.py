@@ -79,6 +79,7 @@ def test_rerun_counts_once_and_later_check_has_realised_metrics(home: Home) -> N
     assert later.window == 2  # this check and the one at FIRST
     realised = later.metrics["realised"]
     assert realised["snapshots"] == ["2025-04-30", "2025-05-31", "2025-06-30"]
+    assert realised["out_of_sample"] is True  # labelled after the training labels (to 2025-03-31) ended
     assert realised["champion"]["version"] == champion.version and realised["champion"]["rows"] > 0
     assert 0.5 <= realised["champion"]["roc_auc"] <= 1
     assert realised["challenger"] is None  # the only version is both champion and challenger

@@ -47,6 +47,10 @@ RAMP_MONTHS = 6  # months after the first paid day during which an account is st
 RAMP_PENALTY = -1.0  # added to the conversion logit while ramping
 RENEWAL_WINDOW_DAYS = 75  # days before a yearly renewal in which expansion is discussed
 RENEWAL_UPLIFT = 0.9  # added to the conversion logit within that window
+# concept drift of the first adjacent product: its conversion logit after the drift month
+CONCEPT_GROWTH = 1.0  # x the account's standardised headcount growth
+CONCEPT_SMB = 0.8  # added for smb accounts
+CONCEPT_ONBOARDING = 0.8  # added in the first paid months (the ramp that used to damp it)
 MIN_CALIBRATION = 50  # eligible accounts needed to recalibrate a product's conversion offset
 
 
@@ -507,13 +511,18 @@ class _Simulation:
         ready = 0.25 * self.growth_z[idx] + 0.2 * acc.segment[idx] + 0.2 * (tier[idx] - self.cat.adjacent_min_tier[j])
         uplift = self._current_uplift(idx, j, m)
         drifted = self.concept and j == 0 and self.tl.drift_month is not None and m >= self.tl.drift_month
+        paid_days = int(self.tl.month_days[m]) - self.paid_start[idx]
         if drifted:
-            # concept drift: adoption depth stops mattering; health and enterprise segment take over
+            # concept drift: the product is repositioned as an onboarding add-on for young, growing small teams.
+            # What drove it stops mattering (adoption depth and mastery, the need x health interaction, the renewal
+            # window, tier and the enterprise lean); the first paid months now lift it instead of damping it, and
+            # headcount growth and the smb segment drive it. A champion trained before still ranks by the old
+            # drivers, so its realised ranking of this product falls once the labels mature.
             return (
-                1.4 * self.health[idx]
-                + 1.0 * (acc.segment[idx] == 2)
+                CONCEPT_GROWTH * self.growth_z[idx]
+                + CONCEPT_SMB * (acc.segment[idx] == 0)
+                + np.where(paid_days < RAMP_MONTHS * 30.4, CONCEPT_ONBOARDING, 0.0)
                 + 0.4 * acc.need[idx, j]
-                + ready
                 + uplift
                 + self.random_effect[idx, j]
             )
@@ -522,7 +531,6 @@ class _Simulation:
         # purchase mostly in a healthy relationship (an interaction, not a sum), and budget talks that open in the
         # weeks before a yearly renewal (not monotone in the time to renewal)
         depth = self.depth[idx]
-        paid_days = int(self.tl.month_days[m]) - self.paid_start[idx]
         to_renewal = 365.25 - np.mod(paid_days, 365.25)
         return (
             0.45 * (depth - 0.5) / 0.2

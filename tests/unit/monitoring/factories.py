@@ -70,8 +70,11 @@ def record(
     action: str = "",
     realised_roc_auc: float | None = None,
     realised_positives: int = 0,
+    out_of_sample: bool | None = True,
+    products: dict[str, tuple[float, int]] | None = None,
 ) -> CheckRecord:
-    """One earlier check (`action` "" as in records written before actions were noted)."""
+    """One earlier check (`action` "" as in records written before actions were noted); `products` maps a product
+    to its realised (ROC-AUC, positives)."""
     return CheckRecord(
         as_of=as_of,
         champion_version=champion,
@@ -82,4 +85,6 @@ def record(
         action=action,
         realised_roc_auc=realised_roc_auc,
         realised_positives=realised_positives,
+        realised_out_of_sample=out_of_sample,
+        realised_products={p: {"roc_auc": r, "positives": n} for p, (r, n) in (products or {}).items()},
     )

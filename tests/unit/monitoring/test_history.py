@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -39,3 +40,22 @@ def test_the_action_is_noted_on_its_check(tmp_path: Path) -> None:
     assert not history[0].retrained
     with pytest.raises(MonitoringError, match="no check recorded for 2025-07-31"):
         record_action(path, "2025-07-31", "none")
+
+
+def test_realised_metrics_read_back_as_written(tmp_path: Path) -> None:
+    # given a check with the champion's realised ROC-AUC, its interval and one product's, measured out of sample
+    path = tmp_path / "checks.jsonl"
+    written = replace(
+        record("2025-06-30", False, realised_roc_auc=0.88, realised_positives=90, products={"analytics": (0.8, 40)}),
+        realised_roc_auc_ci=(0.85, 0.91),
+    )
+    # when it is recorded and read back from JSON: then it is the same record (the interval a tuple again)
+    record_check(path, written)
+    assert read_history(path) == [written]
+    # and a line written before these fields existed reads with no baseline information (legacy: not known)
+    path.write_text('{"as_of": "2025-05-31", "champion_version": 1, "drifted": false, "drift_share": 0.0, '
+                    '"prediction_drift": null, "decision": "none"}\n')  # fmt: skip
+    legacy = read_history(path)[0]
+    assert (
+        legacy.realised_out_of_sample is None and legacy.realised_products == {} and legacy.realised_roc_auc_ci is None
+    )

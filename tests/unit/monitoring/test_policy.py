@@ -167,14 +167,22 @@ def test_policy_window_must_hold_the_persistence(clean_env: None) -> None:
 
 
 def test_realised_roc_auc_decay_from_the_champions_own_baseline_retrains() -> None:
-    # the champion's first realised check (2025-02, 40 positives) scored ROC-AUC 0.94; the current one 0.84
-    first = record("2025-02-28", False, realised_roc_auc=0.94, realised_positives=40)
+    # the champion's first out-of-sample check (2025-02, 40 positives) scored ROC-AUC 0.94 (0.92-0.96); now 0.84
+    first = replace(
+        record("2025-02-28", False, realised_roc_auc=0.94, realised_positives=40), realised_roc_auc_ci=(0.92, 0.96)
+    )
     decayed = performance(metrics(1, pr_auc=0.3, roc_auc=0.84, roc_ci=(0.82, 0.86)), holdout_pr_auc=0.2)
     decision = decide(AS_OF, drift_result(0.0), [first], decayed, POLICY, champion_version=1)
-    assert decision.decision == "retrain" and "first realised ROC-AUC 0.9400 (2025-02-28)" in decision.reasons[0]
-    # within the interval of the bar it holds; so without a baseline, or with one of another champion
-    noisy = performance(metrics(1, pr_auc=0.3, roc_auc=0.86, roc_ci=(0.82, 0.9)), holdout_pr_auc=0.2)
+    assert decision.decision == "retrain"
+    assert decision.reasons[0].startswith("realised ROC-AUC 0.8400 (interval 0.8200-0.8600) fell 0.1000")
+    assert "first out-of-sample realised ROC-AUC 0.9400 (interval 0.9200-0.9600) (2025-02-28)" in decision.reasons[0]
+    # a fall within chance holds (0.08 against a combined half-width of 0.089), and so does one smaller than
+    # max_roc_auc_decay however sure (0.04 < 0.06)
+    noisy = performance(metrics(1, pr_auc=0.3, roc_auc=0.86, roc_ci=(0.78, 0.94)), holdout_pr_auc=0.2)
     assert decide(AS_OF, drift_result(0.0), [first], noisy, POLICY, champion_version=1).decision == "none"
+    slight = performance(metrics(1, pr_auc=0.3, roc_auc=0.90, roc_ci=(0.89, 0.91)), holdout_pr_auc=0.2)
+    assert decide(AS_OF, drift_result(0.0), [first], slight, POLICY, champion_version=1).decision == "none"
+    # without a baseline, or with one of another champion, nothing decays
     assert decide(AS_OF, drift_result(0.0), [], decayed, POLICY, champion_version=1).decision == "none"
     assert decide(AS_OF, drift_result(0.0), [first], decayed, POLICY, champion_version=2).decision == "none"
     # a baseline on too few positives does not count
@@ -182,10 +190,58 @@ def test_realised_roc_auc_decay_from_the_champions_own_baseline_retrains() -> No
     assert decide(AS_OF, drift_result(0.0), [thin], decayed, POLICY, champion_version=1).decision == "none"
 
 
+def test_an_in_sample_check_is_no_baseline_for_decay() -> None:
+    # given a first check whose rows labelled the conversions the champion trained on (flattering: 0.94), then an
+    # out-of-sample one at 0.86
+    in_sample = record("2025-02-28", False, realised_roc_auc=0.94, realised_positives=40, out_of_sample=False)
+    honest = record("2025-03-31", False, realised_roc_auc=0.86, realised_positives=40)
+    current = performance(metrics(1, pr_auc=0.3, roc_auc=0.84, roc_ci=(0.82, 0.86)), holdout_pr_auc=0.2)
+    # when the current check scores 0.84: then the baseline is the out-of-sample 0.86, which 0.84 has not decayed from
+    decision = decide(AS_OF, drift_result(0.0), [in_sample, honest], current, POLICY, champion_version=1)
+    assert decision.decision == "none", decision.reasons
+    # and with only the in-sample check there is no baseline at all
+    assert decide(AS_OF, drift_result(0.0), [in_sample], current, POLICY, champion_version=1).decision == "none"
+
+
+def test_one_products_decay_from_its_own_baseline_retrains() -> None:
+    # given a first out-of-sample check where analytics ranked at 0.85 (0.81-0.89) and automation at 0.95
+    first = record(
+        "2025-03-31", False, realised_roc_auc=0.90, realised_positives=100,
+        products={"analytics": (0.85, 50), "automation": (0.95, 50)},
+    )  # fmt: skip
+    first.realised_products["analytics"]["roc_auc_ci"] = [0.81, 0.89]
+    # when analytics now ranks at 0.70 (interval 0.64-0.76) while overall and automation hold
+    perf = replace(
+        performance(metrics(1, pr_auc=0.3, roc_auc=0.88, roc_ci=(0.86, 0.90)), holdout_pr_auc=0.2),
+        champion_products={
+            "analytics": metrics(1, pr_auc=0.2, roc_auc=0.70, roc_ci=(0.64, 0.76)),
+            "automation": metrics(1, pr_auc=0.4, roc_auc=0.95, roc_ci=(0.93, 0.97)),
+        },
+    )
+    decision = decide(AS_OF, drift_result(0.0), [first], perf, POLICY, champion_version=1)
+    # then it retrains on analytics alone, naming the product and its baseline
+    assert decision.decision == "retrain" and len(decision.reasons) == 1
+    assert decision.reasons[0].startswith("analytics: realised ROC-AUC 0.7000 (interval 0.6400-0.7600) fell 0.1500")
+    assert "first out-of-sample realised ROC-AUC 0.8500 (interval 0.8100-0.8900) (2025-03-31)" in decision.reasons[0]
+    # and not within chance (0.07 against 0.072), when the rule is off, or on a product baseline of too few positives
+    near = replace(perf, champion_products={"analytics": metrics(1, pr_auc=0.2, roc_auc=0.78, roc_ci=(0.72, 0.84))})
+    assert decide(AS_OF, drift_result(0.0), [first], near, POLICY, champion_version=1).decision == "none"
+    off = POLICY.model_copy(update={"max_product_roc_auc_decay": None})
+    assert decide(AS_OF, drift_result(0.0), [first], perf, off, champion_version=1).decision == "none"
+    thin = replace(first, realised_products={"analytics": {"roc_auc": 0.85, "positives": 5}})
+    assert decide(AS_OF, drift_result(0.0), [thin], perf, POLICY, champion_version=1).decision == "none"
+
+
 def test_a_check_records_the_champions_realised_roc_auc() -> None:
     perf = performance(metrics(1, pr_auc=0.3, roc_auc=0.9, positives=44), holdout_pr_auc=0.2)
+    perf = replace(perf, champion_products={"analytics": metrics(1, pr_auc=0.2, roc_auc=0.8, positives=21)})
     line = decide(AS_OF, drift_result(0.0), [], perf, POLICY, champion_version=1).record("now")
     assert (line.realised_roc_auc, line.realised_positives, line.action) == (0.9, 44, "pending")
+    assert line.realised_out_of_sample is True
+    assert line.realised_products == {"analytics": {"roc_auc": 0.8, "roc_auc_ci": None, "positives": 21}}
+    # and a check without matured labels records no realised metrics at all
+    quiet = decide(AS_OF, drift_result(0.0), [], None, POLICY, champion_version=1).record("now")
+    assert quiet.realised_out_of_sample is None and quiet.realised_products == {}
 
 
 def test_a_product_below_its_holdout_retrains_when_enabled() -> None:

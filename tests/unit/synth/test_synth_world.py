@@ -262,7 +262,10 @@ def test_concept_drift_changes_what_drives_one_product_only() -> None:
         world = simulate_world(settings, catalog, timeline, seed=9)
         trace = world.hazard_trace
         period = trace["month"] - timeline.period_first
-        drivers = {"depth": world.depth[period, trace["eligible"]], "health": world.health[period, trace["eligible"]]}
+        drivers = {
+            "depth": world.depth[period, trace["eligible"]],
+            "growth": world.accounts.growth[trace["eligible"]],
+        }
         out = {}
         for name, values in drivers.items():
             for j in (0, 1):
@@ -274,10 +277,10 @@ def test_concept_drift_changes_what_drives_one_product_only() -> None:
     # when the correlation of conversion hazard with depth and health is measured before and after
     plain, plain_depth = correlations(base)
     drift, drift_depth = correlations(drifted)
-    # then the first adjacent product's hazard stops following adoption depth and follows health instead
+    # then the first adjacent product's hazard stops following adoption depth and follows headcount growth instead
     assert drift["depth", 0, False] > 0.3 and plain["depth", 0, True] > 0.3
     assert drift["depth", 0, True] < 0.5 * drift["depth", 0, False]
-    assert drift["health", 0, True] > plain["health", 0, True] + 0.1
+    assert drift["growth", 0, True] > plain["growth", 0, True] + 0.2
     # and the other products and the input distributions are unchanged
     assert drift["depth", 1, True] > 0.7 * plain["depth", 1, True]
     assert abs(drift_depth - plain_depth) < 0.03
