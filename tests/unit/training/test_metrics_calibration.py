@@ -78,6 +78,28 @@ def test_calibrators_map_raw_scores_to_calibrated_probabilities(method: str) -> 
     assert expected_calibration_error(y, 1 / (1 + np.exp(-raw))) > 0.03  # the raw sigmoid is off
 
 
+def test_isotonic_calibration_keeps_the_models_order_and_ranking_metrics() -> None:
+    # given raw scores with many distinct values and an isotonic calibrator fitted on them
+    raw, y = _scores()
+    calibrator = fit_calibrator("isotonic", raw, y)
+    p = calibrator.predict(raw)
+    # then no two rows the model ranks apart tie, so the ranking metrics are the raw scores' exactly
+    order = np.argsort(raw)
+    assert (np.diff(p[order]) > 0).all()
+    assert binary_metrics(y, p)["roc_auc"] == binary_metrics(y, raw)["roc_auc"]
+    assert binary_metrics(y, p)["pr_auc"] == pytest.approx(binary_metrics(y, raw)["pr_auc"])
+    # and it stays monotone and inside (0, 1) past the scores it was fitted on
+    wide = np.linspace(raw.min() - 5, raw.max() + 5, 500)
+    q = calibrator.predict(wide)
+    assert (np.diff(q) > 0).all() and ((q > 0) & (q < 1)).all()
+    # while the step function it interpolates ties many rows (what a calibrator pickled before this still does)
+    steps = calibrator.model_.predict(raw)
+    assert len(np.unique(steps)) < len(raw) / 10
+    legacy = fit_calibrator("isotonic", raw, y)
+    del legacy.knots_
+    assert np.array_equal(legacy.predict(raw), steps)
+
+
 def test_choose_calibration_reports_both_and_auto_picks_the_lower_ece() -> None:
     raw, y = _scores()
     groups = np.arange(len(y)) % 3
