@@ -44,6 +44,7 @@ from training.metrics import objective_score
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "DEFAULT_TRIAL",
     "SEARCH_SPACE_VERSION",
     "CVObjective",
     "CVScore",
@@ -62,7 +63,25 @@ __all__ = [
 ]
 
 #: Bumped whenever the search space or the objective changes meaning (it is part of the study name).
-SEARCH_SPACE_VERSION = "2"
+SEARCH_SPACE_VERSION = "3"
+#: The first trial of a fresh study: the usual LightGBM settings for a few percent positives (moderate leaves, enough
+#: rows per leaf, some L2, row and column subsampling, positives unweighted). TPE's first trials are random draws in
+#: a wide space; starting from this one, a tuned result replaces it only by scoring better in CV. Measured at 20,000
+#: accounts: these settings alone beat the logistic regression's holdout PR-AUC on two products of three.
+DEFAULT_TRIAL: dict[str, Any] = {
+    "learning_rate": 0.05,
+    "num_leaves": 31,
+    "min_child_samples": 200,
+    "min_sum_hessian_in_leaf": 1e-3,
+    "feature_fraction": 0.8,
+    "bagging_fraction": 0.8,
+    "lambda_l1": 1e-3,
+    "lambda_l2": 5.0,
+    "path_smooth": 1e-3,
+    "extra_trees": False,
+    "cat_smooth": 10.0,
+    "scale_pos_weight": 1.0,
+}
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 #: Trials that count against the budget: claimed or waiting slots and finished trials (not failed ones).
 BUDGETED = (TrialState.WAITING, TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED)
@@ -337,12 +356,16 @@ def plan_trial_budget(study: optuna.Study, trials: int) -> int:
     """Add WAITING slots until the study holds `trials` trials that did not fail; return how many were added.
 
     Called by the one coordinating process of a study (slots replace failed trials, so a rerun with the same
-    target after a crash runs only what is missing).
+    target after a crash runs only what is missing). The first slot of a fresh study is `DEFAULT_TRIAL`.
     """
-    budgeted = sum(1 for t in study.get_trials(deepcopy=False) if t.state in BUDGETED)
+    existing = study.get_trials(deepcopy=False)
+    budgeted = sum(1 for t in existing if t.state in BUDGETED)
     missing = max(0, trials - budgeted)
-    for _ in range(missing):
-        study.enqueue_trial({}, user_attrs={"slot": True})
+    for i in range(missing):
+        if not existing and i == 0:
+            study.enqueue_trial(DEFAULT_TRIAL, user_attrs={"slot": True, "default": True})
+        else:
+            study.enqueue_trial({}, user_attrs={"slot": True})
     return missing
 
 

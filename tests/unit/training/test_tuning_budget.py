@@ -17,11 +17,13 @@ from optuna.trial import TrialState
 from training import tuning
 from training.errors import TrainingError
 from training.tuning import (
+    DEFAULT_TRIAL,
     check_shared_storage,
     create_study,
     make_storage,
     plan_trial_budget,
     run_trial_slots,
+    suggest_params,
     tune,
     tune_worker,
 )
@@ -121,3 +123,24 @@ def test_workers_need_a_database_server_and_an_existing_study(frame: pd.DataFram
     with pytest.raises(TrainingError, match="no study 'missing'"):
         create_study(make_storage(_url(tmp_path)), "missing", direction="maximize", seed=1, load_only=True)
     check_shared_storage("postgresql://u:p@127.0.0.1:5433/optuna")  # a server is accepted
+
+
+def test_a_fresh_study_starts_from_the_default_trial(tmp_path: Path) -> None:
+    # given a fresh study with a budget of 3 trials over the real search space
+    store = make_storage(_url(tmp_path))
+    study = create_study(store, "d", direction="maximize", seed=1)
+    plan_trial_budget(study, 3)
+    seen: list[dict[str, object]] = []
+
+    def record(trial: optuna.Trial) -> float:
+        seen.append(suggest_params(trial, max_pos_weight=30.0))
+        return 0.5
+
+    # when its slots run: the first trial is the default, the others are the sampler's own
+    assert run_trial_slots(study, store, record) == 3
+    assert seen[0] == DEFAULT_TRIAL and all(s != DEFAULT_TRIAL for s in seen[1:])
+    assert [t.user_attrs.get("default", False) for t in study.get_trials(deepcopy=False)] == [True, False, False]
+    # and a later top-up of the same study (a rerun with more trials) adds no second default
+    assert plan_trial_budget(study, 5) == 2
+    run_trial_slots(study, store, record)
+    assert sum(s == DEFAULT_TRIAL for s in seen) == 1
