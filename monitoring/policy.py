@@ -187,7 +187,7 @@ def _baseline(
         if (
             record.as_of >= as_of
             or record.champion_version != champion_version
-            or record.realised_out_of_sample is False
+            or record.realised_out_of_sample is not True  # in sample, or recorded before the flag (unpurged)
         ):
             continue
         if product is None:

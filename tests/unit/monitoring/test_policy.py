@@ -199,8 +199,10 @@ def test_an_in_sample_check_is_no_baseline_for_decay() -> None:
     # when the current check scores 0.84: then the baseline is the out-of-sample 0.86, which 0.84 has not decayed from
     decision = decide(AS_OF, drift_result(0.0), [in_sample, honest], current, POLICY, champion_version=1)
     assert decision.decision == "none", decision.reasons
-    # and with only the in-sample check there is no baseline at all
+    # and with only the in-sample check there is no baseline at all, nor with a line recorded before the flag existed
     assert decide(AS_OF, drift_result(0.0), [in_sample], current, POLICY, champion_version=1).decision == "none"
+    legacy = replace(in_sample, realised_out_of_sample=None)
+    assert decide(AS_OF, drift_result(0.0), [legacy], current, POLICY, champion_version=1).decision == "none"
 
 
 def test_one_products_decay_from_its_own_baseline_retrains() -> None:
