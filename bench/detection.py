@@ -86,9 +86,8 @@ def _child_study(home: str, from_month: str, to_month: str, trials: str, seed: s
     from training.pipeline import train_propensity
     from xsell.settings import load_settings
 
-    settings = load_settings(
-        home=home, seed=int(seed), **{"training.optuna_storage": f"sqlite:///{home}/optuna-detection-{seed}.db"}
-    )
+    overrides: dict[str, Any] = {"seed": int(seed), "training.optuna_storage": f"sqlite:///{home}/optuna-{seed}.db"}
+    settings = load_settings(home=home, **overrides)
     first = month_end(*parse_month(from_month))
     con = connect_warehouse(settings)
     try:
@@ -115,7 +114,7 @@ def _child_study(home: str, from_month: str, to_month: str, trials: str, seed: s
     holdout = result.metrics["xsell"]
     policy = settings.monitoring.policy
     purge = settings.training.purge_days if settings.training.purge_days is not None else horizon
-    months = []
+    months: list[dict[str, Any]] = []
     for check in snapshot_dates(from_month, to_month, "month_end"):
         matured, out_of_sample = performance_window(
             [d for d in scored if is_labelled(d, horizon, check)],
