@@ -7,8 +7,8 @@ and scored on the held-out group (cross-fitting), so isotonic regression's in-sa
 Isotonic regression is a step function: every row in one of its blocks gets the same probability, so rows the model
 ranks apart would tie (a few hundred distinct values for hundreds of thousands of rows), which blurs each product's
 ranked list and costs ranking metrics at the top of it. The isotonic calibrator here interpolates between the centres
-of its blocks in log-odds (linear between centres, the end slopes continued beyond them): strictly increasing, so it
-keeps the model's order exactly, with the blocks' calibrated levels.
+of its blocks in log-odds (linear between centres; beyond the end blocks, Platt's slope on the same rows): strictly
+increasing, so it keeps the model's order exactly, with the blocks' calibrated levels.
 """
 
 from __future__ import annotations
