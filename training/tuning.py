@@ -425,6 +425,9 @@ def _run_slot(
     trial_id = _claim_slot(storage, study_id)
     if trial_id is None:
         return False
+    # the study's own (cached) storage learns of the claimed trial: a trial with fixed parameters (the default trial)
+    # reads nothing through it before writing its first parameter, which a cache that never saw the trial refuses
+    study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     trial = optuna.Trial(study, trial_id)
     trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
     with _heartbeat(storage, trial_id):

@@ -136,8 +136,11 @@ def test_a_fresh_study_starts_from_the_default_trial(tmp_path: Path) -> None:
         seen.append(suggest_params(trial, max_pos_weight=30.0))
         return 0.5
 
-    # when its slots run: the first trial is the default, the others are the sampler's own
-    assert run_trial_slots(study, store, record) == 3
+    # when its slots run in a worker (its own storage and study object, as in `xsell tune-worker`: nothing cached)
+    worker_store = make_storage(_url(tmp_path))
+    worker = create_study(worker_store, "d", direction="maximize", seed=1, worker=1, load_only=True)
+    assert run_trial_slots(worker, worker_store, record) == 3
+    # then the first trial is the default, the others are the sampler's own
     assert seen[0] == DEFAULT_TRIAL and all(s != DEFAULT_TRIAL for s in seen[1:])
     assert [t.user_attrs.get("default", False) for t in study.get_trials(deepcopy=False)] == [True, False, False]
     # and a later top-up of the same study (a rerun with more trials) adds no second default
