@@ -26,50 +26,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from bench.measure import ensure_consolidated, run_child, run_child_kind
+from bench.measure import ensure_consolidated, ensure_export, months_between, run_child, run_child_kind
 from monitoring.replay import month_of
 from xsell.fileio import write_json_atomic
 
 SCENARIOS = ("stationary", "concept", "covariate")
-
-
-def _export(work: Path, scenario: str, accounts: int, seed: int, start: str, end: str, drift_at: str) -> Path:
-    """The scenario's generated export, cached under `work` by its parameters and the generator's source."""
-    from bench.measure import generator_fingerprint
-
-    drift = scenario != "stationary"
-    raw = (
-        work
-        / f"raw-{scenario}-{accounts}-{start}-{end}-s{seed}-x{drift_at if drift else ''}-g{generator_fingerprint()}"
-    )
-    if not (raw / "generator_manifest.json").exists():
-        run_child(
-            "bench.detection",
-            [
-                "--child",
-                "generate",
-                str(raw),
-                str(accounts),
-                str(seed),
-                start,
-                end,
-                drift_at if drift else "",
-                scenario,
-            ],
-        )
-    return raw
-
-
-def _child_generate(out: str, accounts: str, seed: str, start: str, end: str, drift_at: str, kind: str) -> None:
-    from xsell.settings import load_settings
-    from xsell.synth import generate_raw
-
-    values: dict[str, Any] = {"generator.accounts": int(accounts), "generator.start": start, "generator.end": end}
-    if drift_at:
-        values |= {"generator.drift_at": drift_at, "generator.drift_kind": kind}
-    settings = load_settings(**values)
-    generate_raw(Path(out), settings.generator, int(seed))
-    print(json.dumps({"out": out}))
 
 
 def _child_study(home: str, from_month: str, to_month: str, trials: str, seed: str) -> None:
@@ -80,7 +41,7 @@ def _child_study(home: str, from_month: str, to_month: str, trials: str, seed: s
     from features.grid import data_bounds, month_end, parse_month, snapshot_dates
     from features.labels import is_labelled
     from features.store import connect_warehouse
-    from monitoring.check import performance_window
+    from monitoring.check import performance_window, purge_days
     from monitoring.performance import realised_performance
     from training.dataset import load_training_frame
     from training.pipeline import train_propensity
@@ -113,7 +74,7 @@ def _child_study(home: str, from_month: str, to_month: str, trials: str, seed: s
         con.close()
     holdout = result.metrics["xsell"]
     policy = settings.monitoring.policy
-    purge = settings.training.purge_days if settings.training.purge_days is not None else horizon
+    purge = purge_days(settings)
     months: list[dict[str, Any]] = []
     for check in snapshot_dates(from_month, to_month, "month_end"):
         matured, out_of_sample = performance_window(
@@ -146,7 +107,7 @@ def _child_study(home: str, from_month: str, to_month: str, trials: str, seed: s
         )
     per_snapshot = {
         d.isoformat(): {
-            str(p): {"rows": len(g), "positives": int(g["label"].sum()), "roc_auc": _roc(g)}
+            str(p): {"rows": len(g), "positives": int(g["label"].sum()), "roc_auc": _roc_auc(g)}
             for p, g in s.groupby("product")
         }
         for d, s in scored.items()
@@ -192,11 +153,14 @@ def decide_months(months: list[dict[str, Any]], policy: Any) -> list[dict[str, A
     return out
 
 
-def _roc(frame: Any) -> float | None:
-    from sklearn.metrics import roc_auc_score
+def _roc_auc(frame: Any) -> float | None:
+    """ROC-AUC of the frame's `score` against its `label` (None when one class only)."""
+    import math
 
-    y = frame["label"].to_numpy()
-    return float(roc_auc_score(y, frame["score"])) if 0 < y.sum() < len(y) else None
+    from training.metrics import binary_metrics
+
+    value = float(binary_metrics(frame["label"].to_numpy(), frame["score"].to_numpy())["roc_auc"])
+    return value if math.isfinite(value) else None
 
 
 def _fmt(metrics: dict[str, Any] | None) -> str:
@@ -251,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        run_child_kind(args.child, {"generate": _child_generate, "study": _child_study})
+        run_child_kind(args.child, {"study": _child_study})
         return 0
     from xsell.settings import load_settings
 
@@ -268,7 +232,8 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 result, seconds = json.loads(saved.read_text()), 0.0
             else:
-                raw = _export(work, scenario, args.accounts, seed, args.start, args.end, args.drift_at)
+                drift = (args.drift_at, scenario) if scenario != "stationary" else (None, "")
+                raw = ensure_export(work, args.accounts, args.start, args.end, seed, *drift)
                 home = work / f"home-{raw.name}"
                 ensure_consolidated(raw, home)
                 run = run_child(
@@ -285,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
                 "scenario": scenario,
                 "seed": seed,
                 "fired": [f"{m:%Y-%m}" for m in fired],
-                "first_lag_months": (after[0].year - x.year) * 12 + after[0].month - x.month if after else None,
+                "first_lag_months": months_between(x, after[0]) if after else None,
                 "seconds": round(seconds),
             }
             print(json.dumps(summary), flush=True)

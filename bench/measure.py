@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -120,15 +121,21 @@ def generator_fingerprint() -> str:
     return digest.hexdigest()[:8]
 
 
-def ensure_export(work: Path, accounts: int, start: str, end: str, seed: int) -> Path:
-    """A generated export for these parameters, cached under `work` (keyed by the usage density and the generator's
-    source too)."""
+def ensure_export(
+    work: Path, accounts: int, start: str, end: str, seed: int, drift_at: str | None = None, drift_kind: str = ""
+) -> Path:
+    """A generated export for these parameters (with `drift_kind` drift from `drift_at` when given), cached under
+    `work` (keyed by the usage density and the generator's source too)."""
     from xsell.settings import load_settings
 
     density = load_settings().generator.usage_rows_per_account_month
-    raw = work / f"raw-{accounts}-{start}-{end}-s{seed}-d{density:g}-g{generator_fingerprint()}"
+    drift = f"-{drift_kind}{drift_at}" if drift_at else ""
+    raw = work / f"raw-{accounts}-{start}-{end}-s{seed}-d{density:g}{drift}-g{generator_fingerprint()}"
     if not (raw / "generator_manifest.json").exists():
-        gen = run_child("bench.measure", [str(raw), str(accounts), start, end, str(seed)])
+        gen = run_child(
+            "bench.measure",
+            [str(raw), str(accounts), start, end, str(seed), *([drift_at, drift_kind] if drift_at else [])],
+        )
         print(
             f"generated {accounts:,} accounts: {gen.result['rows_written']:,} rows "
             f"in {gen.seconds:.1f} s, peak {gen.peak_rss_mb:,.0f} MB",
@@ -165,14 +172,24 @@ def ensure_consolidated(raw: Path, home: Path) -> None:
     print(f"consolidated {raw.name} in {cons.seconds:.1f} s", file=sys.stderr)
 
 
-def _generate(out: str, accounts: int, start: str, end: str, seed: int) -> None:
+def months_between(first: date, second: date) -> int:
+    """Whole months from the month of `first` to the month of `second`."""
+    return (second.year - first.year) * 12 + second.month - first.month
+
+
+def _generate(
+    out: str, accounts: int, start: str, end: str, seed: int, drift_at: str = "", drift_kind: str = ""
+) -> None:
     from xsell.settings import load_settings
     from xsell.synth import generate_raw
 
-    settings = load_settings(**{"generator.accounts": accounts, "generator.start": start, "generator.end": end})
+    values: dict[str, Any] = {"generator.accounts": accounts, "generator.start": start, "generator.end": end}
+    if drift_at:
+        values |= {"generator.drift_at": drift_at, "generator.drift_kind": drift_kind}
+    settings = load_settings(**values)
     manifest = generate_raw(Path(out), settings.generator, seed).to_dict()
     print(json.dumps({"rows_written": sum(t["rows_written"] for t in manifest["tables"].values())}))
 
 
 if __name__ == "__main__":  # child process of ensure_export
-    _generate(sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5]))
+    _generate(sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5]), *sys.argv[6:8])

@@ -22,7 +22,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-from bench.measure import generator_fingerprint
+from bench.measure import generator_fingerprint, months_between
 from monitoring.replay import TimelineRow, month_of, read_timeline
 
 SCENARIOS = ("stationary", "covariate", "concept", "degraded")
@@ -34,10 +34,6 @@ def _xsell(home: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedP
     if done.returncode != 0:
         raise RuntimeError(f"xsell {' '.join(args)} failed ({done.returncode}):\n{done.stderr[-3000:]}")
     return done
-
-
-def _months_between(first: date, second: date) -> int:
-    return (second.year - first.year) * 12 + second.month - first.month
 
 
 def _export(work: Path, scenario: str, args: argparse.Namespace, env: dict[str, str]) -> Path:
@@ -74,7 +70,7 @@ def _summary(scenario: str, rows: list[TimelineRow], seconds: float, x: date) ->
         "rollback_months": rollbacks,
         "actions": acted,
         "promotions": promotions,
-        "first_lag_months": _months_between(x, after[0]) if after else None,
+        "first_lag_months": months_between(x, after[0]) if after else None,
         "drift_share": [round(r.drift_share, 2) if r.drift_share is not None else None for r in rows],
     }
 

@@ -45,6 +45,7 @@ __all__ = [
     "performance_check",
     "performance_window",
     "plan_check",
+    "purge_days",
     "record_decision",
     "run_check",
 ]
@@ -183,6 +184,13 @@ def _holdout_products(settings: Settings, info: ModelVersionInfo) -> dict[str, d
     return out
 
 
+def purge_days(settings: Settings) -> int:
+    """Days between the end of the training data and the first snapshot whose labels it never saw:
+    `training.purge_days`, default the label horizon (the time-based CV's purge)."""
+    purge = settings.training.purge_days
+    return purge if purge is not None else settings.features.horizon_days
+
+
 def performance_window(
     matured: list[date], trained_until: date, purge_days: int, count: int
 ) -> tuple[tuple[date, ...], bool]:
@@ -239,8 +247,9 @@ def plan_check(settings: Settings, as_of: date) -> CheckPlan:
     horizon = settings.features.horizon_days
     grid = snapshot_dates(f"{bounds.start:%Y-%m}", f"{as_of:%Y-%m}", cadence)
     matured = [d for d in grid if bounds.start <= d and d > end and is_labelled(d, horizon, labels_known)]
-    purge = settings.training.purge_days if settings.training.purge_days is not None else horizon
-    performance, out_of_sample = performance_window(matured, end, purge, settings.monitoring.performance_snapshots)
+    performance, out_of_sample = performance_window(
+        matured, end, purge_days(settings), settings.monitoring.performance_snapshots
+    )
     return CheckPlan(
         as_of=as_of,
         data_start=bounds.start,
