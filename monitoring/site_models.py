@@ -66,6 +66,14 @@ def download_model_artifacts(settings: Settings, run_id: str, out: Path) -> list
     return copied
 
 
+def _number(text: str) -> float | str:
+    """A metric tag (MLflow tags are strings) as a number when it reads as one, so the tables can round it."""
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
 def _table_rows(path: Path) -> tuple[list[str], list[dict[str, Any]]]:
     frame = pd.read_csv(path)
     return [str(c) for c in frame.columns], records(frame)
@@ -81,7 +89,7 @@ def model_page(settings: Settings, info: ModelVersionInfo, folder: Path) -> dict
     fairness: tuple[list[str], list[dict[str, Any]]] = ([], [])
     if "evaluation/segment_metrics.csv" in copied:
         fairness = _table_rows(folder / "evaluation/segment_metrics.csv")
-    metrics = {k.removeprefix("metric."): v for k, v in sorted(info.tags.items()) if k.startswith("metric.")}
+    metrics = {k.removeprefix("metric."): _number(v) for k, v in sorted(info.tags.items()) if k.startswith("metric.")}
     return {
         "version": info.version,
         "aliases": list(info.aliases),
