@@ -128,7 +128,9 @@ def test_a_missing_drift_report_is_not_linked(tmp_path: Path, monkeypatch: pytes
     assert summary.links is not None and summary.links.ok and summary.to_dict()["broken_links"] == 0
 
 
-def test_a_replay_stopped_before_its_first_month_shows_no_month(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_replay_stopped_before_its_first_month_shows_no_month(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
         monkeypatch.delenv(name, raising=False)
     settings = load_settings(home=tmp_path / "home")
