@@ -283,7 +283,6 @@ def build_site(settings: Settings) -> SiteSummary:
     section = _section("live", f"{SITE}/", "", live, reports)
     common: dict[str, Any] = {
         "model_name": settings.registry.model_name,
-        "live": section,
         "replay": None,
         "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "home": str(settings.home),
