@@ -1,4 +1,5 @@
-"""Flow `report`: the static governance site under `HOME/reports/` (entry `index.html`)."""
+"""Flow `report`: the static governance site under `HOME/reports/` (entry `index.html`), the live home's and, after
+`xsell simulate`, the replay's (`site/replay/`)."""
 
 from __future__ import annotations
 
@@ -12,5 +13,6 @@ from xsell.settings import Settings
 
 @flow(name="report", log_prints=False, validate_parameters=False)
 def report_flow(settings: Settings) -> dict[str, Any]:
-    """Link every data-quality report, monitoring check, model version and audit event in one offline site."""
+    """Link every data-quality report, monitoring check, model version and audit event, of the live home and of the
+    replay, in one offline site whose every link is checked."""
     return build_site_task(settings)

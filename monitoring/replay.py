@@ -14,11 +14,13 @@ import io
 import json
 import logging
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from datetime import date
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
@@ -196,7 +198,8 @@ def write_timeline_plot(path: Path, rows: Sequence[TimelineRow], drift_threshold
 
 
 def write_timeline_html(path: Path, rows: Sequence[TimelineRow], png: Path, title: str = "Replay timeline") -> Path:
-    """A small self-contained page: the plot and the timeline table, each decision linked to its decision.json."""
+    """A small self-contained page: the plot and the timeline table, each decision linked to its decision.json by a
+    path relative to the page (so the home can be moved as a whole)."""
     ordered = sorted(rows, key=lambda r: r.as_of)
     head = "".join(f"<th>{html.escape(c)}</th>" for c in TIMELINE_COLUMNS if c != "decision_json")
     body = []
@@ -208,7 +211,8 @@ def write_timeline_html(path: Path, rows: Sequence[TimelineRow], png: Path, titl
                 continue
             text = html.escape(_cell(values[column]))
             if column == "decision" and row.decision_json:
-                text = f'<a href="{html.escape(Path(row.decision_json).resolve().as_uri())}">{text}</a>'
+                href = os.path.relpath(Path(row.decision_json).resolve(), path.parent.resolve())
+                text = f'<a href="{html.escape(quote(Path(href).as_posix()))}">{text}</a>'
             cells.append(f"<td>{text}</td>")
         css = f' class="{html.escape(row.action)}"' if row.action in _MARKERS else ""
         body.append(f"<tr{css}>{''.join(cells)}</tr>")

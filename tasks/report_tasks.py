@@ -13,7 +13,8 @@ from xsell.settings import Settings
 
 @task(name="build-governance-site", retries=1, retry_condition_fn=retry_on_io, cache_policy=NO_CACHE)
 def build_site_task(settings: Settings) -> dict[str, Any]:
-    """Write `HOME/reports/index.html` and `HOME/reports/site/`; returns the summary."""
+    """Write `HOME/reports/index.html` and `HOME/reports/site/` (the replay's pages under `site/replay/`); returns the
+    summary, with the link check's figures."""
     from monitoring.governance_site import build_site
 
     return build_site(settings).to_dict()

@@ -1,6 +1,7 @@
 """`xsell simulate` on a tiny generated export over four months: a champion trained at the first month, a degraded
 model forced to champion at the third, rolled back by the next monitoring decision; the timeline, its plot and
-page, the audit trail with the decision as evidence, and a rerun that resumes with nothing left to do."""
+page, the audit trail with the decision as evidence, a rerun that resumes with nothing left to do, and the governance
+site built by `xsell report` after it: the replay's months, models and decisions, every link of it resolving."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from factories import run_xsell
 from monitoring.check import history_path
 from monitoring.history import read_history
 from monitoring.replay import TIMELINE_COLUMNS, read_timeline
+from monitoring.site_links import check_links
 from registry.audit import read_events
 from xsell.settings import load_settings
 from xsell.synth import generate_raw
@@ -76,3 +78,27 @@ def test_simulate_replays_months_rolls_back_a_forced_bad_champion_and_resumes(
     assert again.returncode == 0, again.stderr[-3000:]
     assert json.loads(again.stdout)["months_run"] == []
     assert read_timeline(timeline) == rows
+    # when the governance site is built after the replay
+    report = run_xsell("report", home=home, timeout=600)
+    assert report.returncode == 0, report.stderr[-3000:]
+    site = json.loads(report.stdout)
+    # then it shows the replay's months, its model versions (with their cards) and each month's decision
+    assert site["replay_months"] == ["2025-03", "2025-04", "2025-05", "2025-06"]
+    assert site["replay_model_versions"][:2] == [1, 2]
+    reports = home / "reports"
+    index = (reports / "index.html").read_text(encoding="utf-8")
+    for r in rows:
+        month = r.as_of[:7]
+        assert f'href="site/replay/months/{month}.html"' in index
+        assert f'href="site/replay/reports/monitoring/{r.as_of}/decision.json"' in index
+        assert f'href="site/replay/reports/monitoring/{r.as_of}/drift.html"' in index
+    for version in site["replay_model_versions"]:
+        assert f'href="site/replay/models/v{version}/index.html#card"' in index
+        assert (reports / "site" / "replay" / "models" / f"v{version}" / "model_card.md").is_file()
+    assert "rollback" in (reports / "site" / "replay" / "months" / "2025-06.html").read_text(encoding="utf-8")
+    # and a walk of every page under reports/ follows every link: none broken, external or absolute
+    walk = check_links(reports)
+    assert walk.ok, (walk.broken, walk.external, walk.absolute)
+    assert site["links_checked"] == walk.links and site["broken_links"] == 0 and walk.pages >= 20
+    assert {link.split(" -> ")[0] for link in walk.outside} <= {"simulation/timeline.html"}
+    print(f"site after the replay: {walk.pages} pages, {walk.links} links checked, {len(walk.broken)} broken")

@@ -17,6 +17,7 @@ from factories import quiet_env, write_raw
 from ingest.pipeline import consolidate_raw
 from monitoring.check import CheckPlan, ModelRef, monitoring_dir, record_decision
 from monitoring.governance_site import SiteSummary, build_site, render_markdown
+from monitoring.site_links import check_links
 from registry.audit import record_registration
 from registry.log_training import RegisteredModel
 from registry.tracking import configure_tracking
@@ -102,6 +103,10 @@ def test_every_link_resolves_to_a_file_under_reports_and_none_leaves_it(home: Ho
             assert resolved.is_file(), f"{page}: {link} does not resolve"
             checked += 1
     assert checked > 20
+    # and the walk of every page under reports/ (the data-quality and drift pages too) agrees, as the build's own
+    walk = check_links(reports)
+    assert walk.ok and walk.outside == () and walk.links >= checked and walk.pages > len(_pages(reports)), walk
+    assert summary.links == walk and summary.to_dict()["broken_links"] == 0
 
 
 def test_index_links_the_month_reports_model_card_and_audit_trail(home: Home) -> None:
@@ -144,6 +149,9 @@ def test_an_empty_home_gives_an_index_that_says_what_to_run(tmp_path: Path, monk
     summary = build_site(settings)
     text = summary.index.read_text(encoding="utf-8")
     assert summary.months == () and summary.model_versions == () and "No report yet" in text
+    # and links no page that does not exist (no data-quality report yet, no replay)
+    assert "data_quality/latest.html" not in text and "site/replay/" not in text
+    assert summary.links is not None and summary.links.ok and summary.replay_months == ()
     assert not (settings.home / "mlflow.db").exists() and not settings.warehouse_path.exists()
 
 

@@ -69,6 +69,20 @@ def test_plot_and_page(tmp_path: Path) -> None:
     assert '<tr class="retrain">' in text
 
 
+def test_page_links_each_decision_relative_to_itself(tmp_path: Path) -> None:
+    # given a month whose decision lies in the replay's own home, beside the reports folder of the page
+    decision = tmp_path / "home" / "simulation" / "reports" / "monitoring" / "2025-03-31" / "decision.json"
+    decision.parent.mkdir(parents=True)
+    decision.write_text("{}")
+    rows = [row("2025-03-31", decision_json=str(decision))]
+    page_dir = tmp_path / "home" / "reports" / "simulation"
+    # when the page is written
+    page = write_timeline_html(page_dir / "timeline.html", rows, page_dir / "timeline.png")
+    # then the decision is linked by a relative path that resolves from the page, never by a file:// URI
+    text = page.read_text()
+    assert 'href="../../simulation/reports/monitoring/2025-03-31/decision.json"' in text and "file:" not in text
+
+
 def test_month_ends() -> None:
     assert month_ends("2024-11", "2025-02") == [
         date(2024, 11, 30),
