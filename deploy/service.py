@@ -26,8 +26,9 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, create_model
 
+from deploy.api_spec import ACCOUNT_ID_MAX_CHARS
 from deploy.publish import REASON_COLUMNS, publish_rows
 from deploy.scoring import ScoringError
 from deploy.shadow_log import ShadowJob, ShadowWorker
@@ -124,19 +125,20 @@ def _serving_threads(loaded: Any, threads: int) -> Any:
 
 def payload_row_model(champion: Any, products: Sequence[str]) -> type[BaseModel]:
     """A pydantic model of one feature row: `account_id`, `product` (one the model scores), optional `as_of` and
-    every catalogue feature and model input (optional: absent means missing); any other key is refused."""
+    every catalogue feature and model input (optional: absent means missing; numbers finite: `NaN`, `Infinity` and
+    `1e400` are refused naming the field); any other key is refused."""
     from features.catalog import FEATURES
 
     strings = set(champion.string_columns) | {f.name for f in FEATURES if f.dtype == "VARCHAR"}
     names = [*(f.name for f in FEATURES), *(c for c in champion.input_columns if c not in ROW_KEYS)]
     fields: dict[str, Any] = {
-        "account_id": (str, Field(min_length=1)),
+        "account_id": (str, Field(min_length=1, max_length=ACCOUNT_ID_MAX_CHARS)),
         "product": (Literal[tuple(products)], ...),  # type: ignore[valid-type]
         "as_of": (date | None, None),
-        "label": (float | None, None),
+        "label": (FiniteFloat | None, None),
     }
     for name in dict.fromkeys(names):
-        fields[name] = (str | None, None) if name in strings else (float | None, None)
+        fields[name] = (str | None, None) if name in strings else (FiniteFloat | None, None)
     return create_model("FeatureRow", __config__=ConfigDict(extra="forbid"), **fields)
 
 
