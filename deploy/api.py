@@ -12,7 +12,7 @@
 - `GET /health`, `GET /v1/model` (champion, challenger, snapshot, reloads, shadow counters).
 - `POST /v1/admin/reload`: reload now (snapshot included); needs `Authorization: Bearer <token>` with the admin
   token from `XSELL_API__ADMIN_TOKEN` or HOME/secrets/api_admin_token (mode 0600): 401 without it, 403 while no
-  token is configured (admin endpoints off).
+  token is configured (admin endpoints off) and credentials are sent.
 """
 
 from __future__ import annotations
@@ -199,8 +199,15 @@ def admin_token(settings: Settings) -> str | None:
 
 
 def check_admin_token(token: str | None, authorization: str | None) -> None:
-    """403 when no admin token is configured (admin endpoints off); 401 unless `Authorization: Bearer <token>`
-    carries it (compared in constant time)."""
+    """401 without credentials; 403 when no admin token is configured (admin endpoints off); 401 unless
+    `Authorization: Bearer <token>` carries it (compared in constant time)."""
+    unauthorised = HTTPException(
+        status_code=401,
+        detail="admin token missing or wrong (Authorization: Bearer <token>)",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+    if not authorization:
+        raise unauthorised
     if not token:
         raise HTTPException(
             status_code=403,
@@ -210,11 +217,7 @@ def check_admin_token(token: str | None, authorization: str | None) -> None:
     scheme, _, given = (authorization or "").partition(" ")
     ok = secrets.compare_digest(given.strip().encode(), token.encode())
     if scheme.lower() != "bearer" or not ok:
-        raise HTTPException(
-            status_code=401,
-            detail="admin token missing or wrong (Authorization: Bearer <token>)",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+        raise unauthorised
 
 
 async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:

@@ -44,12 +44,14 @@ def echo(value: str, limit: int = ECHO_CHARS) -> str:
 
 
 def json_safe(value: Any, depth: int = 0) -> Any:
-    """A caller's value made safe to answer: strings cut by `echo`, non-finite numbers as text, containers cut to
-    their first 10 items and 3 levels."""
+    """A caller's value made safe to answer: strings cut by `echo`, non-finite numbers and huge integers as text,
+    containers cut to their first 10 items and 3 levels."""
     if isinstance(value, str):
         return echo(value)
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**18:
+        return echo(str(value))  # e.g. 400 digits: shown as text, cut
     if isinstance(value, bool | int | float) or value is None:
         return value
     if depth >= 3:
