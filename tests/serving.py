@@ -22,6 +22,11 @@ from typing import Any
 import httpx
 from factories import generated_home
 
+from deploy.model_artifacts import serving_artifacts
+from features.store import connect_warehouse
+from registry.log_training import log_training
+from training.dataset import load_training_frame
+from training.pipeline import train_propensity
 from xsell.settings import Settings
 
 #: Tiny training: a few seconds per version on 200 accounts.
@@ -38,12 +43,6 @@ TINY_TRAINING: dict[str, Any] = {
 @contextmanager
 def trained_home(root: Path, seeds: tuple[int, ...] = (1, 2), **overrides: Any) -> Iterator[Settings]:
     """A generated home with one registered version per seed (v1 champion, v2 challenger), tier policies logged."""
-    from deploy.model_artifacts import serving_artifacts
-    from features.store import connect_warehouse
-    from registry.log_training import log_training
-    from training.dataset import load_training_frame
-    from training.pipeline import train_propensity
-
     with generated_home(root, **(TINY_TRAINING | overrides)) as settings:
         con = connect_warehouse(settings)
         try:
