@@ -4,12 +4,15 @@
   ...]}`; answers `request_id`, `model` (name, version), `scores` (one object per account x product: `account_id,
   product, as_of, propensity, tier, rank, expected_value, next_product, reasons`) and `unknown_account_ids`.
   Account ids match ignoring case; ids that are not in the snapshot (unknown, or without an eligible product) are
-  listed in `unknown_account_ids`, and when none of the ids is there the answer is 404 with that list. Invalid input
-  answers 422 with the field's location (`["body", "rows", 0, "seats"]`), FastAPI's usual error shape.
+  listed in `unknown_account_ids` (each cut to its first 64 characters), and when none of the ids is there the answer
+  is 404 with that list. Invalid input answers 422 with the field's location (`["body", "rows", 0, "seats"]`),
+  FastAPI's usual error shape: a non-finite number (`NaN`, `Infinity`, `1e400`) included; a body that is not JSON
+  answers 400 in the same shape, a body over `api.max_body_bytes` 413 (`deploy.api_guard`). The OpenAPI document
+  says exactly one of `account_ids` / `rows` and the champion's feature row (`deploy.api_spec`).
 - `GET /health`, `GET /v1/model` (champion, challenger, snapshot, reloads, shadow counters).
 - `POST /v1/admin/reload`: reload now (snapshot included); needs `Authorization: Bearer <token>` with the admin
   token from `XSELL_API__ADMIN_TOKEN` or HOME/secrets/api_admin_token (mode 0600): 401 without it, 403 while no
-  token is configured (admin endpoints off).
+  token is configured (admin endpoints off) and credentials are sent.
 """
 
 from __future__ import annotations
@@ -20,14 +23,18 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 import pandas as pd
-from fastapi import FastAPI, Header, HTTPException
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from deploy.api_guard import BodyLimit, echo, http_error_response, validation_error_response
+from deploy.api_spec import ACCOUNT_ID_MAX_CHARS, openapi_builder
 from deploy.scoring import ScoringError
 from deploy.service import ScoringService, new_request_id
 from xsell.secret_files import read_secret
@@ -36,12 +43,16 @@ from xsell.settings import Settings
 log = logging.getLogger(__name__)
 
 
+AccountId = Annotated[str, StringConstraints(min_length=1, max_length=ACCOUNT_ID_MAX_CHARS)]
+
+
 class ScoreRequest(BaseModel):
-    """Either account ids (scored from the latest snapshot) or feature rows (scored as given)."""
+    """Either account ids (scored from the latest snapshot) or feature rows (scored as given); the OpenAPI document
+    says it as oneOf two shapes (`deploy.api_spec`)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    account_ids: list[str] | None = Field(None, min_length=1, description="CRM account ids (case-insensitive)")
+    account_ids: list[AccountId] | None = Field(None, min_length=1, description="CRM account ids (case-insensitive)")
     rows: list[dict[str, Any]] | None = Field(
         None, min_length=1, description="feature rows: account_id, product, optional as_of, feature values"
     )
@@ -80,7 +91,61 @@ class ScoreResponse(BaseModel):
     request_id: str
     model: ModelRef
     scores: list[ScoredRow]
+    unknown_account_ids: list[str] = Field(description="ids not in the snapshot, each cut to its first 64 characters")
+
+
+class Message(BaseModel):
+    """An error told in one sentence."""
+
+    detail: str
+
+
+class InputError(BaseModel):
+    """One invalid part of a request: where (`loc`), what (`type`, `msg`) and the value sent (cut short)."""
+
+    type: str
+    loc: list[str | int]
+    msg: str
+    input: Any = None
+    ctx: dict[str, Any] | None = None
+
+
+class InputErrors(BaseModel):
+    """The invalid parts of a request."""
+
+    detail: list[InputError]
+
+
+class UnknownAccounts(BaseModel):
+    """None of the account ids is in the snapshot."""
+
+    msg: str
+    snapshot_as_of: str | None
     unknown_account_ids: list[str]
+
+
+class NotFound(BaseModel):
+    """404 of a score request."""
+
+    detail: UnknownAccounts
+
+
+class ReloadAnswer(BaseModel):
+    """What an admin reload did, and the state served after it."""
+
+    trigger: str
+    reloaded: bool
+    error: str | None
+    at: str
+    model: dict[str, Any]
+
+
+#: Answers every POST may give besides its own (FastAPI adds 422 itself).
+BODY_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": InputErrors, "description": "the body is not JSON (syntax or encoding)"},
+    413: {"model": Message, "description": "the body is over api.max_body_bytes"},
+    500: {"model": Message, "description": "an unexpected error (logged with its traceback)"},
+}
 
 
 def _invalid(location: tuple[Any, ...], message: str, value: Any = None) -> RequestValidationError:
@@ -134,8 +199,15 @@ def admin_token(settings: Settings) -> str | None:
 
 
 def check_admin_token(token: str | None, authorization: str | None) -> None:
-    """403 when no admin token is configured (admin endpoints off); 401 unless `Authorization: Bearer <token>`
-    carries it (compared in constant time)."""
+    """401 without credentials; 403 when no admin token is configured (admin endpoints off); 401 unless
+    `Authorization: Bearer <token>` carries it (compared in constant time)."""
+    unauthorised = HTTPException(
+        status_code=401,
+        detail="admin token missing or wrong (Authorization: Bearer <token>)",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+    if not authorization:
+        raise unauthorised
     if not token:
         raise HTTPException(
             status_code=403,
@@ -145,11 +217,16 @@ def check_admin_token(token: str | None, authorization: str | None) -> None:
     scheme, _, given = (authorization or "").partition(" ")
     ok = secrets.compare_digest(given.strip().encode(), token.encode())
     if scheme.lower() != "bearer" or not ok:
-        raise HTTPException(
-            status_code=401,
-            detail="admin token missing or wrong (Authorization: Bearer <token>)",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+        raise unauthorised
+
+
+async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    """500 as JSON for an error no handler expected (logged with its traceback); the server keeps serving."""
+    log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    return JSONResponse({"detail": f"internal error ({type(exc).__name__}); logged by the server"}, status_code=500)
+
+
+_bearer = HTTPBearer(auto_error=False, description="the admin token (XSELL_API__ADMIN_TOKEN)")
 
 
 def create_app(service: ScoringService) -> FastAPI:
@@ -168,9 +245,16 @@ def create_app(service: ScoringService) -> FastAPI:
         description="Champion propensity scores with tier, reasons and next product; the challenger in shadow.",
         version="1",
         lifespan=lifespan,
+        exception_handlers={
+            RequestValidationError: validation_error_response,
+            StarletteHTTPException: http_error_response,
+            Exception: unexpected_error,
+        },
     )
     settings = service.settings
     token = admin_token(settings)  # read once: a bad secret file fails here, before serving
+    app.add_middleware(BodyLimit, max_bytes=settings.api.max_body_bytes)
+    app.openapi = openapi_builder(app, lambda: service.state.row_model, settings.api)  # type: ignore[method-assign]
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
@@ -188,7 +272,16 @@ def create_app(service: ScoringService) -> FastAPI:
         """Champion and challenger (name, version, run), when loaded, the snapshot's date, reloads and shadow."""
         return service.describe()
 
-    @app.post("/v1/score", response_model=ScoreResponse, responses={404: {"description": "no id is in the snapshot"}})
+    @app.post(
+        "/v1/score",
+        response_model=ScoreResponse,
+        responses={
+            **BODY_ERRORS,
+            404: {"model": NotFound, "description": "none of the ids is in the snapshot"},
+            422: {"model": InputErrors, "description": "invalid input, each error naming its field"},
+            503: {"model": Message, "description": "nothing to score with: no snapshot materialised"},
+        },
+    )
     async def score(request: ScoreRequest) -> dict[str, Any]:
         """Champion scores of account ids (latest snapshot) or of feature rows."""
         request_id = new_request_id()
@@ -201,6 +294,7 @@ def create_app(service: ScoringService) -> FastAPI:
                         f"at most {settings.api.max_accounts} account ids per request (api.max_accounts)",
                     )
                 state, rows, unknown = service.score_accounts(request.account_ids)
+                unknown = [echo(u) for u in unknown]
                 if not rows:
                     raise HTTPException(
                         status_code=404,
@@ -224,10 +318,19 @@ def create_app(service: ScoringService) -> FastAPI:
             "unknown_account_ids": unknown,
         }
 
-    @app.post("/v1/admin/reload")
-    async def reload(authorization: str | None = Header(None)) -> JSONResponse:
+    @app.post(
+        "/v1/admin/reload",
+        response_model=ReloadAnswer,
+        responses={
+            401: {"model": Message, "description": "admin token missing or wrong"},
+            403: {"model": Message, "description": "admin endpoints off: no admin token is configured"},
+            413: BODY_ERRORS[413],
+            500: {"model": ReloadAnswer, "description": "the reload failed: the previous state keeps serving"},
+        },
+    )
+    async def reload(credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> JSONResponse:
         """Reload the champion, challenger and snapshot now; a failure keeps the old state serving (500)."""
-        check_admin_token(token, authorization)
+        check_admin_token(token, None if credentials is None else f"{credentials.scheme} {credentials.credentials}")
         import anyio
 
         outcome = await anyio.to_thread.run_sync(lambda: service.reload("admin", force=True))

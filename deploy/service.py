@@ -22,12 +22,13 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import AllowInfNan, BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
+from deploy.api_spec import ACCOUNT_ID_MAX_CHARS
 from deploy.publish import REASON_COLUMNS, publish_rows
 from deploy.scoring import ScoringError
 from deploy.shadow_log import ShadowJob, ShadowWorker
@@ -122,21 +123,51 @@ def _serving_threads(loaded: Any, threads: int) -> Any:
     return loaded
 
 
+def _json_number(value: Any) -> Any:
+    """A JSON number as a float (so neither `true` nor `"12"` passes as one); too large for a float is infinite."""
+    if value is None or isinstance(value, float):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        try:
+            return float(value)
+        except OverflowError:
+            return float("inf")  # refused as not finite by the field
+    raise ValueError(f"Input should be a number, got {type(value).__name__}")
+
+
+def _iso_date(value: Any) -> Any:
+    """A `YYYY-MM-DD` string as a date (no timestamps, no other spellings)."""
+    if value is None:
+        return value
+    if isinstance(value, str) and len(value) == 10 and value[4] == "-" and value[7] == "-":
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise ValueError("Input should be a date as YYYY-MM-DD")
+
+
+#: A feature value: a finite JSON number (`NaN`, `Infinity`, `1e400`, `true` and `"12"` are refused naming the field).
+FeatureNumber = Annotated[float, BeforeValidator(_json_number), AllowInfNan(False)]
+IsoDate = Annotated[date, BeforeValidator(_iso_date)]
+
+
 def payload_row_model(champion: Any, products: Sequence[str]) -> type[BaseModel]:
     """A pydantic model of one feature row: `account_id`, `product` (one the model scores), optional `as_of` and
-    every catalogue feature and model input (optional: absent means missing); any other key is refused."""
+    every catalogue feature and model input (optional: absent means missing; numbers finite: `NaN`, `Infinity` and
+    `1e400` are refused naming the field); any other key is refused."""
     from features.catalog import FEATURES
 
     strings = set(champion.string_columns) | {f.name for f in FEATURES if f.dtype == "VARCHAR"}
     names = [*(f.name for f in FEATURES), *(c for c in champion.input_columns if c not in ROW_KEYS)]
     fields: dict[str, Any] = {
-        "account_id": (str, Field(min_length=1)),
+        "account_id": (str, Field(min_length=1, max_length=ACCOUNT_ID_MAX_CHARS)),
         "product": (Literal[tuple(products)], ...),  # type: ignore[valid-type]
-        "as_of": (date | None, None),
-        "label": (float | None, None),
+        "as_of": (IsoDate | None, None),
+        "label": (FeatureNumber | None, None),
     }
     for name in dict.fromkeys(names):
-        fields[name] = (str | None, None) if name in strings else (float | None, None)
+        fields[name] = (str | None, None) if name in strings else (FeatureNumber | None, None)
     return create_model("FeatureRow", __config__=ConfigDict(extra="forbid"), **fields)
 
 

@@ -139,6 +139,9 @@ class ShadowWorker:
                 rows += len(item.positions)
             try:
                 self._log_batch(jobs)
+            except Exception:  # e.g. the log folder became unwritable: count it, keep the worker alive
+                self.stats.failed_jobs += len(jobs)
+                log.exception("shadow log batch failed", extra={"jobs": len(jobs)})
             finally:
                 for _ in jobs:
                     self._queue.task_done()
@@ -198,5 +201,6 @@ def _lines(job: ShadowJob, keys: list[np.ndarray], scores: np.ndarray, at: str) 
 
 
 def _number(value: Any) -> float | None:
+    """A finite float, else None (a JSON line never holds NaN or Infinity, which JSON has no word for)."""
     x = float(value)
-    return None if np.isnan(x) else x
+    return x if np.isfinite(x) else None

@@ -47,8 +47,16 @@ def _missing(v: Any) -> bool:
     return v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v))
 
 
+def _infinite(v: Any) -> bool:
+    return isinstance(v, float | np.floating) and math.isinf(v)
+
+
 def _num(v: Any) -> str:
     x = float(v)
+    if not math.isfinite(x):  # never from the warehouse; a payload may still carry one: say so, never crash
+        return "unknown" if math.isnan(x) else ("infinite" if x > 0 else "minus infinite")
+    if abs(x) >= 1e15:
+        return f"{x:.3g}"
     if abs(x - round(x)) < 1e-9:
         return f"{round(x):,}"
     if abs(x) >= 100:
@@ -198,9 +206,8 @@ _CATEGORY_TEMPLATES: dict[str, Callable[[str], str]] = {
 
 def _peers(pct: Any) -> str:
     """`, top 10% of peers` for a percent rank of 0.9 (rounded up to 5%); empty when unknown."""
-    if _missing(pct):
+    if _missing(pct) or not math.isfinite(p := float(pct)):
         return ""
-    p = float(pct)
     if p >= 0.5:
         return f", top {max(5, math.ceil((1 - p) * 20) * 5)}% of peers"
     return f", bottom {max(5, math.ceil(p * 20) * 5)}% of peers"
@@ -221,7 +228,7 @@ def sentence(name: str, row: Mapping[str, Any], catalog: Mapping[str, FeatureInf
     base = name[: -len(COHORT_SUFFIX)] if name.endswith(COHORT_SUFFIX) and name[: -len(COHORT_SUFFIX)] in row else name
     value = row.get(base)
     info = catalog.get(base)
-    if info is None or _missing(value):  # unknown column, or the value is missing: the description says it
+    if info is None or _missing(value) or _infinite(value):  # the description says it (and the value, if any)
         return _generic(base, value, info)
     product = row.get(product_column) if product_column else None
     context = _Context(row, "the product" if _missing(product) else str(product))
@@ -234,7 +241,7 @@ def sentence(name: str, row: Mapping[str, Any], catalog: Mapping[str, FeatureInf
             if match:
                 try:
                     text = fn(float(value), context, match)  # type: ignore[arg-type]
-                except (TypeError, ValueError):
+                except (TypeError, ValueError, OverflowError):  # e.g. exp() of a huge velocity: the generic one
                     text = None
                 break
     if text is None:

@@ -346,6 +346,7 @@ class ApiSettings(_Section):
     shadow_flush_seconds: float = Field(0.25, ge=0)  # ... or what arrived within this time, whichever first
     max_accounts: int = Field(100, ge=1)  # account ids per request
     max_rows: int = Field(500, ge=1)  # feature rows per request
+    max_body_bytes: int = Field(1_048_576, ge=1024)  # larger request bodies are answered 413 unread (chunked too)
     precompute: bool = True  # score the whole snapshot at (re)load; account-id requests then only look up
     num_threads: int = Field(1, ge=1)  # LightGBM threads per prediction (1: lowest latency for a few rows)
     admin_token: str | None = Field(None, repr=False)  # admin endpoints need it (env or HOME/secrets/api_admin_token)

@@ -5,10 +5,6 @@ snapshot, feature rows score, bad input is a 422 naming the field, and the chall
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,14 +13,10 @@ from typing import Any
 import httpx
 import pandas as pd
 import pytest
-from factories import generated_home
+from serving import served_api, trained_home
 
 from deploy.batch import publish_scores
-from deploy.model_artifacts import serving_artifacts
 from features.store import connect_warehouse, list_snapshots
-from registry.log_training import log_training
-from training.dataset import load_training_frame
-from training.pipeline import train_propensity
 from xsell.settings import Settings
 
 pytestmark = pytest.mark.slow
@@ -33,51 +25,15 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     # given a small generated export trained on twice (v1 champion, v2 challenger), each with its tier policy
-    overrides: dict[str, Any] = {
-        "training.trials": 2,
-        "training.n_jobs": 1,
-        "training.num_threads": 2,
-        "training.n_seeds": 2,
-        "serving.tiers.min_tier_rows": 5,
-        "serving.tiers.min_positives": 3,
-    }
-    with generated_home(tmp_path_factory.mktemp("scoring-api"), **overrides) as settings:
-        con = connect_warehouse(settings)
-        try:
-            frame = load_training_frame(con, settings)
-        finally:
-            con.close()
-        for seed in (1, 2):
-            seeded = settings.model_copy(update={"seed": seed})
-            result = train_propensity(frame, seeded)
-            log_training(
-                result, seeded, reason=f"api seed {seed}", trial_runs=False, extra=serving_artifacts(result, seeded)
-            )
+    with trained_home(tmp_path_factory.mktemp("scoring-api")) as settings:
         yield settings
 
 
 @pytest.fixture(scope="module")
 def server(trained: Settings) -> Iterator[str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = {**os.environ, "XSELL_API__RELOAD_POLL_SECONDS": "1", "XSELL_API__SHADOW_FLUSH_SECONDS": "0"}
-    command = [sys.executable, "-c", "from flows.cli import run; run()", "--home", str(trained.home), "serve"]
-    proc = subprocess.Popen([*command, "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, proc.stdout.read().decode()[-3000:] if proc.stdout else ""
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.5)
+    env = {"XSELL_API__RELOAD_POLL_SECONDS": "1", "XSELL_API__SHADOW_FLUSH_SECONDS": "0"}
+    with served_api(trained, env) as base:
         yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 def _latest(settings: Settings) -> Any:

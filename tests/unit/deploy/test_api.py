@@ -287,3 +287,160 @@ def test_precomputed_and_live_account_scores_agree(settings: Settings, home: Pat
         (r["account_id"], r["product"], r["tier"]) for r in now
     ]
     assert np.allclose([r["propensity"] for r in pre], [r["propensity"] for r in now])
+
+
+# ---- hostile input: every answer a short JSON error, the server never down ----------------------------------------
+
+
+def _post_raw(client: TestClient, body: str | bytes, **kwargs: Any) -> Any:
+    return client.post("/v1/score", content=body, headers={"content-type": "application/json"}, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "shown"),
+    [
+        ("seats", "Infinity", "inf"),
+        ("seats", "-Infinity", "-inf"),
+        ("seats", "NaN", "nan"),
+        ("seats", "1e400", "inf"),
+        ("seats", "1" + "0" * 400, "1" + "0" * 63 + "…"),
+        ("label", "Infinity", "inf"),
+        ("seats", "true", True),
+        ("seats", '"12"', "12"),
+    ],
+)
+def test_non_finite_or_non_numeric_feature_values_are_422_naming_the_field(
+    client: TestClient, field: str, value: str, shown: Any
+) -> None:
+    # when a feature value is a number JSON has no word for (Python's parser reads them), too large, or not a number
+    body = '{"rows": [{"account_id": "a", "product": "security", "%s": %s}]}' % (field, value)  # noqa: UP031
+    response = _post_raw(client, body)
+    # then the answer is a 422 naming the field, with the value as text (never a 500, never invalid JSON)
+    assert response.status_code == 422, response.text
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body", "rows", 0, field] and error["input"] == shown
+    assert client.get("/health").status_code == 200
+
+
+def test_huge_finite_values_score_with_a_reason_never_an_overflow(client: TestClient) -> None:
+    row = {"account_id": "a", "product": "security", "seats": 1e308, "usage_velocity_30d": 1000.0}
+    response = client.post("/v1/score", json={"rows": [row]})
+    assert response.status_code == 200, response.text
+    assert 0 <= response.json()["scores"][0]["propensity"] <= 1
+
+
+@pytest.fixture
+def small_body_client(settings: Settings) -> Iterator[TestClient]:
+    limited = settings.model_copy(update={"api": settings.api.model_copy(update={"max_body_bytes": 2048})})
+    with TestClient(create_app(ScoringService.load(limited))) as test_client:
+        yield test_client
+
+
+def test_bodies_over_the_limit_are_413_unread_with_or_without_a_length(small_body_client: TestClient) -> None:
+    big = json.dumps({"account_ids": ["x" * 3000]})
+    # a declared length over the limit: refused before any of the body is read
+    declared = _post_raw(small_body_client, big)
+    assert declared.status_code == 413 and "api.max_body_bytes" in declared.json()["detail"]
+    assert "3,0" in declared.json()["detail"]  # the declared size is said
+
+    # a chunked body (no Content-Length): read up to the limit, then refused
+    def chunks() -> Iterator[bytes]:
+        for i in range(0, len(big), 500):
+            yield big[i : i + 500].encode()
+
+    chunked = _post_raw(small_body_client, chunks())
+    assert chunked.status_code == 413 and "api.max_body_bytes" in chunked.json()["detail"]
+    # a body within the limit reaches the application
+    within = small_body_client.post("/v1/score", json={"account_ids": ["001NOSUCH000000000"]})
+    assert within.status_code == 404
+    assert small_body_client.get("/health").status_code == 200
+
+
+def test_unknown_ids_are_echoed_cut_to_a_short_prefix(client: TestClient) -> None:
+    long_id = "Z" * 100
+    response = client.post("/v1/score", json={"account_ids": [long_id]})
+    assert response.status_code == 404
+    assert response.json()["detail"]["unknown_account_ids"] == ["Z" * 64 + "…"]
+    # beside a known id: 200, the unknown one cut the same way
+    both = client.post("/v1/score", json={"account_ids": [ACCOUNT["alpha"], long_id]}).json()
+    assert both["unknown_account_ids"] == ["Z" * 64 + "…"] and both["scores"]
+    # an id over 128 characters is invalid: 422 naming it, its value cut too
+    huge = client.post("/v1/score", json={"account_ids": ["Y" * 10_000]})
+    assert huge.status_code == 422 and len(huge.text) < 500
+    [error] = huge.json()["detail"]
+    assert error["loc"] == ["body", "account_ids", 0] and error["input"] == "Y" * 64 + "…"
+
+
+@pytest.mark.parametrize("body", [{}, {"account_ids": ["a"], "rows": [{"account_id": "a", "product": "security"}]}])
+def test_exactly_one_of_account_ids_or_rows(client: TestClient, body: dict[str, Any]) -> None:
+    response = client.post("/v1/score", json=body)
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body"] and "exactly one of them" in error["msg"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["{", b'{"account_ids": ["\xff\xfe"]}', "[" * 100_000 + "]" * 100_000],
+    ids=["syntax", "not-utf8", "nested-too-deep"],
+)
+def test_a_body_that_is_not_json_is_400_in_the_error_shape(client: TestClient, body: str | bytes) -> None:
+    response = _post_raw(client, body)
+    assert response.status_code == 400, response.text
+    [error] = response.json()["detail"]
+    assert error["type"] == "json_invalid" and error["loc"][0] == "body" and "not valid JSON" in error["msg"]
+
+
+@pytest.mark.parametrize(
+    ("body", "location"),
+    [
+        ('{"account_ids": ["\\ud800"]}', ["body", "account_ids", 0]),
+        ('{"rows": [{"account_id": "\\ud800", "product": "security"}]}', ["body", "rows", 0, "account_id"]),
+    ],
+)
+def test_lone_surrogates_are_422_not_a_broken_answer(client: TestClient, body: str, location: list[Any]) -> None:
+    response = _post_raw(client, body)
+    assert response.status_code == 422 and response.json()["detail"][0]["loc"] == location
+
+
+def test_an_unexpected_error_is_a_json_500_and_the_next_request_is_served(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service = ScoringService.load(settings)
+
+    def broken(account_ids: Any) -> Any:
+        raise RuntimeError("injected fault")
+
+    with TestClient(create_app(service), raise_server_exceptions=False) as client:
+        monkeypatch.setattr(service, "score_accounts", broken)
+        response = client.post("/v1/score", json={"account_ids": [ACCOUNT["alpha"]]})
+        assert response.status_code == 500 and "RuntimeError" in response.json()["detail"]
+        monkeypatch.undo()
+        assert client.post("/v1/score", json={"account_ids": [ACCOUNT["alpha"]]}).status_code == 200
+
+
+def test_the_openapi_document_says_exactly_one_shape_and_every_status(client: TestClient, settings: Settings) -> None:
+    document = client.get("/openapi.json").json()
+    score = document["paths"]["/v1/score"]["post"]
+    assert set(score["responses"]) == {"200", "400", "404", "413", "422", "500", "503"}
+    admin = document["paths"]["/v1/admin/reload"]["post"]
+    assert set(admin["responses"]) >= {"200", "401", "403", "413", "500"} and admin["security"]
+    schemas = document["components"]["schemas"]
+    assert schemas["ScoreRequest"]["oneOf"] == [
+        {"$ref": "#/components/schemas/AccountIdsRequest"},
+        {"$ref": "#/components/schemas/FeatureRowsRequest"},
+    ]
+    ids = schemas["AccountIdsRequest"]
+    assert ids["required"] == ["account_ids"] and ids["additionalProperties"] is False
+    assert ids["properties"]["account_ids"]["maxItems"] == settings.api.max_accounts
+    assert ids["properties"]["account_ids"]["items"]["maxLength"] == 128
+    rows = schemas["FeatureRowsRequest"]
+    assert rows["required"] == ["rows"] and rows["properties"]["rows"]["maxItems"] == settings.api.max_rows
+    row = schemas["FeatureRow"]
+    assert row["additionalProperties"] is False and set(row["required"]) == {"account_id", "product"}
+    assert "security" in row["properties"]["product"]["enum"] and "seats" in row["properties"]
+
+
+def test_admin_reload_without_credentials_is_401_even_when_admin_is_off(client: TestClient) -> None:
+    response = client.post("/v1/admin/reload")
+    assert response.status_code == 401 and response.headers["WWW-Authenticate"] == "Bearer"

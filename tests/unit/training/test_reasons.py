@@ -78,3 +78,19 @@ def test_no_product_name_is_hard_coded_in_training() -> None:
         text = path.read_text()
         offenders += [f"{path.name}: {n}" for n in names if re.search(rf"['\"]{re.escape(n)}['\"]", text)]
     assert offenders == []
+
+
+def test_non_finite_and_huge_values_give_a_sentence_never_an_error() -> None:
+    # given values no warehouse holds but a payload may: infinities, NaN, and finite values too large to round
+    row = {"product": "widgets", "seats": float("inf"), "usage_velocity_30d": 1000.0, "nps_latest": float("nan")}
+    row |= {"events_30d": -float("inf"), "events_30d_cohort_pct": float("inf"), "tickets_high_90d": 1e300}
+    say = lambda name: sentence(name, row, CATALOG, "product")  # noqa: E731
+    # then each one gets the catalog sentence naming the value, never an OverflowError or ValueError
+    assert say("seats").endswith(": infinite")
+    assert say("events_30d").endswith(": minus infinite")
+    assert say("nps_latest") == "Score of the latest NPS response: unknown"
+    assert say("usage_velocity_30d").endswith(": 1,000")  # exp(1000) overflows: the generic sentence instead
+    assert say("tickets_high_90d").endswith(": 1e+300")
+    every = {name: float("inf") for name in CATALOG if not name.startswith(("segment", "industry", "primary_tier"))}
+    for name in every:
+        assert sentence(name, {**every, "product": "widgets"}, CATALOG, "product"), name
