@@ -107,7 +107,8 @@ def diagnose(path: Path) -> str | None:
                 if width is None:
                     width = len(record)
                 elif record and len(record) != width:
-                    return f"line {start} has {len(record)} fields, the header has {width}"
+                    fields = f"{len(record)} field" + ("" if len(record) == 1 else "s")
+                    return f"line {start} has {fields}, the header has {width}"
     except CsvProblem as exc:
         return str(exc)
     except (OSError, EOFError, zlib.error) as exc:

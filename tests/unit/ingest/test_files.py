@@ -13,7 +13,7 @@ import pyarrow.parquet
 import pytest
 from factories import KEYS, nps_row, ticket_row, usage_row, write_part
 
-from ingest.contract import FEATURES, NPS, PRODUCTS, TICKETS, USAGE, TableSpec
+from ingest.contract import FEATURES, NPS, PRODUCTS, TICKETS, USAGE
 from ingest.errors import ContractError
 from ingest.files import check_unique_names, find_parts, inspect_part, scan_table_folder, verify_readable
 
