@@ -13,11 +13,13 @@ import csv
 import gzip
 import zlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 #: longest line DuckDB reads (its `max_line_size`, passed explicitly by ingest.files)
 MAX_LINE_BYTES = 2_000_000
+CHUNK_BYTES = 1 << 20
 
 
 class CsvProblem(ValueError):
@@ -47,52 +49,103 @@ def not_utf8(line: bytes, number: int, error: UnicodeDecodeError) -> str:
     return f"not UTF-8 (byte 0x{byte:02x} at line {number}; {encoding_guess(line)}): re-export the file as UTF-8"
 
 
-def _lines(fh: BinaryIO) -> Iterator[str]:
-    """Decoded physical lines, each at most MAX_LINE_BYTES long; a longer or non-UTF-8 line is a CsvProblem."""
+def _too_long(number: int, size: int) -> CsvProblem:
+    return CsvProblem(
+        f"line {number} is {size:,} bytes long, more than the {MAX_LINE_BYTES:,} a line may hold "
+        "(a missing newline or an unclosed quote?)"
+    )
+
+
+def _rest_of_line(fh: BinaryIO) -> int:
+    """How many bytes remain before the next line end (they are consumed)."""
+    size = 0
+    while chunk := fh.read(CHUNK_BYTES):
+        ends = [i for i in (chunk.find(b"\n"), chunk.find(b"\r")) if i >= 0]
+        if ends:
+            return size + min(ends)
+        size += len(chunk)
+    return size
+
+
+def _raw_lines(fh: BinaryIO) -> Iterator[bytes]:
+    """Physical lines ending in LF, CRLF or a lone CR (as DuckDB reads them); one longer than a line may be
+    is a CsvProblem naming its full length, measured without holding it."""
     number = 0
-    while True:
-        raw = fh.readline(MAX_LINE_BYTES + 2)
-        if not raw:
-            return
+    pending = b""
+    while chunk := fh.read(CHUNK_BYTES):
+        pieces = (pending + chunk).splitlines(keepends=True)
+        pending = pieces.pop() if not pieces[-1].endswith(b"\n") else b""  # a CR may be half of a CRLF
+        for piece in pieces:
+            number += 1
+            if len(piece.rstrip(b"\r\n")) > MAX_LINE_BYTES:
+                raise _too_long(number, len(piece.rstrip(b"\r\n")))
+            yield piece
+        if len(pending) > MAX_LINE_BYTES + 1:
+            size = len(pending) - 1 if pending.endswith(b"\r") else len(pending) + _rest_of_line(fh)
+            raise _too_long(number + 1, size)
+    if pending:
         number += 1
-        body = raw.rstrip(b"\r\n")
-        if len(body) > MAX_LINE_BYTES or (len(raw) == MAX_LINE_BYTES + 2 and not raw.endswith(b"\n")):
-            size = len(body)
-            while len(raw) == MAX_LINE_BYTES + 2 and not raw.endswith(b"\n"):  # measure the rest of the line
-                raw = fh.readline(MAX_LINE_BYTES + 2)
-                size += len(raw.rstrip(b"\r\n"))
-            raise CsvProblem(
-                f"line {number} is {size:,} bytes long, more than the {MAX_LINE_BYTES:,} a line may hold "
-                "(a missing newline or an unclosed quote?)"
-            )
+        if len(pending.rstrip(b"\r")) > MAX_LINE_BYTES:
+            raise _too_long(number, len(pending.rstrip(b"\r")))
+        yield pending
+
+
+def _lines(fh: BinaryIO) -> Iterator[tuple[str, int]]:
+    """Decoded physical lines with their size in bytes; a line that is not UTF-8 is a CsvProblem naming it."""
+    for number, raw in enumerate(_raw_lines(fh), start=1):
         try:
-            yield raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            yield raw.decode("utf-8-sig" if number == 1 else "utf-8"), len(raw)
         except UnicodeDecodeError as exc:
             raise CsvProblem(not_utf8(raw, number, exc)) from None
 
 
-def _reader(lines: Iterator[str]) -> Iterator[tuple[int, list[str]]]:
+#: Python's csv messages, in the words of the person who exported the file
+_CSV_WORDS = {"',' expected after '\"'": 'text follows a closing quote (a quote inside a quoted field is written "")'}
+
+
+@dataclass
+class _Record:
+    """The record being read: the line it starts on and its size so far (DuckDB's line limit is per record)."""
+
+    line: int = 1
+    size: int = 0
+
+
+def _reader(fh: BinaryIO) -> Iterator[tuple[int, list[str]]]:
     """(first line number, fields) of each record, as a strict comma-separated reader sees them."""
-    reader = csv.reader(lines, delimiter=",", quotechar='"', doublequote=True, strict=True)
+    record = _Record()
+
+    def feed() -> Iterator[str]:
+        for text, size in _lines(fh):
+            record.size += size
+            if record.size > MAX_LINE_BYTES + 2:  # a record over several lines; never held whole
+                raise CsvProblem(
+                    f"the record starting at line {record.line} runs over more than {MAX_LINE_BYTES:,} bytes "
+                    "(an unclosed quote?)"
+                )
+            yield text
+
+    csv.field_size_limit(max(csv.field_size_limit(), MAX_LINE_BYTES + 2))  # process-wide; only ever raised
+    reader = csv.reader(feed(), delimiter=",", quotechar='"', doublequote=True, strict=True)
     while True:
-        start = reader.line_num + 1
+        record.line, record.size = reader.line_num + 1, 0
         try:
-            record = next(reader)
+            fields = next(reader)
         except StopIteration:
             return
         except csv.Error as exc:
             if "unexpected end of data" in str(exc):
-                raise CsvProblem(f"line {start}: a quoted field is never closed") from None
-            raise CsvProblem(f"line {reader.line_num}: {exc}") from None
-        yield start, record
+                raise CsvProblem(f"line {record.line}: a quoted field is never closed") from None
+            raise CsvProblem(f"line {reader.line_num}: {_CSV_WORDS.get(str(exc), str(exc))}") from None
+        yield record.line, fields
 
 
 def read_header(path: Path) -> list[str]:
     """The column names of a CSV part exactly as its first line spells them (empty for an empty file)."""
     try:
         with _open(path) as fh:
-            for _, record in _reader(_lines(fh)):
-                return record
+            for _, fields in _reader(fh):
+                return fields
     except (OSError, EOFError, zlib.error) as exc:
         raise CsvProblem(f"cannot be read ({exc})") from None
     return []
@@ -103,7 +156,7 @@ def diagnose(path: Path) -> str | None:
     width = None
     try:
         with _open(path) as fh:
-            for start, record in _reader(_lines(fh)):
+            for start, record in _reader(fh):
                 if width is None:
                     width = len(record)
                 elif record and len(record) != width:
@@ -111,6 +164,10 @@ def diagnose(path: Path) -> str | None:
                     return f"line {start} has {fields}, the header has {width}"
     except CsvProblem as exc:
         return str(exc)
-    except (OSError, EOFError, zlib.error) as exc:
-        return f"the file is damaged ({exc})"
+    except EOFError:
+        return "the compressed stream ends early: the file is truncated"
+    except (gzip.BadGzipFile, zlib.error) as exc:
+        return f"the compressed stream is damaged ({exc})"
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc})"
     return None
