@@ -20,6 +20,7 @@ from typing import BinaryIO
 #: longest line DuckDB reads (its `max_line_size`, passed explicitly by ingest.files)
 MAX_LINE_BYTES = 2_000_000
 CHUNK_BYTES = 1 << 20
+NOT_UTF8 = "not UTF-8"
 
 
 class CsvProblem(ValueError):
@@ -46,7 +47,7 @@ def encoding_guess(line: bytes) -> str:
 def not_utf8(line: bytes, number: int, error: UnicodeDecodeError) -> str:
     """The message for a line whose bytes are not UTF-8, naming the byte, the line and the likely encoding."""
     byte = line[error.start]
-    return f"not UTF-8 (byte 0x{byte:02x} at line {number}; {encoding_guess(line)}): re-export the file as UTF-8"
+    return f"{NOT_UTF8} (byte 0x{byte:02x} at line {number}; {encoding_guess(line)}): re-export the file as UTF-8"
 
 
 def _too_long(number: int, size: int) -> CsvProblem:

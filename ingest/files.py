@@ -7,13 +7,14 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import duckdb
 import pyarrow
 import pyarrow.parquet
 
 from ingest.contract import RAW_SUFFIXES, TABLES, TableSpec, table_folder
-from ingest.csvcheck import MAX_LINE_BYTES, CsvProblem, diagnose, read_header
+from ingest.csvcheck import MAX_LINE_BYTES, NOT_UTF8, CsvProblem, diagnose, read_header
 from ingest.errors import ContractError
 from xsell.duck import quote_str
 
@@ -79,7 +80,7 @@ def _shared_with(spec: TableSpec) -> list[TableSpec]:
     return [t for t in TABLES if table_folder(t) == table_folder(spec)]
 
 
-def _entry_kind(path: Path, rel: str, spec: TableSpec) -> tuple[str, str]:
+def _entry_kind(path: Path, rel: str, spec: TableSpec) -> tuple[Literal["part", "other", "skip"], str]:
     """("part", ""), ("other", "") for another table's file in a shared folder, or ("skip", why)."""
     suffix = _suffix_of(path)
     stem = path.name[: -len(suffix)] if suffix else None
@@ -153,7 +154,7 @@ def _header(con: duckdb.DuckDBPyConnection, path: Path, rel: str, fmt: str) -> l
 def unreadable(path: Path, rel: str, fmt: str, exc: duckdb.Error, what: str = "table") -> ContractError:
     """The error for a part DuckDB could not read: a CSV's real line and cause when found, else DuckDB's words."""
     found = diagnose(path) if fmt == "csv" else None
-    if found is not None and found.startswith("not UTF-8"):
+    if found is not None and found.startswith(NOT_UTF8):  # says it all; the file is readable once re-encoded
         return ContractError(rel, found)
     if found is not None:
         return ContractError(rel, f"not a readable {what}: {found}")
