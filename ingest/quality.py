@@ -31,6 +31,7 @@ def table_entry(counts: TableCounts, staged: StagedTable) -> dict[str, Any]:
             "invalid_reasons": counts.invalid_reasons,
             "nulled_values": counts.nulled_values,
             "unknown_columns": {f: list(c) for f, c in staged.unknown_columns.items()},
+            "skipped_entries": dict(staged.skipped),
             **counts.extra,
         }
     )

@@ -10,8 +10,7 @@ from pathlib import Path
 import duckdb
 
 from ingest.contract import Column, TableSpec
-from ingest.errors import ContractError
-from ingest.files import RawPart, find_parts, inspect_part
+from ingest.files import RawPart, inspect_part, scan_table_folder, unreadable
 from xsell.duck import quote_ident, quote_str
 
 log = logging.getLogger(__name__)
@@ -33,6 +32,7 @@ class StagedTable:
     files: tuple[str, ...]
     rows_read: int
     unknown_columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)  # entry of the table folder not read -> why
 
 
 #: characters stripped around every value (DuckDB's trim() alone strips spaces only)
@@ -50,6 +50,20 @@ def _text(raw: str) -> str:
 def _is_tz_aware(source_type: str) -> bool:
     """DuckDB names tz-aware timestamps 'TIMESTAMP WITH TIME ZONE' or 'TIMESTAMPTZ[_NS|_MS|_S]'."""
     return source_type.startswith("TIMESTAMPTZ") or "TIME ZONE" in source_type
+
+
+#: ISO 8601 as the contract allows it: `YYYY-MM-DD`, optionally a time (`T` or space, hour 00-23) and, after a
+#: time, `Z` or an offset within -14:00..+14:00 (`+hh`, `+hhmm`, `+hh:mm`). DuckDB alone also accepts hour 24,
+#: any offset (`+25:00` shifts the instant a day), named zones, `infinity`, `epoch` and years past 9999.
+ISO_TIMESTAMP = (
+    r"\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])"
+    r"([T ]([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d+)?)?(Z|[+-]((0\d|1[0-3])(:?[0-5]\d)?|14(:?00)?))?)?"
+)
+
+
+def _iso_only(text: str, cast: str) -> str:
+    """`cast` where `text` has the contract's ISO 8601 shape, else NULL (day 30 of February fails the cast)."""
+    return f"CASE WHEN regexp_full_match({text}, {quote_str(ISO_TIMESTAMP)}) THEN {cast} END"
 
 
 def typed_expr(col: Column, raw: str, source_type: str) -> str:
@@ -75,7 +89,7 @@ def typed_expr(col: Column, raw: str, source_type: str) -> str:
             return f"CAST(timezone('UTC', CAST({raw} AS TIMESTAMPTZ)) AS TIMESTAMP)"
         if src.startswith("TIMESTAMP"):
             return f"CAST({raw} AS TIMESTAMP)"
-        return f"CAST(timezone('UTC', TRY_CAST({text} AS TIMESTAMPTZ)) AS TIMESTAMP)"
+        return _iso_only(text, f"CAST(timezone('UTC', TRY_CAST({text} AS TIMESTAMPTZ)) AS TIMESTAMP)")
     if col.type == "date":
         if src == "DATE":
             return raw
@@ -83,7 +97,7 @@ def typed_expr(col: Column, raw: str, source_type: str) -> str:
             return f"CAST(timezone('UTC', CAST({raw} AS TIMESTAMPTZ)) AS DATE)"
         if src.startswith("TIMESTAMP"):
             return f"CAST({raw} AS DATE)"
-        return f"COALESCE(TRY_CAST({text} AS DATE), CAST(TRY_CAST({text} AS TIMESTAMP) AS DATE))"
+        return _iso_only(text, f"COALESCE(TRY_CAST({text} AS DATE), CAST(TRY_CAST({text} AS TIMESTAMP) AS DATE))")
     raise ValueError(f"unknown contract type {col.type}")
 
 
@@ -147,8 +161,8 @@ def stage_table(
 ) -> StagedTable:
     """Read every part of `spec` under `raw_dir` into typed parquet files in `out_dir`."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = find_parts(raw_dir, spec)
-    parts = [inspect_part(con, raw_dir, p, spec) for p in paths]  # all headers checked before any write
+    found = scan_table_folder(raw_dir, spec)
+    parts = [inspect_part(con, raw_dir, p, spec) for p in found.parts]  # all headers checked before any write
     staged: list[Path] = []
     rows = 0
     for i, part in enumerate(parts):
@@ -158,8 +172,7 @@ def stage_table(
             con.execute(f"COPY ({sql}) TO {quote_str(target)} (FORMAT parquet, COMPRESSION zstd)")
             rows += int(con.execute(f"SELECT count(*) FROM read_parquet({quote_str(target)})").fetchall()[0][0])
         except duckdb.Error as exc:
-            first = str(exc).splitlines()[0]
-            raise ContractError(part.relpath, f"not a readable table ({first})") from None
+            raise unreadable(part.path, part.relpath, part.format, exc) from None
         staged.append(target)
         if on_part is not None:
             on_part(part.relpath)
@@ -171,4 +184,5 @@ def stage_table(
         files=tuple(p.relpath for p in parts),
         rows_read=rows,
         unknown_columns=unknown,
+        skipped=found.skipped,
     )

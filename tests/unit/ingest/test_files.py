@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import gzip
 import logging
 import os
 from pathlib import Path
 
 import duckdb
+import pyarrow
+import pyarrow.parquet
 import pytest
 from factories import KEYS, nps_row, ticket_row, usage_row, write_part
 
 from ingest.contract import FEATURES, NPS, PRODUCTS, TICKETS, USAGE
 from ingest.errors import ContractError
-from ingest.files import find_parts, inspect_part, verify_readable
+from ingest.files import check_unique_names, find_parts, inspect_part, scan_table_folder, verify_readable
 
 
 def _tickets(n: int = 3) -> list[dict]:
@@ -37,10 +40,10 @@ def test_find_parts_lists_csv_csv_gz_and_parquet_parts_sorted(tmp_path: Path, ca
     with caplog.at_level(logging.WARNING, logger="ingest.files"):
         parts = find_parts(tmp_path, TICKETS)
 
-    # then exactly the three parts come back, sorted, and the stray file is warned about
+    # then exactly the three parts come back, sorted, and every other entry is warned about
     assert [p.name for p in parts] == ["a_2024.csv.gz", "b_2025.csv", "c_2026.parquet"]
     warned = [r for r in caplog.records if r.name == "ingest.files" and r.levelno == logging.WARNING]
-    assert [Path(r.file).name for r in warned] == ["README.md"]
+    assert [Path(r.file).name for r in warned] == [".hidden.csv", "README.md", "archive"]
 
 
 def test_find_parts_keeps_only_the_catalog_file_of_the_table(raw_dir: Path) -> None:
@@ -77,6 +80,104 @@ def test_find_parts_folder_without_parts_is_an_error(tmp_path: Path) -> None:
     # when its parts are listed, then the folder is refused
     with pytest.raises(ContractError, match=r"no \.csv, \.csv\.gz or \.parquet file for table survey/nps"):
         find_parts(tmp_path, NPS)
+
+
+def test_scan_table_folder_lists_every_skipped_entry_with_its_reason(tmp_path: Path) -> None:
+    # given a tickets folder with a part, a subfolder, a hidden file, a text file and a dangling text link
+    folder = tmp_path / "support" / "tickets"
+    write_part(folder, "t", TICKETS.name, _tickets(), "csv")
+    (folder / "archive").mkdir()
+    (folder / "archive" / "old.csv").write_text("ticket_id\n")
+    (folder / ".DS_Store").write_bytes(b"\0")
+    (folder / "notes.txt").write_text("notes")
+    (folder / "readme.md").symlink_to(tmp_path / "nowhere.md")
+
+    # when the folder is scanned
+    found = scan_table_folder(tmp_path, TICKETS)
+
+    # then the part is read and every other entry is named with why it was not read
+    assert found.parts == (folder / "t.csv",)
+    assert found.skipped == {
+        "support/tickets/.DS_Store": "hidden entry",
+        "support/tickets/archive": "subfolder (a table's parts are read from its own folder only, not from subfolders)",
+        "support/tickets/notes.txt": "not a .csv, .csv.gz or .parquet file",
+        "support/tickets/readme.md": f"dangling symbolic link (its target {tmp_path / 'nowhere.md'} does not exist)",
+    }
+
+
+def test_scan_table_folder_reads_a_link_to_a_readable_file(tmp_path: Path, duck: duckdb.DuckDBPyConnection) -> None:
+    # given a tickets part that is a symbolic link to a file outside the export
+    outside = write_part(tmp_path / "elsewhere", "real", TICKETS.name, _tickets(4), "csv")
+    folder = tmp_path / "raw" / "support" / "tickets"
+    folder.mkdir(parents=True)
+    (folder / "t.csv").symlink_to(outside)
+
+    # when the folder is scanned and the part read
+    found = scan_table_folder(tmp_path / "raw", TICKETS)
+
+    # then the link is a part like any file, read through to its target
+    assert found.parts == (folder / "t.csv",)
+    assert found.skipped == {}
+    assert verify_readable(duck, inspect_part(duck, tmp_path / "raw", folder / "t.csv", TICKETS)) == 4
+
+
+def _dangling(path: Path) -> None:
+    path.symlink_to(path.parent / "gone.csv")
+
+
+def _looping(path: Path) -> None:
+    path.symlink_to(path.parent / "z_loop.csv")
+    (path.parent / "z_loop.csv").symlink_to(path)
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (_dangling, r"t_2026\.csv: dangling symbolic link \(its target .*gone\.csv does not exist\): this part"),
+        (_looping, r"t_2026\.csv: symbolic link loop \(the link leads back to itself\): this part"),
+    ],
+)
+def test_scan_table_folder_refuses_a_part_link_that_cannot_be_opened(tmp_path: Path, make, message: str) -> None:
+    # given a tickets folder with a good part and a .csv link that leads nowhere
+    folder = tmp_path / "support" / "tickets"
+    write_part(folder, "t_2025", TICKETS.name, _tickets(), "csv")
+    make(folder / "t_2026.csv")
+
+    # when it is scanned, then the run stops with a one-line error naming the link
+    with pytest.raises(ContractError, match=message) as info:
+        scan_table_folder(tmp_path, TICKETS)
+    assert info.value.file == "support/tickets/t_2026.csv"
+    assert "\n" not in str(info.value)
+
+
+def test_scan_table_folder_refuses_a_part_that_is_not_a_regular_file(tmp_path: Path) -> None:
+    # given a tickets "part" that is a named pipe (reading it would wait forever)
+    folder = tmp_path / "support" / "tickets"
+    write_part(folder, "t_2025", TICKETS.name, _tickets(), "csv")
+    os.mkfifo(folder / "t_2026.csv")
+
+    # when it is scanned, then it is refused by name
+    with pytest.raises(ContractError, match=r"t_2026\.csv: not a regular file"):
+        scan_table_folder(tmp_path, TICKETS)
+
+
+def test_scan_table_folder_reports_strays_of_the_catalogue_folder_once(
+    raw_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # given the catalogue folder with an old copy of the products file beside the two catalogue files
+    (raw_dir / "catalog" / "products_2024.csv").write_text("product\n")
+
+    # when both catalogue tables are scanned
+    with caplog.at_level(logging.WARNING, logger="ingest.files"):
+        products = scan_table_folder(raw_dir, PRODUCTS)
+        features = scan_table_folder(raw_dir, FEATURES)
+
+    # then each reads its own file, neither lists the other's, and the stray is reported (and warned) once
+    assert products.parts == (raw_dir / "catalog" / "products.csv",)
+    assert features.parts == (raw_dir / "catalog" / "features.csv",)
+    assert products.skipped == {"catalog/products_2024.csv": "not products.csv, the one file of catalog/products"}
+    assert features.skipped == {}
+    assert [r.file for r in caplog.records if r.levelno == logging.WARNING] == ["catalog/products_2024.csv"]
 
 
 # ---- inspect_part ---------------------------------------------------------------------------------
@@ -167,6 +268,134 @@ def test_inspect_part_semicolon_file_is_refused_naming_the_delimiter(
     with pytest.raises(ContractError, match="delimiter") as info:
         inspect_part(duck, tmp_path, path, TICKETS)
     assert "tickets.csv" in str(info.value)
+
+
+NPS_HEADER = "response_id,account_id,submitted_at,score"
+NPS_LINE = "r{i},001ALPHA0000000001,2026-01-01T18:53:03+10:00,{score}"
+
+
+@pytest.mark.parametrize(
+    ("header", "column", "where"),
+    [
+        (NPS_HEADER + ",score", "score", "columns 4 and 5"),
+        ("Score," + NPS_HEADER, "score", "columns 1 and 5"),
+        (NPS_HEADER + ",notes, Notes ", "Notes", "columns 5 and 6"),
+    ],
+)
+@pytest.mark.parametrize("fmt", ["csv", "csv.gz"])
+def test_inspect_part_refuses_a_column_named_twice(
+    tmp_path: Path, duck: duckdb.DuckDBPyConnection, header: str, column: str, where: str, fmt: str
+) -> None:
+    # given an NPS part naming a column twice (DuckDB alone would read the first and call the second score_1)
+    text = header + "\n" + ",".join(["x"] * len(header.split(","))) + "\n"
+    path = tmp_path / "survey" / "nps" / f"nps.{fmt}"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(gzip.compress(text.encode()) if fmt == "csv.gz" else text.encode())
+
+    # when it is inspected, then a one-line error names the file, the column and where it appears
+    with pytest.raises(ContractError) as info:
+        inspect_part(duck, tmp_path, path, NPS)
+    assert str(info.value) == (
+        f"survey/nps/nps.{fmt}: column '{column}' appears twice in the header ({where}): remove or rename one"
+    )
+    assert info.value.column == column
+
+
+def test_inspect_part_refuses_a_parquet_column_named_twice(tmp_path: Path, duck: duckdb.DuckDBPyConnection) -> None:
+    # given a parquet NPS part whose schema names score twice
+    names = ["response_id", "account_id", "submitted_at", "score", "score"]
+    table = pyarrow.table([pyarrow.array(["x"]) for _ in names], names=names)
+    path = tmp_path / "survey" / "nps" / "nps.parquet"
+    path.parent.mkdir(parents=True)
+    pyarrow.parquet.write_table(table, path)
+
+    # when it is inspected, then it is refused naming the column
+    with pytest.raises(ContractError, match=r"nps\.parquet: column 'score' appears twice in the header"):
+        inspect_part(duck, tmp_path, path, NPS)
+
+
+def test_check_unique_names_accepts_distinct_and_empty_names() -> None:
+    # given a header with distinct names and two empty ones (trailing commas), when checked, then it passes
+    check_unique_names(["a", "b", "", "A_1", ""], "f.csv")
+
+
+def _nps_lines(n: int) -> list[str]:
+    return [NPS_HEADER] + [NPS_LINE.format(i=i, score=i % 11) for i in range(2, n + 1)]
+
+
+def _write_lines(path: Path, lines: list[str], encoding: str = "utf-8") -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    blob = ("\n".join(lines) + "\n").encode(encoding)
+    path.write_bytes(gzip.compress(blob) if path.name.endswith(".gz") else blob)
+
+
+def _long_line_at_858(lines: list[str]) -> str:
+    lines[857] = "r858," + "x" * 10_000_000 + ",2026-01-01T18:53:03+10:00,3"
+    return "line 858 is 10,000,033 bytes long, more than the 2,000,000 a line may hold (a missing newline or an unclosed quote?)"
+
+
+def _latin1_at_12(lines: list[str]) -> str:
+    lines[11] = "r12,caf\u00e9,2026-01-01T18:53:03+10:00,3"
+    return "not UTF-8 (byte 0xe9 at line 12; looks like Latin-1/cp1252): re-export the file as UTF-8"
+
+
+def _ragged_at_1500(lines: list[str]) -> str:
+    lines[1499] += ",extra"
+    return "line 1500 has 5 fields, the header has 4"
+
+
+def _open_quote_at_700(lines: list[str]) -> str:
+    lines[699] = 'r700,"001ALPHA,2026-01-01T18:53:03+10:00,3'
+    return "line 700: a quoted field is never closed"
+
+
+@pytest.mark.parametrize("name", ["nps.csv", "nps.csv.gz"])
+@pytest.mark.parametrize("corrupt", [_long_line_at_858, _latin1_at_12, _ragged_at_1500, _open_quote_at_700])
+def test_inspect_part_names_the_real_line_and_cause_of_an_unreadable_csv(
+    tmp_path: Path, duck: duckdb.DuckDBPyConnection, name: str, corrupt
+) -> None:
+    # given a 2,000-line NPS part with one corruption deep in the file
+    lines = _nps_lines(2000)
+    detail = corrupt(lines)
+    path = tmp_path / "survey" / "nps" / name
+    _write_lines(path, lines, "latin-1" if corrupt is _latin1_at_12 else "utf-8")
+
+    # when it is inspected, then the one-line error names the file, the real line and the cause
+    with pytest.raises(ContractError) as info:
+        inspect_part(duck, tmp_path, path, NPS)
+    message = str(info.value)
+    assert message.startswith(f"survey/nps/{name}: ")
+    assert message.endswith(detail)
+    assert "\n" not in message
+
+
+def test_verify_readable_names_the_line_of_a_bad_row_found_after_the_header(
+    tmp_path: Path, duck: duckdb.DuckDBPyConnection
+) -> None:
+    # given an NPS part inspected while clean, then given Latin-1 bytes on line 40 (a re-export in flight)
+    path = tmp_path / "survey" / "nps" / "nps.csv"
+    lines = _nps_lines(50)
+    _write_lines(path, lines)
+    part = inspect_part(duck, tmp_path, path, NPS)
+    lines[39] = "r40,Gen\u00e8ve,2026-01-01T18:53:03+10:00,3"
+    _write_lines(path, lines, "cp1252")
+
+    # when it is read in full, then the error names the line, the byte and the likely encoding
+    with pytest.raises(ContractError) as info:
+        verify_readable(duck, part)
+    assert str(info.value) == (
+        "survey/nps/nps.csv: not UTF-8 (byte 0xe8 at line 40; looks like Latin-1/cp1252): re-export the file as UTF-8"
+    )
+
+
+def test_inspect_part_names_utf16_as_the_likely_encoding(tmp_path: Path, duck: duckdb.DuckDBPyConnection) -> None:
+    # given an NPS part saved as UTF-16 (with its byte-order mark), as some spreadsheet tools do
+    path = tmp_path / "survey" / "nps" / "nps.csv"
+    _write_lines(path, _nps_lines(5), "utf-16")
+
+    # when it is inspected, then the error says the file is not UTF-8 and looks like UTF-16
+    with pytest.raises(ContractError, match=r"nps\.csv: not UTF-8 \(byte 0xff at line 1; looks like UTF-16\)"):
+        inspect_part(duck, tmp_path, path, NPS)
 
 
 def _garbage(path: Path) -> None:

@@ -176,6 +176,47 @@ def test_missing_required_column_leaves_the_previous_warehouse_and_report(
     assert load_runs(settings) == 1
 
 
+def _duplicated_header(raw: Path) -> str:
+    path = raw / "survey/nps/nps_2026.csv"
+    text = path.read_text().splitlines()
+    path.write_text("\n".join([text[0] + ",Score"] + [line + ",1" for line in text[1:]]) + "\n")
+    return r"^survey/nps/nps_2026\.csv: column 'Score' appears twice in the header \(columns 4 and 5\)"
+
+
+def _dangling_link(raw: Path) -> str:
+    (raw / "survey/nps/nps_2027.csv").symlink_to(raw / "survey/nps/moved.csv")
+    return r"^survey/nps/nps_2027\.csv: dangling symbolic link"
+
+
+def _latin1_row(raw: Path) -> str:
+    path = raw / "support/tickets/tickets_2026.csv"
+    lines = path.read_text().splitlines()
+    lines[2] = lines[2].replace("how_to", "how_to_caf\u00e9")
+    path.write_bytes(("\n".join(lines) + "\n").encode("latin-1"))
+    return r"^support/tickets/tickets_2026\.csv: not UTF-8 \(byte 0xe9 at line 3; looks like Latin-1/cp1252\)"
+
+
+@pytest.mark.parametrize("corrupt", [_duplicated_header, _dangling_link, _latin1_row])
+def test_a_refused_export_leaves_the_warehouse_byte_for_byte(
+    tmp_path: Path, settings: Settings, previous: dict[str, pd.DataFrame], corrupt
+) -> None:
+    # given a warehouse and report from a good run, and a later export with one corruption
+    before = settings.warehouse_path.read_bytes()
+    report_before = (settings.reports_dir / "data_quality" / "latest.json").read_text()
+    raw = write_raw(tmp_path / "broken")
+    message = corrupt(raw)
+
+    # when it is consolidated, then a one-line error names the file and the cause
+    with pytest.raises(ContractError, match=message) as info:
+        consolidate_raw(raw, settings)
+    assert "\n" not in str(info.value)
+
+    # and the warehouse file, the report and the staging area are as before
+    assert settings.warehouse_path.read_bytes() == before
+    assert (settings.reports_dir / "data_quality" / "latest.json").read_text() == report_before
+    assert list((settings.tmp_dir / "staging").iterdir()) == []
+
+
 def test_catalog_error_names_the_file_and_leaves_the_previous_warehouse(
     tmp_path: Path, settings: Settings, previous: dict[str, pd.DataFrame]
 ) -> None:

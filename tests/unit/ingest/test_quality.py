@@ -23,9 +23,12 @@ def entry(rows_read: int = 100, **counts: int) -> dict[str, int]:
 
 @pytest.fixture(scope="module")
 def consolidated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
-    """An export with orphans (1 of 9 tickets, 1 of 5 subscription items, 1 of 19 usage rows), an unknown column."""
+    """An export with orphans (1 of 9 tickets, 1 of 5 subscription items, 1 of 19 usage rows), an unknown column,
+    and a tickets folder holding a subfolder and a dangling link that are not parts."""
     root = tmp_path_factory.mktemp("quality")
     raw = write_raw(root / "raw", orphans=True, unknown_column=True)
+    (raw / "support" / "tickets" / "archive").mkdir()
+    (raw / "support" / "tickets" / "notes.md").symlink_to(root / "gone.md")
     con, staged, result = consolidate_in_memory(raw, root / "staged")
     yield SimpleNamespace(raw=raw, staged=staged, result=result)
     con.close()
@@ -134,6 +137,17 @@ def test_table_entry_carries_files_unknown_columns_and_details(consolidated: Sim
     assert list(e)[: len(COUNT_KEYS)] == list(COUNT_KEYS)
 
 
+def test_table_entry_lists_the_entries_of_a_table_folder_that_were_not_read(consolidated: SimpleNamespace) -> None:
+    # given the tickets of an export whose folder holds a subfolder and a dangling link
+    e = table_entry(consolidated.result.counts["support/tickets"], consolidated.staged["support/tickets"])
+
+    # then each is named with why it was not read; the other tables list none
+    assert list(e["skipped_entries"]) == ["support/tickets/archive", "support/tickets/notes.md"]
+    assert e["skipped_entries"]["support/tickets/notes.md"].startswith("dangling symbolic link")
+    others = [table_entry(consolidated.result.counts[n], consolidated.staged[n]) for n in consolidated.staged]
+    assert sum(len(o["skipped_entries"]) for o in others) == 2
+
+
 # ---- render_html / write_report -------------------------------------------------------------------
 
 
@@ -153,6 +167,7 @@ def test_write_report_writes_json_and_html_naming_every_table(consolidated: Simp
     html = (folder / "latest.html").read_text()
     assert all(t.name in html for t in TABLES)
     assert "legacy_score" in html
+    assert "not read: <code>support/tickets/archive</code>: subfolder" in html
     assert "orphans 20.0% of rows" in html
     assert 'class="fail">failed' in html
 

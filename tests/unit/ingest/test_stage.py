@@ -22,7 +22,7 @@ from factories import (
 
 from ingest.contract import NPS, SUBSCRIPTIONS, TABLES_BY_NAME, TICKETS, USAGE, Column, table_folder
 from ingest.errors import ContractError
-from ingest.stage import ID_WHITESPACE, REASON, SOURCE, reason_expr, stage_table, typed_expr
+from ingest.stage import BAD_VALUE, ID_WHITESPACE, REASON, SOURCE, reason_expr, stage_table, typed_expr
 from xsell.duck import quote_str
 
 TS = dt.datetime(2025, 5, 1, 10, 35, 3)
@@ -58,6 +58,13 @@ def _one(tmp_path: Path, con: duckdb.DuckDBPyConnection, table: str, row: dict, 
         (Column("x", "bool"), "TRUE", True),
         (Column("x", "date"), "2025-01-31", dt.date(2025, 1, 31)),
         (Column("x", "timestamp"), "2025-01-31T23:30:00-01:00", dt.datetime(2025, 2, 1, 0, 30)),
+        (Column("x", "timestamp"), "2025-01-31T23:30:00+14:00", dt.datetime(2025, 1, 31, 9, 30)),
+        (Column("x", "timestamp"), "2025-01-31T23:30:00-14:00", dt.datetime(2025, 2, 1, 13, 30)),
+        (Column("x", "timestamp"), "2025-01-31T23:30:00+0530", dt.datetime(2025, 1, 31, 18, 0)),
+        (Column("x", "timestamp"), "2025-01-31T23:30:00+05", dt.datetime(2025, 1, 31, 18, 30)),
+        (Column("x", "timestamp"), "2024-02-29 23:59:59.5Z", dt.datetime(2024, 2, 29, 23, 59, 59, 500000)),
+        (Column("x", "timestamp"), "2025-01-31", dt.datetime(2025, 1, 31)),
+        (Column("x", "date"), "2025-01-31T23:30:00Z", dt.date(2025, 1, 31)),
         (Column("x", "string", allowed=("low", "high")), "  HIGH\t", "high"),
         (Column("x", "string"), "  Mixed Case \t", "Mixed Case"),
         (Column("x", "string"), "   ", None),
@@ -80,6 +87,43 @@ def test_typed_expr_gives_null_for_text_that_cannot_be_cast(
 ) -> None:
     # given text of the wrong type, when cast, then NULL (the reason expression turns it into bad_type)
     sql = typed_expr(col, "v", "VARCHAR")
+    assert duck.execute(f"SELECT {sql} FROM (SELECT CAST(? AS VARCHAR) AS v)", [value]).fetchall() == [(None,)]
+
+
+#: timestamps DuckDB alone would accept (shifting, clamping or inventing the instant) or rightly refuses
+NOT_ISO_TIMESTAMPS = [
+    "2025-05-01T10:35:03+25:00",  # offset beyond +14:00: DuckDB shifts the instant by 25 hours
+    "2025-05-01T10:35:03-25:00",
+    "2025-05-01T10:35:03+14:01",
+    "2025-05-01T10:35:03-14:30",
+    "2025-05-01T10:35:03+05:60",
+    "2025-05-01T10:35:03+99:99",
+    "2025-05-01T10:35:03+01:30:15",  # seconds in an offset
+    "2025-05-01T24:00:00",  # DuckDB reads hour 24 as the next midnight
+    "2025-05-01T23:60:00",
+    "2025-05-01T23:59:60",
+    "2025-13-01T00:00:00",
+    "2025-02-30T00:00:00",
+    "2025-02-29",
+    "2025-05-01T10:35:03 Europe/Paris",  # named zones are not ISO 8601
+    "2025-05-01T10:35:03 UTC",
+    "2025-05-01 (BC)",
+    "12025-05-01T10:00:00",
+    "2025-5-1 1:2:3",
+    "infinity",
+    "-infinity",
+    "epoch",
+    "2025-05-01+02:00",  # an offset without a time
+]
+
+
+@pytest.mark.parametrize("value", NOT_ISO_TIMESTAMPS)
+@pytest.mark.parametrize("kind", ["timestamp", "date"])
+def test_typed_expr_gives_null_for_timestamps_outside_iso_8601(
+    duck: duckdb.DuckDBPyConnection, value: str, kind: str
+) -> None:
+    # given text that is not an ISO 8601 instant of the contract, when cast, then NULL (a bad value, never shifted)
+    sql = typed_expr(Column("x", kind), "v", "VARCHAR")  # type: ignore[arg-type]
     assert duck.execute(f"SELECT {sql} FROM (SELECT CAST(? AS VARCHAR) AS v)", [value]).fetchall() == [(None,)]
 
 
@@ -123,6 +167,62 @@ def test_stage_table_reads_iso_timestamps_as_naive_utc(tmp_path: Path, duck, val
     assert staged["created_at"] == pd.Timestamp(TS)
     assert staged["created_at"].tzinfo is None
     assert staged[REASON] is None
+
+
+def _text_frame(rows: Sequence[dict]) -> pd.DataFrame:
+    """Rows as a frame of text columns (a Parquet exporter that writes timestamps as strings)."""
+    return pd.DataFrame(list(rows)).astype("string")
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+@pytest.mark.parametrize("value", ["2026-01-01T18:53:03+25:00", "2026-01-01T24:00:00+10:00", "2026-02-30T10:00:00Z"])
+def test_stage_table_required_timestamp_outside_iso_8601_is_a_bad_type(
+    tmp_path: Path, duck, fmt: str, value: str
+) -> None:
+    # given an NPS response submitted at an impossible local time, beside a good one
+    rows = [nps_row(submitted_at=value), nps_row(response_id="resp_ok")]
+    raw = tmp_path / "raw"
+    folder = raw / table_folder(NPS)
+    if fmt == "parquet":
+        folder.mkdir(parents=True)
+        _text_frame(rows).to_parquet(folder / "nps.parquet", index=False)
+    else:
+        write_part(folder, "nps", NPS.name, rows)
+
+    # when staged
+    staged = stage_table(duck, raw, NPS, tmp_path / "staged")
+    frame = duck.execute(f"SELECT * FROM read_parquet({quote_str(staged.parts[0])})").df().set_index("response_id")
+
+    # then the bad row is set aside as a bad value with its text kept, and the good one is read
+    assert frame.loc["resp_alpha_1", REASON] == "bad_type:submitted_at"
+    assert frame.loc["resp_alpha_1", BAD_VALUE] == value
+    assert pd.isna(frame.loc["resp_alpha_1", "submitted_at"])
+    assert frame.loc["resp_ok", "submitted_at"] == pd.Timestamp("2026-01-01 08:53:03")
+    assert frame.loc["resp_ok", REASON] is None
+
+
+@pytest.mark.parametrize("value", ["2025-05-02T07:30:07+25:00", "2025-05-01T24:00:00Z"])
+def test_stage_table_optional_timestamp_outside_iso_8601_is_treated_like_unparsable_text(
+    tmp_path: Path, duck, value: str
+) -> None:
+    # given two tickets solved at an impossible time and at a time that is no timestamp at all
+    rows = [ticket_row(ticket_id="TCK-bad", solved_at=value), ticket_row(ticket_id="TCK-text", solved_at="soon")]
+
+    # when staged
+    frame = stage_rows(tmp_path, duck, TICKETS.name, rows).set_index("ticket_id")
+
+    # then neither value is read, and the impossible time takes the same path as unparsable text
+    assert frame["solved_at"].isna().all()
+    assert frame.loc["TCK-bad", REASON] == frame.loc["TCK-text", REASON]
+
+
+@pytest.mark.parametrize("value", ["2025-05-01T24:00:00", "infinity", "2025-5-1"])
+def test_stage_table_date_outside_iso_8601_is_a_bad_type(tmp_path: Path, duck, value: str) -> None:
+    # given a subscription item starting at a time DuckDB alone would read leniently
+    row = subscription_row(start_date=value)
+
+    # when staged, then it is set aside as a bad type
+    assert _one(tmp_path, duck, SUBSCRIPTIONS.name, row)[REASON] == "bad_type:start_date"
 
 
 def test_stage_table_reads_tz_aware_parquet_timestamps_as_naive_utc(tmp_path: Path, duck) -> None:
@@ -357,4 +457,41 @@ def test_stage_table_checks_every_header_before_writing_anything(tmp_path: Path,
     with pytest.raises(ContractError, match=r"tickets_2026\.csv") as info:
         stage_table(duck, raw, TICKETS, out)
     assert info.value.column == "created_at"
+    assert list(out.glob("*.parquet")) == []
+
+
+def test_stage_table_lists_the_entries_of_the_folder_it_did_not_read(tmp_path: Path, duck) -> None:
+    # given tickets with an archive subfolder and a link to a part kept outside the export
+    raw = write_raw(tmp_path / "raw")
+    folder = raw / "support" / "tickets"
+    (folder / "archive").mkdir()
+    outside = write_part(tmp_path / "elsewhere", "linked", TICKETS.name, [ticket_row(ticket_id="TCK-linked")])
+    (folder / "tickets_linked.csv").symlink_to(outside)
+
+    # when staged
+    staged = stage_table(duck, raw, TICKETS, tmp_path / "staged")
+
+    # then the linked part is read and the subfolder is listed as not read
+    assert "support/tickets/tickets_linked.csv" in staged.files
+    assert list(staged.skipped) == ["support/tickets/archive"]
+
+
+def test_stage_table_refuses_bytes_that_are_not_utf8_and_writes_nothing(tmp_path: Path, duck) -> None:
+    # given tickets whose second part has a Latin-1 byte on line 3
+    raw = write_raw(tmp_path / "raw")
+    bad = write_part(
+        raw / "support" / "tickets", "tickets_2026", TICKETS.name, [ticket_row(ticket_id=f"T{i}") for i in range(3)]
+    )
+    lines = bad.read_text().splitlines()
+    lines[2] = lines[2].replace("how_to", "how_to_caf\u00e9")
+    bad.write_bytes(("\n".join(lines) + "\n").encode("latin-1"))
+    out = tmp_path / "staged"
+
+    # when staged, then a one-line error names the file, line, byte and encoding, and nothing is written
+    with pytest.raises(ContractError) as info:
+        stage_table(duck, raw, TICKETS, out)
+    assert str(info.value) == (
+        "support/tickets/tickets_2026.csv: not UTF-8 (byte 0xe9 at line 3; looks like Latin-1/cp1252): "
+        "re-export the file as UTF-8"
+    )
     assert list(out.glob("*.parquet")) == []
