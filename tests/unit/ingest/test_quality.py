@@ -11,7 +11,7 @@ import pytest
 from factories import consolidate_in_memory, write_raw
 from jinja2.exceptions import UndefinedError
 
-from ingest.contract import TABLES
+from ingest.contract import ACCOUNTS, TABLES
 from ingest.quality import COUNT_KEYS, build_report, evaluate_gate, render_html, table_entry, write_report
 from xsell.settings import QualityGate
 
@@ -129,7 +129,8 @@ def test_table_entry_carries_files_unknown_columns_and_details(consolidated: Sim
         "crm/accounts/accounts_extract_2026-03-31.csv",
     ]
     assert e["unknown_columns"] == {"crm/accounts/accounts_extract_2025-12-31.csv": ["legacy_score"]}
-    assert e["nulled_values"] == {"employee_count": 0, "annual_revenue": 0}
+    assert e["nulled_values"] == {c: 0 for c in ACCOUNTS.value_columns}
+    assert {"employee_count", "annual_revenue", "segment"} <= set(e["nulled_values"])
     assert e["conflicting_versions"] == 0
     assert list(e)[: len(COUNT_KEYS)] == list(COUNT_KEYS)
 
