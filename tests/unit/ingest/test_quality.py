@@ -178,3 +178,25 @@ def test_write_report_that_cannot_render_leaves_the_previous_report(consolidated
         write_report(broken, tmp_path)
     assert latest.read_text() == before
     assert not (tmp_path / "data_quality" / "history" / "broken.json").exists()
+
+
+def test_report_shows_nulled_values_per_table_and_field(tmp_path: Path) -> None:
+    # given an export with impossible seats, usage count, ticket priority and employee counts
+    raw = write_raw(tmp_path / "raw", impossible_values=True, employee_count_typos=True)
+    con, staged, result = consolidate_in_memory(raw, tmp_path / "staged")
+    con.close()
+
+    # when reported
+    report = build_report(result, staged, QualityGate(enabled=False), raw, "r")
+    html = render_html(report)
+
+    # then the JSON counts every value column of every table, and the page lists the nulled fields
+    nulled = {name: t["nulled_values"] for name, t in report["tables"].items()}
+    assert nulled["billing/subscriptions"] == {"tier": 0, "seats": 1, "mrr": 0}
+    assert nulled["product/usage_daily"] == {"event_count": 1}
+    assert nulled["support/tickets"]["priority"] == 1
+    assert nulled["crm/accounts"]["employee_count"] == 2
+    assert nulled["survey/nps"] == {}
+    assert "Values set to NULL, rows kept" in html
+    assert "nulled: <code>seats</code>" in html
+    assert "nulled: <code>event_count</code>" in html
