@@ -93,18 +93,24 @@ def _has(col: Column) -> str:
     return quote_ident("_has_" + col.name)
 
 
+def _column_checks(col: Column) -> list[tuple[str, str]]:
+    """(SQL true when the typed value fails, reason) of one column: missing, unparsable, not allowed."""
+    name = quote_ident(col.name)
+    checks: list[tuple[str, str]] = []
+    if not col.nullable:
+        checks.append((f"{name} IS NULL AND NOT {_has(col)}", f"missing_value:{col.name}"))
+    if col.type != "string":
+        checks.append((f"{name} IS NULL AND {_has(col)}", f"bad_type:{col.name}"))
+    if col.allowed is not None:
+        allowed = ", ".join(quote_str(v) for v in col.allowed)
+        checks.append((f"{name} IS NOT NULL AND {name} NOT IN ({allowed})", f"bad_value:{col.name}"))
+    return checks
+
+
 def unusable_expr(spec: TableSpec, col: Column) -> str:
     """SQL true when a typed value column holds no usable value: missing though required, unparsable,
     not an allowed value, or impossible by one of the table's `null_if` rules."""
-    name = quote_ident(col.name)
-    conds: list[str] = []
-    if not col.nullable:
-        conds.append(f"({name} IS NULL AND NOT {_has(col)})")
-    if col.type != "string":
-        conds.append(f"({name} IS NULL AND {_has(col)})")
-    if col.allowed is not None:
-        allowed = ", ".join(quote_str(v) for v in col.allowed)
-        conds.append(f"coalesce({name} NOT IN ({allowed}), false)")
+    conds = [f"({sql})" for sql, _ in _column_checks(col)]
     conds += [f"coalesce({sql}, false)" for column, sql in spec.null_if if column == col.name]
     return " OR ".join(conds) if conds else "false"
 
@@ -115,20 +121,13 @@ def reason_expr(spec: TableSpec) -> str:
     Only defining columns (ids, keys, dates, what says what the row is) give reasons; value columns are
     nulled instead (`unusable_expr`).
     """
-    whens: list[str] = []
-    for col in spec.columns:
-        if col.name in spec.value_columns:
-            continue
-        name = quote_ident(col.name)
-        if not col.nullable:
-            whens.append(f"WHEN {name} IS NULL AND NOT {_has(col)} THEN 'missing_value:{col.name}'")
-        if col.type != "string":
-            whens.append(f"WHEN {name} IS NULL AND {_has(col)} THEN 'bad_type:{col.name}'")
-        if col.allowed is not None:
-            allowed = ", ".join(quote_str(v) for v in col.allowed)
-            whens.append(f"WHEN {name} IS NOT NULL AND {name} NOT IN ({allowed}) THEN 'bad_value:{col.name}'")
-    for rule in spec.invalid_rules:
-        whens.append(f"WHEN coalesce({rule.sql}, false) THEN {quote_str(rule.reason)}")
+    whens = [
+        f"WHEN {sql} THEN {quote_str(reason)}"
+        for col in spec.columns
+        if col.name not in spec.value_columns
+        for sql, reason in _column_checks(col)
+    ]
+    whens += [f"WHEN coalesce({rule.sql}, false) THEN {quote_str(rule.reason)}" for rule in spec.invalid_rules]
     if not whens:
         return "CAST(NULL AS VARCHAR)"
     return "CASE " + " ".join(whens) + " END"
