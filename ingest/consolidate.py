@@ -259,7 +259,7 @@ def _kept(spec: TableSpec) -> str:
 
 def _write_accounts(con: duckdb.DuckDBPyConnection, counts: TableCounts) -> None:
     """Account versions with validity intervals, the current state, and the unified id map."""
-    # column order as before nulling moved into staging: the two fixed numbers after the other columns
+    # the published column order: employee_count and annual_revenue after the other contract columns
     fixed = ("employee_count", "annual_revenue")
     select = ", ".join(quote_ident(c) for c in (*[c for c in ACCOUNTS.column_names if c not in fixed], *fixed))
     # Every kept version stays. Versions written at the same instant (conflicting extracts) are ordered by

@@ -173,8 +173,6 @@ def _corrupt_values(
     for k, (column, mutate) in enumerate(values):
         chosen = rows[choice == k]
         if chosen.size:
-            if frame[column].dtype != object and not pd.api.types.is_numeric_dtype(frame[column]):
-                frame[column] = frame[column].astype(object)
             frame.loc[chosen, column] = mutate(frame[column].to_numpy()[chosen], rng)
         counts.extra[f"nulled_{column}"] = counts.extra.get(f"nulled_{column}", 0) + int(chosen.size)
 
