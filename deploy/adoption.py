@@ -82,11 +82,12 @@ def growth_weights(con: duckdb.DuckDBPyConnection, cutoff: date, cfg: AdoptionSe
 
 
 def growth_weight(mrr_start: pd.Series, mrr_now: pd.Series, cap: float) -> pd.Series:
-    """Growth multiple `mrr_now / mrr_start` clipped to [1/cap, cap] (no starting MRR: the cap)."""
+    """Growth multiple `mrr_now / mrr_start` clipped to [1/cap, cap] (no starting MRR: the cap; unknown MRR: 1)."""
     start = mrr_start.to_numpy(dtype=float)
     now = mrr_now.to_numpy(dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(start > 0, now / np.where(start > 0, start, 1.0), cap)
+    ratio = np.where(np.isnan(start) | np.isnan(now), 1.0, ratio)  # nulled (unknown) MRR: no growth known
     return pd.Series(np.clip(ratio, 1.0 / cap, cap), index=mrr_start.index, name="weight")
 
 

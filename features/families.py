@@ -153,7 +153,8 @@ def usage_ctes(at: AsOf) -> list[str]:
     )
     return [
         f"""usage AS MATERIALIZED (
-            SELECT k.account_id, u.date, u.user_id, u.feature, u.event_count
+            SELECT k.account_id, u.date, u.user_id, u.feature,
+                   coalesce(u.event_count, 1) AS event_count  -- a nulled count: the row proves one event
             FROM c360.usage_daily u JOIN workspace_keys k ON k.key = u.workspace_id
             WHERE u.date > {start} AND u.date <= {at.d} AND u.ingested_at < {at.ts})""",
         f"""usage_account AS (
@@ -203,8 +204,10 @@ def health_ctes(at: AsOf) -> list[str]:
                 f"AS tickets_{column}_{value}_90d"
             )
     solved = f"solved_at < {at.ts}"
+    # a nulled (unknown) status is not uncollectible
     uncollectible = (
-        f"status = 'uncollectible' AND issued_at <= {at.ts_minus(UNCOLLECTIBLE_AFTER_DAYS)} AND NOT paid_by_t"
+        f"coalesce(status = 'uncollectible', false) AND issued_at <= {at.ts_minus(UNCOLLECTIBLE_AFTER_DAYS)} "
+        "AND NOT paid_by_t"
     )
     return [
         f"""ticket_stats AS (

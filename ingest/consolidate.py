@@ -11,7 +11,7 @@ from typing import Any
 import duckdb
 
 from ingest.contract import ACCOUNTS, TABLES, USAGE, IdKind, TableSpec
-from ingest.stage import BAD_VALUE, ID_WHITESPACE, REASON, SOURCE, StagedTable
+from ingest.stage import BAD_VALUE, ID_WHITESPACE, NULLED, REASON, SOURCE, StagedTable
 from xsell.duck import quote_ident, quote_str
 
 log = logging.getLogger(__name__)
@@ -178,9 +178,9 @@ def _group_sql(spec: TableSpec, staged: StagedTable) -> str:
             group.append(f"s.{name}")
     recased_sql = " OR ".join(recased) if recased else "false"
     return (
-        f"SELECT {', '.join(select)}, s.{REASON}, count(*) AS _n, min(s.{SOURCE}) AS {SOURCE}, "
+        f"SELECT {', '.join(select)}, s.{REASON}, s.{NULLED}, count(*) AS _n, min(s.{SOURCE}) AS {SOURCE}, "
         f"sum(CAST(s.{ID_WHITESPACE} AS INTEGER)) AS _ws, sum(CASE WHEN {recased_sql} THEN 1 ELSE 0 END) AS _recased "
-        f"FROM {_parts(staged)} s {' '.join(joins)} GROUP BY {', '.join(group)}, s.{REASON}, s.{BAD_VALUE}"
+        f"FROM {_parts(staged)} s {' '.join(joins)} GROUP BY {', '.join(group)}, s.{REASON}, s.{BAD_VALUE}, s.{NULLED}"
     )
 
 
@@ -226,10 +226,22 @@ def _classify_table(
             f"SELECT {REASON}, count(*) FROM {work} WHERE _class = 'invalid' GROUP BY 1 ORDER BY 1"
         ).fetchall()
     }
+    counts.nulled_values = _nulled_counts(con, spec, work)
     total = counts.rows_kept + counts.invalid + counts.future_dated + counts.orphans + counts.duplicates
     if total != counts.rows_read:
         raise RuntimeError(f"{spec.name}: row accounting mismatch ({total} classified, {counts.rows_read} read)")
     return counts
+
+
+def _nulled_counts(con: duckdb.DuckDBPyConnection, spec: TableSpec, work: str) -> dict[str, int]:
+    """Kept rows per value column whose unusable value was set to NULL (every value column, 0 included)."""
+    found = dict(
+        con.execute(
+            f"SELECT c, count(*) FROM (SELECT unnest(string_split({NULLED}, ',')) AS c FROM {work} "
+            f"WHERE _class = 'kept' AND {NULLED} IS NOT NULL) GROUP BY c"
+        ).fetchall()
+    )
+    return {name: int(found.get(name, 0)) for name in spec.value_columns}
 
 
 def _write_rejected(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> None:
@@ -247,20 +259,15 @@ def _kept(spec: TableSpec) -> str:
 
 def _write_accounts(con: duckdb.DuckDBPyConnection, counts: TableCounts) -> None:
     """Account versions with validity intervals, the current state, and the unified id map."""
-    cols = [c for c in ACCOUNTS.column_names if c != "employee_count"]
-    nulled = con.execute(
-        f"SELECT count(*) FILTER (employee_count <= 0), count(*) FILTER (annual_revenue < 0) FROM {_kept(ACCOUNTS)}"
-    ).fetchall()[0]
-    counts.nulled_values = {"employee_count": int(nulled[0]), "annual_revenue": int(nulled[1])}
-    select = ", ".join(quote_ident(c) for c in cols if c != "annual_revenue")
+    # the published column order: employee_count and annual_revenue after the other contract columns
+    fixed = ("employee_count", "annual_revenue")
+    select = ", ".join(quote_ident(c) for c in (*[c for c in ACCOUNTS.column_names if c not in fixed], *fixed))
     # Every kept version stays. Versions written at the same instant (conflicting extracts) are ordered by
     # source file, later extract last: the earlier one gets an empty validity [t, t) and never serves as of T.
     con.execute(
         f"""CREATE OR REPLACE TABLE {C360}.account_versions AS
         WITH v AS (
             SELECT {select},
-                   CASE WHEN employee_count > 0 THEN employee_count END AS employee_count,
-                   CASE WHEN annual_revenue >= 0 THEN annual_revenue END AS annual_revenue,
                    {SOURCE} AS source_file,
                    row_number() OVER (PARTITION BY account_id ORDER BY updated_at, {SOURCE},
                                       account_name, billing_customer_id, workspace_id) AS version_seq

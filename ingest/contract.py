@@ -1,4 +1,15 @@
-"""The raw data contract (../shared/data-contract.md) as data: tables, columns, types and defect rules."""
+"""The raw data contract (../shared/data-contract.md) as data: tables, columns, types and defect rules.
+
+Field-level fidelity: each column either *defines* its row or is a *value* of it.
+
+* Defining columns are the ids, every date and timestamp, and the fields that say what the row is
+  (`billing/subscriptions.product` and `is_trial`, `survey/nps.score`, ...). A row whose defining
+  column is missing, unparsable or impossible is set aside (rejected) with its reason.
+* Value columns (`TableSpec.value_columns`) describe a row that stands without them. A missing
+  required, unparsable, not-allowed or impossible (`TableSpec.null_if`) value is set to NULL, the row
+  is kept, and the data-quality report counts the NULLs per table and column (`nulled_values`).
+* The catalogue (`catalog/*`) has no value columns: it is curated, and a bad row stops the run.
+"""
 
 from __future__ import annotations
 
@@ -32,7 +43,7 @@ class Column:
 
 @dataclass(frozen=True)
 class Rule:
-    """An impossible-value rule: rows where `sql` is true are set aside as invalid with `reason`."""
+    """An impossible-value rule on defining columns: rows where `sql` is true are set aside as invalid with `reason`."""
 
     reason: str
     sql: str
@@ -46,7 +57,9 @@ class TableSpec:
     columns: tuple[Column, ...]
     key: tuple[str, ...] = ()
     invalid_rules: tuple[Rule, ...] = ()
-    #: columns whose value set to NULL (not set aside) when the SQL is true; counted as fixed values
+    #: non-key, non-date columns whose unusable value is set to NULL (row kept, counted per column)
+    value_columns: tuple[str, ...] = ()
+    #: (value column, SQL true when its value is impossible): the value is set to NULL, the row kept
     null_if: tuple[tuple[str, str], ...] = ()
     #: SQL true when the row is dated in the future; `{export_time}` is substituted
     future_sql: str | None = None
@@ -57,6 +70,22 @@ class TableSpec:
     large: bool = False
     description: str = ""
     extra: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        """A value column is never an id, a key, a date or a timestamp; impossible-value rules name value columns."""
+        names = {c.name: c for c in self.columns}
+        for name in self.value_columns:
+            col = names.get(name)
+            if col is None or col.id_kind is not None or name in self.key or col.type in ("date", "timestamp"):
+                raise ValueError(f"{self.name}: {name!r} cannot be a value column (unknown, id, key or date)")
+        for name, _ in self.null_if:
+            if name not in self.value_columns:
+                raise ValueError(f"{self.name}: null_if names {name!r}, which is not a value column")
+
+    @property
+    def defining_columns(self) -> tuple[str, ...]:
+        """Columns whose unusable value sets the row aside: ids, keys, dates and what says what the row is."""
+        return tuple(c.name for c in self.columns if c.name not in self.value_columns)
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -117,6 +146,7 @@ ACCOUNTS = TableSpec(
         C("workspace_id", nullable=True, id_kind="workspace"),
         C("updated_at", "timestamp"),
     ),
+    value_columns=("account_name", "industry", "employee_count", "annual_revenue", "country", "segment"),
     null_if=(("employee_count", "employee_count <= 0"), ("annual_revenue", "annual_revenue < 0")),
     future_sql="updated_at > {export_time} OR created_at > {export_time}",
 )
@@ -135,6 +165,7 @@ OPPORTUNITIES = TableSpec(
         C("closed_at", "timestamp", nullable=True),
         C("amount", "float", nullable=True),
     ),
+    value_columns=("type", "stage", "amount"),
     future_sql="created_at > {export_time}",
     orphan_key=("account_id", "account"),
 )
@@ -154,10 +185,9 @@ SUBSCRIPTIONS = TableSpec(
         C("start_date", "date"),
         C("end_date", "date", nullable=True),
     ),
-    invalid_rules=(
-        Rule("negative_seats", "seats < 0"),
-        Rule("negative_mrr", "mrr < 0"),
-    ),
+    # product, is_trial and the dates say who owns what from when: they define the row
+    value_columns=("tier", "seats", "mrr"),
+    null_if=(("seats", "seats < 0"), ("mrr", "mrr < 0")),
     future_sql="start_date > CAST({export_time} AS DATE)",
     orphan_key=("customer_id", "customer"),
 )
@@ -174,6 +204,7 @@ INVOICES = TableSpec(
         C("status", allowed=("paid", "open", "uncollectible")),
         C("paid_at", "timestamp", nullable=True),
     ),
+    value_columns=("amount", "status"),
     future_sql="issued_at > {export_time}",
     orphan_key=("customer_id", "customer"),
 )
@@ -190,7 +221,9 @@ USAGE = TableSpec(
         C("event_count", "int"),
         C("ingested_at", "timestamp"),
     ),
-    invalid_rules=(Rule("event_count_below_1", "event_count < 1"),),
+    # the row records that a user used a feature on a day; its count is a value (features floor it at 1)
+    value_columns=("event_count",),
+    null_if=(("event_count", "event_count < 1"),),
     # clock skew: a day of use cannot come after the row reached the warehouse
     future_sql="date > CAST(ingested_at AS DATE) OR ingested_at > {export_time}",
     orphan_key=("workspace_id", "workspace"),
@@ -210,6 +243,7 @@ TICKETS = TableSpec(
         C("satisfaction", nullable=True, allowed=("good", "bad")),
         C("requested_product", nullable=True),
     ),
+    value_columns=("priority", "category", "satisfaction", "requested_product"),
     future_sql="created_at > {export_time}",
     orphan_key=("account_id", "account"),
 )
@@ -224,6 +258,7 @@ NPS = TableSpec(
         C("submitted_at", "timestamp"),
         C("score", "int"),
     ),
+    # a response is its score: no value columns, an unusable score sets the response aside
     invalid_rules=(Rule("score_out_of_range", "score < 0 OR score > 10"),),
     future_sql="submitted_at > {export_time}",
     orphan_key=("account_id", "account"),
@@ -243,6 +278,8 @@ TOUCHES = TableSpec(
         C("action", allowed=("sent", "opened", "clicked", "attended", "replied")),
         C("holdout", "bool"),
     ),
+    # campaign_id and holdout say which campaign arm the row belongs to: they define it
+    value_columns=("channel", "product", "action"),
     future_sql="occurred_at > {export_time}",
     orphan_key=("account_id", "account"),
 )

@@ -19,14 +19,17 @@ _PANDAS_DTYPES = {
 }
 
 
-def _column_schema(col: Column) -> pa.Column:
+def _column_schema(col: Column, nullable: bool) -> pa.Column:
     checks = [pa.Check.isin(list(col.allowed))] if col.allowed is not None else []
-    return pa.Column(_PANDAS_DTYPES[col.type], nullable=col.nullable, checks=checks, coerce=True)
+    return pa.Column(_PANDAS_DTYPES[col.type], nullable=nullable, checks=checks, coerce=True)
 
 
 def table_schema(spec: TableSpec, with_account_id: bool = False) -> pa.DataFrameSchema:
-    """The pandera schema of a consolidated table: contract types, nullability, allowed values, unique key."""
-    columns = {c.name: _column_schema(c) for c in spec.columns}
+    """The pandera schema of a consolidated table: contract types, nullability, allowed values, unique key.
+
+    A value column may be NULL even when the contract requires it: ingestion nulls unusable values.
+    """
+    columns = {c.name: _column_schema(c, c.nullable or c.name in spec.value_columns) for c in spec.columns}
     if with_account_id and "account_id" not in columns:
         columns["account_id"] = pa.Column("str", nullable=False, coerce=True)
     return pa.DataFrameSchema(

@@ -17,6 +17,8 @@ log = logging.getLogger(__name__)
 
 REASON = "_reason"
 BAD_VALUE = "_bad_value"
+#: comma-separated value columns whose unusable value was set to NULL (NULL when none)
+NULLED = "_nulled"
 SOURCE = "_source_file"
 ID_WHITESPACE = "_id_whitespace"
 
@@ -101,53 +103,101 @@ def typed_expr(col: Column, raw: str, source_type: str) -> str:
     raise ValueError(f"unknown contract type {col.type}")
 
 
+def _has(col: Column) -> str:
+    return quote_ident("_has_" + col.name)
+
+
+def _column_checks(col: Column) -> list[tuple[str, str]]:
+    """(SQL true when the typed value fails, reason) of one column: missing, unparsable, not allowed."""
+    name = quote_ident(col.name)
+    checks: list[tuple[str, str]] = []
+    if not col.nullable:
+        checks.append((f"{name} IS NULL AND NOT {_has(col)}", f"missing_value:{col.name}"))
+    if col.type != "string":
+        checks.append((f"{name} IS NULL AND {_has(col)}", f"bad_type:{col.name}"))
+    if col.allowed is not None:
+        allowed = ", ".join(quote_str(v) for v in col.allowed)
+        checks.append((f"{name} IS NOT NULL AND {name} NOT IN ({allowed})", f"bad_value:{col.name}"))
+    return checks
+
+
+def unusable_expr(spec: TableSpec, col: Column) -> str:
+    """SQL true when a typed value column holds no usable value: missing though required, unparsable,
+    not an allowed value, or impossible by one of the table's `null_if` rules."""
+    conds = [f"({sql})" for sql, _ in _column_checks(col)]
+    conds += [f"coalesce({sql}, false)" for column, sql in spec.null_if if column == col.name]
+    return " OR ".join(conds) if conds else "false"
+
+
 def reason_expr(spec: TableSpec) -> str:
-    """SQL giving the first reason a typed row is invalid (NULL when valid), checked in contract order."""
-    whens: list[str] = []
-    for col in spec.columns:
-        name = quote_ident(col.name)
-        if not col.nullable:
-            whens.append(
-                f"WHEN {name} IS NULL AND NOT {quote_ident('_has_' + col.name)} THEN 'missing_value:{col.name}'"
-            )
-        if col.type != "string":
-            whens.append(f"WHEN {name} IS NULL AND {quote_ident('_has_' + col.name)} THEN 'bad_type:{col.name}'")
-        if col.allowed is not None:
-            allowed = ", ".join(quote_str(v) for v in col.allowed)
-            whens.append(f"WHEN {name} IS NOT NULL AND {name} NOT IN ({allowed}) THEN 'bad_value:{col.name}'")
-    for rule in spec.invalid_rules:
-        whens.append(f"WHEN coalesce({rule.sql}, false) THEN {quote_str(rule.reason)}")
+    """SQL giving the first reason a typed row is invalid (NULL when valid), checked in contract order.
+
+    Only defining columns (ids, keys, dates, what says what the row is) give reasons; value columns are
+    nulled instead (`unusable_expr`).
+    """
+    whens = [
+        f"WHEN {sql} THEN {quote_str(reason)}"
+        for col in spec.columns
+        if col.name not in spec.value_columns
+        for sql, reason in _column_checks(col)
+    ]
+    whens += [f"WHEN coalesce({rule.sql}, false) THEN {quote_str(rule.reason)}" for rule in spec.invalid_rules]
     if not whens:
         return "CAST(NULL AS VARCHAR)"
     return "CASE " + " ".join(whens) + " END"
 
 
+def _bad_value_sql(spec: TableSpec) -> str:
+    """Raw text of every value that failed to cast or was nulled, so distinct bad rows never look like duplicates."""
+    parts: list[str] = []
+    for c in spec.columns:
+        raw = quote_ident("_raw_" + c.name)
+        if c.name in spec.value_columns:
+            parts.append(
+                f"CASE WHEN {unusable_expr(spec, c)} THEN {quote_str(c.name + '=')} || coalesce({raw}, '') END"
+            )
+        elif c.type != "string":
+            parts.append(f"CASE WHEN {quote_ident(c.name)} IS NULL AND {_has(c)} THEN {raw} END")
+    if not parts:
+        return "CAST(NULL AS VARCHAR)"
+    return f"NULLIF(concat_ws(chr(31), {', '.join(parts)}), '')"
+
+
+def _nulled_sql(spec: TableSpec) -> str:
+    """Comma-separated value columns of the row that are nulled (NULL when none)."""
+    flags = [
+        f"CASE WHEN {unusable_expr(spec, spec.column(name))} THEN {quote_str(name)} END" for name in spec.value_columns
+    ]
+    return f"NULLIF(concat_ws(',', {', '.join(flags)}), '')" if flags else "CAST(NULL AS VARCHAR)"
+
+
+def _output_column(spec: TableSpec, col: Column) -> str:
+    """A staged column: a value column is NULL where unusable, every other column as typed."""
+    name = quote_ident(col.name)
+    if col.name in spec.value_columns:
+        return f"CASE WHEN {unusable_expr(spec, col)} THEN NULL ELSE {name} END AS {name}"
+    return name
+
+
 def part_sql(spec: TableSpec, part: RawPart) -> str:
-    """SELECT reading one raw part into contract columns, lineage, id-whitespace flag and reason."""
+    """SELECT reading one raw part into contract columns, lineage, id-whitespace flag, reason and nulled values."""
     inner: list[str] = []
     ws_checks: list[str] = []
     for col in spec.columns:
         raw = quote_ident(part.columns[col.name])
         inner.append(f"{typed_expr(col, raw, part.types[col.name])} AS {quote_ident(col.name)}")
-        inner.append(f"({_text(raw)} IS NOT NULL) AS {quote_ident('_has_' + col.name)}")
+        inner.append(f"({_text(raw)} IS NOT NULL) AS {_has(col)}")
+        if col.type != "string" or col.name in spec.value_columns:
+            inner.append(f"{_text(raw)} AS {quote_ident('_raw_' + col.name)}")
         if col.id_kind is not None:
             ws_checks.append(f"coalesce(CAST({raw} AS VARCHAR) <> {_strip(raw)}, false)")
     ws = " OR ".join(ws_checks) if ws_checks else "false"
     inner.append(f"({ws}) AS {ID_WHITESPACE}")
-    # raw text of the first value that failed to cast, so distinct bad rows never look like duplicates
-    bad = [
-        f"WHEN {quote_ident(c.name)} IS NULL AND {quote_ident('_has_' + c.name)} THEN {quote_ident('_raw_' + c.name)}"
-        for c in spec.columns
-        if c.type != "string"
-    ]
-    for c in spec.columns:
-        if c.type != "string":
-            inner.append(f"{_text(quote_ident(part.columns[c.name]))} AS {quote_ident('_raw_' + c.name)}")
-    bad_sql = ("CASE " + " ".join(bad) + " END") if bad else "CAST(NULL AS VARCHAR)"
-    cols = ", ".join(quote_ident(c) for c in spec.column_names)
+    # the outer SELECT names resolve to the inner (typed) columns, so rules see the values as cast
+    cols = ", ".join(_output_column(spec, c) for c in spec.columns)
     return (
         f"SELECT {cols}, {quote_str(part.relpath)} AS {SOURCE}, {ID_WHITESPACE}, "
-        f"{reason_expr(spec)} AS {REASON}, {bad_sql} AS {BAD_VALUE} "
+        f"{reason_expr(spec)} AS {REASON}, {_bad_value_sql(spec)} AS {BAD_VALUE}, {_nulled_sql(spec)} AS {NULLED} "
         f"FROM (SELECT {', '.join(inner)} FROM {part.scan_sql()})"
     )
 

@@ -331,6 +331,7 @@ def write_raw(
     id_variants: bool = False,
     orphans: bool = False,
     invalid: bool = False,
+    impossible_values: bool = False,
     future: bool = False,
     employee_count_typos: bool = False,
     unknown_column: bool = False,
@@ -350,8 +351,11 @@ def write_raw(
       one with it lower-cased -> tickets `duplicates += 2`, `ids_whitespace += 1`, `ids_case += 1`.
     - `orphans`: one ticket of an unknown account, one subscription item of an unknown customer, one usage
       row of an unknown workspace -> `orphans == 1` in each of the three tables.
-    - `invalid`: subscription seats -1, usage event_count 0, NPS score 11, ticket priority `critical`
-      -> `invalid == 1` in each of the four tables.
+    - `invalid`: an unusable defining field: subscription start_date `2025-02-30`, usage date `2026-03-32`,
+      NPS score 11, ticket solved_at `soon` -> `invalid == 1` in each of the four tables.
+    - `impossible_values`: an unusable value field: subscription seats -1 (`si_bad_seats`), usage
+      event_count 0 (`usr_alpha_zero`), ticket priority `critical` (`TCK-critical`) -> each row kept
+      (`rows_kept += 1`), the value NULL and counted (`nulled_values[column] == 1`).
     - `future`: a usage row dated after the day it was ingested, a ticket created after the export time
       -> `future_dated == 1` in each of the two tables.
     - `employee_count_typos`: charlie's version has employee_count 0, delta's -5 -> both kept, with
@@ -388,10 +392,19 @@ def write_raw(
         add("billing/subscriptions", [subscription_row(UNKNOWN_CUSTOMER, subscription_item_id="si_orphan")])
         add("product/usage_daily", [usage_row(UNKNOWN_WORKSPACE)])
     if invalid:
+        add(
+            "billing/subscriptions",
+            [subscription_row("alpha", subscription_item_id="si_bad_start", start_date="2025-02-30")],
+        )
+        add(
+            "product/usage_daily", [usage_row("alpha", user_id="usr_alpha_baddate", date="2026-03-32")], "usage_invalid"
+        )
+        add("survey/nps", [nps_row("alpha", response_id="resp_alpha_11", score=11)])
+        add("support/tickets", [ticket_row("bravo", ticket_id="TCK-bad-solved", solved_at="soon")], "tickets_invalid")
+    if impossible_values:
         add("billing/subscriptions", [subscription_row("alpha", subscription_item_id="si_bad_seats", seats=-1)])
         add("product/usage_daily", [usage_row("alpha", user_id="usr_alpha_zero", event_count=0)])
-        add("survey/nps", [nps_row("alpha", response_id="resp_alpha_11", score=11)])
-        add("support/tickets", [ticket_row("bravo", ticket_id="TCK-critical", priority="critical")], "tickets_invalid")
+        add("support/tickets", [ticket_row("bravo", ticket_id="TCK-critical", priority="critical")], "tickets_values")
     if future:
         add(
             "product/usage_daily",

@@ -82,6 +82,8 @@ class DefectRates(_Section):
     id_case: float = Field(0.005, ge=0, le=0.5)
     orphan: float = Field(0.005, ge=0, le=0.5)
     invalid: float = Field(0.002, ge=0, le=0.5)
+    #: rows whose one value field (not a key or date) is made impossible in place: kept, the value nulled
+    impossible_value: float = Field(0.002, ge=0, le=0.5)
     future_dated: float = Field(0.002, ge=0, le=0.5)
     late_usage: float = Field(0.02, ge=0, le=1.0)
     unknown_column_files: int = Field(1, ge=0)

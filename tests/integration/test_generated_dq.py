@@ -29,6 +29,7 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any],
             "generator.defects.duplicate": 0.03,
             "generator.defects.orphan": 0.02,
             "generator.defects.invalid": 0.01,
+            "generator.defects.impossible_value": 0.01,
             "generator.defects.future_dated": 0.01,
         },
     )
@@ -64,12 +65,16 @@ def test_id_defects_are_normalised_and_counted(
     assert sum(expected.values()) > 0
 
 
-def test_impossible_employee_counts_late_rows_and_unknown_columns(
+def test_nulled_values_late_rows_and_unknown_columns(
     generated: tuple[dict[str, Any], dict[str, Any]],
 ) -> None:
     manifest, report = generated
-    accounts = report["tables"]["crm/accounts"]
-    assert accounts["nulled_values"]["employee_count"] == manifest["tables"]["crm/accounts"]["nulled_employee_count"]
+    for name, table in report["tables"].items():
+        injected = manifest["tables"][name]
+        assert table["nulled_values"] == {c: injected[f"nulled_{c}"] for c in table["nulled_values"]}, name
+        assert {k for k in injected if k.startswith("nulled_")} == {f"nulled_{c}" for c in table["nulled_values"]}
+    nulled = {f"{t}.{c}": n for t, e in report["tables"].items() for c, n in e["nulled_values"].items()}
+    assert min(nulled[k] for k in ("billing/subscriptions.seats", "product/usage_daily.event_count")) > 0
     usage = report["tables"]["product/usage_daily"]
     assert usage["late_rows"] == manifest["tables"]["product/usage_daily"]["late_rows"] > 0
     flagged = {f for t in report["tables"].values() for f in t["unknown_columns"]}

@@ -85,6 +85,12 @@ def test_known_defects_of_the_sample_are_set_aside(loaded: tuple[LoadSummary, di
     usage = report["tables"]["product/usage_daily"]
     assert usage["future_dated"] > 0 and usage["orphans"] > 0 and usage["late_rows"] > 0
     assert report["tables"]["crm/accounts"]["nulled_values"]["employee_count"] > 0
+    # negative seats and impossible usage counts are nulled, their rows kept: no subscription item is set aside
+    seats = pd.to_numeric(_read_raw("billing/subscriptions")["seats"], errors="coerce")
+    subs = report["tables"]["billing/subscriptions"]
+    assert subs["invalid"] == 0 and 0 < subs["nulled_values"]["seats"] <= int((seats < 0).sum())
+    counts = pd.to_numeric(_read_raw("product/usage_daily")["event_count"], errors="coerce")
+    assert usage["invalid"] == 0 and 0 < usage["nulled_values"]["event_count"] <= int((counts < 1).sum())
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
         skewed = con.execute(

@@ -5,6 +5,9 @@ classifying rows as duplicate > invalid > future_dated > orphan finds:
 
 * removing defects (invalid, future_dated, orphan) are new rows copied from distinct clean rows,
   given a fresh primary key and one corruption each (usage rows are corrupted in place instead);
+* value defects (an impossible value in a field that is neither a key nor a date) are applied in
+  place to other clean rows: ingestion keeps the row and nulls the value, counted as
+  `nulled_<column>` (the fact the row records, e.g. an owned product, must not be lost);
 * id whitespace/case corruption is applied in place to other clean rows, which stay kept and
   are never duplicated;
 * duplicates are exact copies (as written) of yet other clean, uncorrupted rows.
@@ -26,6 +29,8 @@ WHITESPACE_FORMS = (" {}", "{} ", "  {}", "\t{}", "{}\t", " {} ")
 
 #: (frame of source rows, rng) -> the same rows with one impossible value each
 Mutator = Callable[[pd.DataFrame, np.random.Generator], pd.DataFrame]
+#: (values of one column, rng) -> values the contract says are impossible for it (ingestion nulls them)
+ValueMutator = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 
 
 def pad_whitespace(ids: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -57,6 +62,8 @@ class DefectSpec:
     invalid: Mutator | None = None
     #: timestamp columns shifted past the export time for future-dated rows (first one decides)
     future_columns: tuple[str, ...] = ()
+    #: (value column, mutator): rows corrupted in place in one of these columns, kept with the value nulled
+    values: tuple[tuple[str, ValueMutator], ...] = ()
 
 
 def inject_table(
@@ -118,8 +125,11 @@ def inject_table(
             rows[spec.key_column] = keys[start : start + len(rows)]
             start += len(rows)
 
-    # id whitespace / case on clean rows, in place (they stay kept)
     frame = frame.copy()
+    if spec.values:
+        _corrupt_values(frame, pick(_share(rates.impossible_value, n)), spec.values, rng, counts)
+
+    # id whitespace / case on clean rows, in place (they stay kept)
     for kind in ("id_whitespace", "id_case"):
         rate = rates.id_whitespace if kind == "id_whitespace" else rates.id_case
         src = pick(_share(rate, n), corruptible)
@@ -149,6 +159,34 @@ def inject_table(
     out = pd.concat(parts, ignore_index=True) if len(parts) > 1 else frame
     counts.rows_written = len(out)
     return out, counts
+
+
+def _corrupt_values(
+    frame: pd.DataFrame,
+    rows: np.ndarray,
+    values: tuple[tuple[str, ValueMutator], ...],
+    rng: np.random.Generator,
+    counts: TableCounts,
+) -> None:
+    """Give each of `rows` one impossible value in one of the value columns (in place), counted per column."""
+    choice = rng.integers(0, len(values), rows.size)
+    for k, (column, mutate) in enumerate(values):
+        chosen = rows[choice == k]
+        if chosen.size:
+            frame.loc[chosen, column] = mutate(frame[column].to_numpy()[chosen], rng)
+        counts.extra[f"nulled_{column}"] = counts.extra.get(f"nulled_{column}", 0) + int(chosen.size)
+
+
+def negative(values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A count or amount typed with a minus sign (at least -1: zero stays impossible)."""
+    magnitude = np.maximum(np.abs(values.astype(float)), 1.0)
+    return (-magnitude).astype(values.dtype)
+
+
+def unknown_label(values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A category label the contract does not list (a legacy or free-typed value)."""
+    labels = np.array(["n/a", "other", "legacy", "tbd"], dtype=object)
+    return labels[rng.integers(0, len(labels), values.size)]
 
 
 def _id_column_choice(
@@ -194,7 +232,7 @@ def inject_usage(
         candidates = candidates[candidates != protect]
     order = rng.permutation(candidates)
     sizes = [
-        _share(rates.invalid, n),
+        _share(rates.impossible_value, n),
         _share(rates.future_dated, n),
         _share(rates.id_whitespace, n),
         _share(rates.id_case, n),
@@ -206,9 +244,10 @@ def inject_usage(
     for size in sizes:
         slices.append(np.sort(order[start : start + size]))
         start += size
-    invalid, future, spaced, cased, dup_src, orphan_src = slices
+    impossible, future, spaced, cased, dup_src, orphan_src = slices
     out = {k: v.copy() for k, v in rows.items()}
-    out["count"][invalid] = rng.choice(np.array([0, -1, -2, -3]), invalid.size)
+    # an impossible count: ingestion keeps the row (the use happened) and nulls the count
+    out["count"][impossible] = rng.choice(np.array([0, -1, -2, -3]), impossible.size)
     ingest_day = out["ingested_ms"] // (DAY * 1000)
     lag = ingest_day - out["day"]
     out["day"][future] = out["day"][future] + lag[future] + rng.integers(1, 401, future.size)
@@ -216,7 +255,6 @@ def inject_usage(
     ws[spaced] = pad_whitespace(ws[spaced], rng)
     ws[cased] = swap_case(ws[cased])
     kept = np.ones(n, dtype=bool)
-    kept[invalid] = False
     kept[future] = False
     late = int(((ingest_day - out["day"]) > 1)[kept].sum())
     orphans = {k: v[orphan_src] for k, v in out.items()}
@@ -226,21 +264,13 @@ def inject_usage(
     counts = TableCounts(
         rows_written=n + orphan_src.size + dup_src.size,
         duplicates=dup_src.size,
-        invalid=invalid.size,
         future_dated=future.size,
         orphans=orphan_src.size,
         id_whitespace=spaced.size,
         id_case=cased.size,
+        extra={"nulled_event_count": int(impossible.size)},
     )
     return merged, UsageDefects(counts=counts, late_rows=late)
-
-
-def negate_seats_or_mrr(rows: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
-    """Subscriptions: a negative seat count, or a negative mrr on paid items."""
-    use_mrr = (rng.random(len(rows)) < 0.3) & (rows["mrr"].to_numpy() > 0)
-    rows["seats"] = np.where(use_mrr, rows["seats"], -np.maximum(rows["seats"].to_numpy(), 1))
-    rows["mrr"] = np.where(use_mrr, -rows["mrr"].to_numpy(), rows["mrr"])
-    return rows
 
 
 def impossible_score(rows: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:

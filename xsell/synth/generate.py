@@ -30,7 +30,14 @@ from ingest.contract import (
 from xsell.settings import GeneratorSettings
 from xsell.synth import crm, tables
 from xsell.synth.catalog import CatalogPlan, plan_catalog
-from xsell.synth.defects import DefectSpec, impossible_score, inject_table, inject_usage, negate_seats_or_mrr
+from xsell.synth.defects import (
+    DefectSpec,
+    impossible_score,
+    inject_table,
+    inject_usage,
+    negative,
+    unknown_label,
+)
 from xsell.synth.ids import new_ids
 from xsell.synth.manifest import GenerationManifest, TableCounts
 from xsell.synth.randomness import stream
@@ -145,6 +152,9 @@ def _generate(
     catalog_counts = _write_catalog(root, settings)
     counts = {**catalog_counts, **counts}
     ordered = {spec.name: counts[spec.name] for spec in TABLES}
+    for spec in TABLES:  # every value column is listed, as in the data-quality report's nulled_values
+        nulled = {f"nulled_{c}": ordered[spec.name].extra.pop(f"nulled_{c}", 0) for c in spec.value_columns}
+        ordered[spec.name].extra = {**nulled, **ordered[spec.name].extra}
 
     conv = world.conversions
     in_period = (conv["day"] >= timeline.period_start_day) & (conv["day"] <= export_ts // DAY)
@@ -163,6 +173,7 @@ def _generate(
         tables=ordered,
         conversions=conversions,
         unknown_column_files=extra_files,
+        defects=settings.defects.model_dump(),
     )
 
 
@@ -289,7 +300,12 @@ def _render_tables(
         (
             OPPORTUNITIES,
             crm.opportunities(world, catalog, export_ts, seed, taken),
-            DefectSpec(id_columns=("account_id",), orphan_column="account_id", key_column="opportunity_id"),
+            DefectSpec(
+                id_columns=("account_id",),
+                orphan_column="account_id",
+                key_column="opportunity_id",
+                values=(("type", unknown_label),),
+            ),
             "opportunity",
             "account",
             "created_at",
@@ -301,7 +317,8 @@ def _render_tables(
                 id_columns=("customer_id",),
                 orphan_column="customer_id",
                 key_column="subscription_item_id",
-                invalid=negate_seats_or_mrr,
+                # in place: the item (who owns what, from when) must survive its impossible seats or mrr
+                values=(("seats", negative), ("mrr", negative)),
             ),
             "subscription_item",
             "customer",
@@ -310,7 +327,12 @@ def _render_tables(
         (
             INVOICES,
             tables.invoices(world, timeline, export_ts, seed, taken),
-            DefectSpec(id_columns=("customer_id",), orphan_column="customer_id", key_column="invoice_id"),
+            DefectSpec(
+                id_columns=("customer_id",),
+                orphan_column="customer_id",
+                key_column="invoice_id",
+                values=(("status", unknown_label),),
+            ),
             "invoice",
             "customer",
             "issued_at",
@@ -323,6 +345,7 @@ def _render_tables(
                 orphan_column="account_id",
                 key_column="ticket_id",
                 future_columns=("created_at", "solved_at"),
+                values=(("priority", unknown_label), ("category", unknown_label)),
             ),
             "ticket",
             "account",
@@ -350,6 +373,7 @@ def _render_tables(
                 orphan_column="account_id",
                 key_column="touch_id",
                 future_columns=("occurred_at",),
+                values=(("channel", unknown_label), ("action", unknown_label)),
             ),
             "touch",
             "account",

@@ -26,7 +26,8 @@ class TableCounts:
     """Rows written to one contract table and the defects among them.
 
     `rows_kept = rows_written - duplicates - invalid - future_dated - orphans`; id whitespace/case
-    rows are kept rows. `extra` holds table-specific counts (`nulled_employee_count`, `late_rows`).
+    rows are kept rows. `extra` holds table-specific counts: `nulled_<column>` for every value column
+    (kept rows whose value ingestion nulls), `late_rows`.
     """
 
     rows_written: int = 0
@@ -80,6 +81,8 @@ class GenerationManifest:
     tables: dict[str, TableCounts]
     conversions: dict[str, int]
     unknown_column_files: list[str]
+    #: the defect rates the run used (`generator.defects.*`)
+    defects: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form with the documented keys."""
@@ -95,6 +98,7 @@ class GenerationManifest:
             "tables": {name: counts.to_dict() for name, counts in self.tables.items()},
             "conversions": dict(self.conversions),
             "unknown_column_files": list(self.unknown_column_files),
+            "defects": dict(self.defects),
         }
 
     def write(self, raw_dir: Path) -> Path:
@@ -119,4 +123,5 @@ class GenerationManifest:
             tables={name: TableCounts.from_dict(c) for name, c in data["tables"].items()},
             conversions=data["conversions"],
             unknown_column_files=data["unknown_column_files"],
+            defects=data.get("defects", {}),
         )

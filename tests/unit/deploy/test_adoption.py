@@ -32,6 +32,13 @@ def test_growth_weight_is_the_clipped_mrr_multiple() -> None:
     assert growth_weight(start, now, cap=10.0).tolist() == [3.0, 10.0, 0.1, 10.0]
 
 
+def test_growth_weight_of_unknown_mrr_is_neutral() -> None:
+    # given accounts whose MRR at the start or now is unknown (nulled at ingestion), then their weight is 1
+    start = pd.Series([float("nan"), 100.0, float("nan")])
+    now = pd.Series([300.0, float("nan"), float("nan")])
+    assert growth_weight(start, now, cap=10.0).tolist() == [1.0, 1.0, 1.0]
+
+
 def test_order_follows_the_accounts_that_grew_most() -> None:
     # given two accounts that bought y before x and grew 10x, and three that bought x before y and did not grow
     rows = [("g1", "base", "2020-01-01"), ("g1", "y", "2020-03-01"), ("g1", "x", "2020-06-01")]

@@ -38,10 +38,10 @@ EXPECTED = {
     "catalog/features": (4, 4, 0, 0, 0, 0),
     "crm/accounts": (7, 7, 0, 0, 0, 0),
     "crm/opportunities": (4, 4, 0, 0, 0, 0),
-    "billing/subscriptions": (6, 4, 0, 1, 0, 1),
+    "billing/subscriptions": (7, 5, 0, 1, 0, 1),
     "billing/invoices": (4, 4, 0, 0, 0, 0),
-    "product/usage_daily": (23, 18, 2, 1, 1, 1),
-    "support/tickets": (15, 8, 4, 1, 1, 1),
+    "product/usage_daily": (24, 19, 2, 1, 1, 1),
+    "support/tickets": (16, 9, 4, 1, 1, 1),
     "survey/nps": (5, 4, 0, 1, 0, 0),
     "marketing/touches": (4, 4, 0, 0, 0, 0),
 }
@@ -62,6 +62,7 @@ def defective(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamesp
         id_variants=True,
         orphans=True,
         invalid=True,
+        impossible_values=True,
         future=True,
         employee_count_typos=True,
         unknown_column=True,
@@ -157,7 +158,7 @@ def test_usage_duplicates_from_at_least_once_delivery(defective: SimpleNamespace
 def test_precedence_is_duplicate_then_invalid_then_future_then_orphan(consolidated) -> None:
     # given tickets that each break several rules at once
     invalid_future_orphan = ticket_row(
-        UNKNOWN_ACCOUNT, ticket_id="TCK-x", priority="critical", created_at="2026-05-01T00:00:00Z"
+        UNKNOWN_ACCOUNT, ticket_id="TCK-x", solved_at="soon", created_at="2026-05-01T00:00:00Z"
     )
     future_orphan = ticket_row(UNKNOWN_ACCOUNT, ticket_id="TCK-y", created_at="2026-05-01T00:00:00Z")
     orphan = ticket_row(UNKNOWN_ACCOUNT, ticket_id="TCK-z")
@@ -172,7 +173,7 @@ def test_precedence_is_duplicate_then_invalid_then_future_then_orphan(consolidat
     assert (c.duplicates, c.invalid, c.future_dated, c.orphans) == (3, 1, 1, 1)
     assert c.rows_kept == BASE_COUNTS["support/tickets"]
     assert values(run.con, "SELECT ticket_id, rejected_as, reason, copies FROM rejected.support_tickets") == [
-        ("TCK-x", "invalid", "bad_value:priority", 3),
+        ("TCK-x", "invalid", "bad_type:solved_at", 3),
         ("TCK-y", "future_dated", None, 1),
         ("TCK-z", "orphan", None, 2),
     ]
@@ -224,14 +225,36 @@ def test_usage_ingested_after_a_configured_export_time_is_future_dated(consolida
 
 
 def test_invalid_reasons_are_counted_per_table(defective: SimpleNamespace) -> None:
-    # given one impossible value in each of four tables, then each reason is counted once
+    # given one unusable defining field in each of four tables, then each reason is counted once
     reasons = {t: c.invalid_reasons for t, c in defective.counts.items() if c.invalid_reasons}
     assert reasons == {
-        "billing/subscriptions": {"negative_seats": 1},
-        "product/usage_daily": {"event_count_below_1": 1},
-        "support/tickets": {"bad_value:priority": 1},
+        "billing/subscriptions": {"bad_type:start_date": 1},
+        "product/usage_daily": {"bad_type:date": 1},
+        "support/tickets": {"bad_type:solved_at": 1},
         "survey/nps": {"score_out_of_range": 1},
     }
+
+
+def test_impossible_values_are_nulled_and_counted_per_field(defective: SimpleNamespace) -> None:
+    # given seats -1, event_count 0 and priority `critical` in one row each
+    con = defective.con
+
+    # then the rows are kept with the value NULL, and each table counts the NULL under its column
+    nulled = {t: {k: v for k, v in c.nulled_values.items() if v} for t, c in defective.counts.items()}
+    assert {t: n for t, n in nulled.items() if n} == {
+        "crm/accounts": {"employee_count": 2, "annual_revenue": 1},
+        "billing/subscriptions": {"seats": 1},
+        "product/usage_daily": {"event_count": 1},
+        "support/tickets": {"priority": 1},
+    }
+    assert values(con, "SELECT seats, mrr FROM c360.subscriptions WHERE subscription_item_id = 'si_bad_seats'") == [
+        (None, 350.0)
+    ]
+    assert values(con, "SELECT event_count FROM c360.usage_daily WHERE user_id = 'usr_alpha_zero'") == [(None,)]
+    assert values(con, "SELECT priority FROM c360.tickets WHERE ticket_id = 'TCK-critical'") == [(None,)]
+    # and every table reports every value column, the catalogue and NPS none
+    for spec in TABLES:
+        assert list(defective.counts[spec.name].nulled_values) == list(spec.value_columns)
 
 
 @pytest.mark.parametrize("table", [t.name for t in TABLES])
@@ -393,7 +416,8 @@ def test_impossible_account_sizes_are_kept_as_unknown(defective: SimpleNamespace
 
     # then no account row is set aside, the values become NULL, and the fixes are counted
     assert defective.counts["crm/accounts"].invalid == 0
-    assert defective.counts["crm/accounts"].nulled_values == {"employee_count": 2, "annual_revenue": 1}
+    nulled = defective.counts["crm/accounts"].nulled_values
+    assert (nulled["employee_count"], nulled["annual_revenue"], nulled["segment"]) == (2, 1, 0)
     assert values(con, "SELECT account_id FROM c360.account_versions WHERE employee_count IS NULL") == [
         (ACCOUNT["charlie"],),
         (ACCOUNT["delta"],),
@@ -420,15 +444,17 @@ def test_conflicting_account_versions_do_not_lose_kept_rows(consolidated) -> Non
 
 
 def test_distinct_rows_with_bad_values_are_not_duplicates(consolidated) -> None:
-    # given two subscription rows that differ only in their unparseable seats
-    rows = [subscription_row(subscription_item_id="si_x", seats=s) for s in ("1.5", "2.5")]
+    # given two subscription rows that differ only in their unparseable start date, and two that differ
+    # only in their unparseable seats
+    rows = [subscription_row(subscription_item_id="si_x", start_date=d) for d in ("2025-02-30", "2025-02-31")]
+    rows += [subscription_row(subscription_item_id=f"si_y{i}", seats=s) for i, s in enumerate(("1.5", "2.5"))]
 
     # when consolidated
     run = consolidated(extra_rows={"billing/subscriptions": rows})
 
-    # then both are invalid, none is a duplicate
+    # then the first two are invalid, the last two kept with seats nulled, and none is a duplicate
     c = run.counts["billing/subscriptions"]
-    assert (c.invalid, c.duplicates) == (2, 0)
+    assert (c.invalid, c.duplicates, c.nulled_values["seats"]) == (2, 0, 2)
 
 
 # ---- ownership -------------------------------------------------------------------------------------

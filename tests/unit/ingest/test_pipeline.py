@@ -115,7 +115,13 @@ def test_consolidate_raw_writes_the_warehouse_and_the_report(raw_dir: Path, sett
 def test_consolidate_raw_is_idempotent(tmp_path: Path, clean_env: None) -> None:
     # given an export with many kinds of defect (more than the default gate allows), consolidated once
     raw = write_raw(
-        tmp_path / "raw", duplicates=2, id_variants=True, invalid=True, future=True, employee_count_typos=True
+        tmp_path / "raw",
+        duplicates=2,
+        id_variants=True,
+        invalid=True,
+        impossible_values=True,
+        future=True,
+        employee_count_typos=True,
     )
     lenient = make_settings(tmp_path / "home", **{"ingest.gate.enabled": False})
     consolidate_raw(raw, lenient)

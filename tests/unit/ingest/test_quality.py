@@ -11,7 +11,7 @@ import pytest
 from factories import consolidate_in_memory, write_raw
 from jinja2.exceptions import UndefinedError
 
-from ingest.contract import TABLES
+from ingest.contract import ACCOUNTS, TABLES
 from ingest.quality import COUNT_KEYS, build_report, evaluate_gate, render_html, table_entry, write_report
 from xsell.settings import QualityGate
 
@@ -132,7 +132,8 @@ def test_table_entry_carries_files_unknown_columns_and_details(consolidated: Sim
         "crm/accounts/accounts_extract_2026-03-31.csv",
     ]
     assert e["unknown_columns"] == {"crm/accounts/accounts_extract_2025-12-31.csv": ["legacy_score"]}
-    assert e["nulled_values"] == {"employee_count": 0, "annual_revenue": 0}
+    assert e["nulled_values"] == {c: 0 for c in ACCOUNTS.value_columns}
+    assert {"employee_count", "annual_revenue", "segment"} <= set(e["nulled_values"])
     assert e["conflicting_versions"] == 0
     assert list(e)[: len(COUNT_KEYS)] == list(COUNT_KEYS)
 
@@ -192,3 +193,25 @@ def test_write_report_that_cannot_render_leaves_the_previous_report(consolidated
         write_report(broken, tmp_path)
     assert latest.read_text() == before
     assert not (tmp_path / "data_quality" / "history" / "broken.json").exists()
+
+
+def test_report_shows_nulled_values_per_table_and_field(tmp_path: Path) -> None:
+    # given an export with impossible seats, usage count, ticket priority and employee counts
+    raw = write_raw(tmp_path / "raw", impossible_values=True, employee_count_typos=True)
+    con, staged, result = consolidate_in_memory(raw, tmp_path / "staged")
+    con.close()
+
+    # when reported
+    report = build_report(result, staged, QualityGate(enabled=False), raw, "r")
+    html = render_html(report)
+
+    # then the JSON counts every value column of every table, and the page lists the nulled fields
+    nulled = {name: t["nulled_values"] for name, t in report["tables"].items()}
+    assert nulled["billing/subscriptions"] == {"tier": 0, "seats": 1, "mrr": 0}
+    assert nulled["product/usage_daily"] == {"event_count": 1}
+    assert nulled["support/tickets"]["priority"] == 1
+    assert nulled["crm/accounts"]["employee_count"] == 2
+    assert nulled["survey/nps"] == {}
+    assert "Values set to NULL, rows kept" in html
+    assert "nulled: <code>seats</code>" in html
+    assert "nulled: <code>event_count</code>" in html

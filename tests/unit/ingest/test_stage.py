@@ -22,7 +22,7 @@ from factories import (
 
 from ingest.contract import NPS, SUBSCRIPTIONS, TABLES_BY_NAME, TICKETS, USAGE, Column, table_folder
 from ingest.errors import ContractError
-from ingest.stage import BAD_VALUE, ID_WHITESPACE, REASON, SOURCE, reason_expr, stage_table, typed_expr
+from ingest.stage import BAD_VALUE, ID_WHITESPACE, NULLED, REASON, SOURCE, reason_expr, stage_table, typed_expr
 from xsell.duck import quote_str
 
 TS = dt.datetime(2025, 5, 1, 10, 35, 3)
@@ -134,8 +134,8 @@ def test_typed_expr_unknown_contract_type_is_an_error() -> None:
 
 
 def test_reason_expr_reports_the_first_failing_column_in_contract_order(tmp_path: Path, duck) -> None:
-    # given a ticket with a missing account id, an unknown priority and an unknown category
-    row = ticket_row(account_id="", priority="critical", category="rant")
+    # given a ticket with a missing account id and an unparsable creation time
+    row = ticket_row(account_id="", created_at="yesterday")
 
     # when staged, then the reason is the first failure in contract column order
     assert _one(tmp_path, duck, TICKETS.name, row)[REASON] == "missing_value:account_id"
@@ -286,22 +286,25 @@ def test_stage_table_bad_date_is_a_bad_type(tmp_path: Path, duck) -> None:
 
 
 @pytest.mark.parametrize(
-    ("seats", "expected", "reason"),
+    ("seats", "expected", "nulled"),
     [
         ("12", 12, None),
         ("12.0", 12, None),
         (" 7 ", 7, None),
-        ("1.5", None, "bad_type:seats"),
-        ("ten", None, "bad_type:seats"),
-        ("", None, "missing_value:seats"),
-        ("-1", -1, "negative_seats"),
+        ("0", 0, None),
+        ("1.5", None, "seats"),
+        ("ten", None, "seats"),
+        ("", None, "seats"),
+        ("-1", None, "seats"),
     ],
 )
-def test_stage_table_int_column(tmp_path: Path, duck, seats: str, expected, reason) -> None:
-    # given a subscription item with this seats text, when staged, then the value and reason are
+def test_stage_table_int_value_column(tmp_path: Path, duck, seats: str, expected, nulled) -> None:
+    # given a subscription item with this seats text, when staged, then the row stays valid and an
+    # unusable count (fractional, text, missing, negative) becomes NULL, named in the nulled columns
     staged = _one(tmp_path, duck, SUBSCRIPTIONS.name, subscription_row(seats=seats))
     assert (None if pd.isna(staged["seats"]) else int(staged["seats"])) == expected
-    assert staged[REASON] == reason
+    assert staged[REASON] is None
+    assert staged[NULLED] == nulled
 
 
 @pytest.mark.parametrize(
@@ -323,23 +326,30 @@ def test_stage_table_bool_column(tmp_path: Path, duck, text: str, expected, reas
 
 
 @pytest.mark.parametrize(
-    ("over", "reason"),
+    ("over", "reason", "nulled"),
     [
-        ({"priority": "critical"}, "bad_value:priority"),
-        ({"priority": "HIGH"}, None),
-        ({"category": "complaint"}, "bad_value:category"),
-        ({"satisfaction": "meh"}, "bad_value:satisfaction"),
-        ({"satisfaction": ""}, None),
-        ({"priority": ""}, "missing_value:priority"),
-        ({"account_id": " \t "}, "missing_value:account_id"),
-        ({"created_at": ""}, "missing_value:created_at"),
-        ({"created_at": "yesterday"}, "bad_type:created_at"),
-        ({"solved_at": ""}, None),
+        ({"priority": "critical"}, None, "priority"),
+        ({"priority": "HIGH"}, None, None),
+        ({"category": "complaint"}, None, "category"),
+        ({"satisfaction": "meh"}, None, "satisfaction"),
+        ({"satisfaction": ""}, None, None),
+        ({"priority": "", "category": "?"}, None, "priority,category"),
+        ({"account_id": " \t "}, "missing_value:account_id", None),
+        ({"created_at": ""}, "missing_value:created_at", None),
+        ({"created_at": "yesterday"}, "bad_type:created_at", None),
+        ({"solved_at": "soon"}, "bad_type:solved_at", None),
+        ({"solved_at": ""}, None, None),
     ],
 )
-def test_stage_table_ticket_reasons(tmp_path: Path, duck, over: dict, reason) -> None:
-    # given a ticket with one changed value, when staged, then its reason is
-    assert _one(tmp_path, duck, TICKETS.name, ticket_row(**over))[REASON] == reason
+def test_stage_table_ticket_reasons(tmp_path: Path, duck, over: dict, reason, nulled) -> None:
+    # given a ticket with one changed value, when staged, then a bad id or date is its reason and a bad
+    # value of a descriptive field is nulled (named in the nulled columns) while the row stays valid
+    staged = _one(tmp_path, duck, TICKETS.name, ticket_row(**over))
+    assert staged[REASON] == reason
+    assert staged[NULLED] == nulled
+    for column in (nulled or "").split(","):
+        if column:
+            assert staged[column] is None
 
 
 def test_stage_table_lowercases_allowed_values(tmp_path: Path, duck) -> None:
@@ -348,30 +358,35 @@ def test_stage_table_lowercases_allowed_values(tmp_path: Path, duck) -> None:
 
 
 @pytest.mark.parametrize(
-    ("table", "row", "reason"),
+    ("table", "row", "reason", "nulled"),
     [
-        (SUBSCRIPTIONS.name, subscription_row(seats=-3), "negative_seats"),
-        (SUBSCRIPTIONS.name, subscription_row(seats=0), None),
-        (SUBSCRIPTIONS.name, subscription_row(mrr=-0.01), "negative_mrr"),
-        (USAGE.name, usage_row(event_count=0), "event_count_below_1"),
-        (USAGE.name, usage_row(event_count=1), None),
-        (NPS.name, nps_row(score=11), "score_out_of_range"),
-        (NPS.name, nps_row(score=-1), "score_out_of_range"),
-        (NPS.name, nps_row(score=0), None),
-        (NPS.name, nps_row(score=10), None),
+        (SUBSCRIPTIONS.name, subscription_row(seats=-3), None, "seats"),
+        (SUBSCRIPTIONS.name, subscription_row(seats=0), None, None),
+        (SUBSCRIPTIONS.name, subscription_row(mrr=-0.01), None, "mrr"),
+        (SUBSCRIPTIONS.name, subscription_row(seats=-3, mrr="n/a"), None, "seats,mrr"),
+        (USAGE.name, usage_row(event_count=0), None, "event_count"),
+        (USAGE.name, usage_row(event_count=1), None, None),
+        (NPS.name, nps_row(score=11), "score_out_of_range", None),
+        (NPS.name, nps_row(score=-1), "score_out_of_range", None),
+        (NPS.name, nps_row(score=0), None, None),
+        (NPS.name, nps_row(score=10), None, None),
     ],
 )
-def test_stage_table_impossible_values(tmp_path: Path, duck, table: str, row: dict, reason) -> None:
-    # given a row at or beyond a contract limit, when staged, then only impossible values get a reason
-    assert _one(tmp_path, duck, table, row)[REASON] == reason
+def test_stage_table_impossible_values(tmp_path: Path, duck, table: str, row: dict, reason, nulled) -> None:
+    # given a row at or beyond a contract limit, when staged, then an impossible value is nulled, except
+    # an NPS score, which is the response itself: that row gets a reason
+    staged = _one(tmp_path, duck, table, row)
+    assert (staged[REASON], staged[NULLED]) == (reason, nulled)
 
 
 def test_stage_table_impossible_values_in_parquet(tmp_path: Path, duck) -> None:
     # given a typed usage parquet part with a zero count
     frame = stage_rows(tmp_path, duck, USAGE.name, [usage_row(event_count=0), usage_row(user_id="u2")], "parquet")
 
-    # when staged, then the zero-count row alone is invalid
-    assert sorted(frame[REASON].fillna("ok")) == ["event_count_below_1", "ok"]
+    # when staged, then both rows are valid and the zero count alone is nulled
+    assert frame[REASON].isna().all()
+    assert sorted(frame[NULLED].fillna("none")) == ["event_count", "none"]
+    assert frame["event_count"].isna().sum() == 1
 
 
 # ---- ids -------------------------------------------------------------------------------------------

@@ -18,17 +18,46 @@ from xsell.settings import DefectRates, GeneratorSettings
 from xsell.synth import GenerationManifest, generate_raw
 
 RATES = DefectRates(
-    duplicate=0.03, id_whitespace=0.02, id_case=0.02, orphan=0.02, invalid=0.02, future_dated=0.02, late_usage=0.05
+    duplicate=0.03,
+    id_whitespace=0.02,
+    id_case=0.02,
+    orphan=0.02,
+    invalid=0.02,
+    impossible_value=0.02,
+    future_dated=0.02,
+    late_usage=0.05,
 )
 
 INVALID = {
-    "product/usage_daily": lambda f: f["event_count"] < 1,
-    "billing/subscriptions": lambda f: (f["seats"] < 0) | (f["mrr"] < 0) | (f["end_date"] < f["start_date"]),
+    "billing/subscriptions": lambda f: f["end_date"] < f["start_date"],
     "survey/nps": lambda f: (f["score"] < 0) | (f["score"] > 10),
-    "crm/opportunities": lambda f: (f["amount"] < 0) | (f["closed_at"] < f["created_at"]),
+    "crm/opportunities": lambda f: f["closed_at"] < f["created_at"],
     "billing/invoices": lambda f: f["paid_at"] < f["issued_at"],
     "support/tickets": lambda f: f["solved_at"] < f["created_at"],
 }
+#: impossible numbers per value column (the contract's defects); labels are checked against the allowed values
+IMPOSSIBLE = {
+    "employee_count": lambda v: v <= 0,
+    "annual_revenue": lambda v: v < 0,
+    "seats": lambda v: v < 0,
+    "mrr": lambda v: v < 0,
+    "event_count": lambda v: v < 1,
+}
+
+
+def nulled_mask(spec: TableSpec, column: str, frame: pd.DataFrame) -> pd.Series:
+    """Rows whose value in a value column is missing though required, not an allowed label, or impossible."""
+    col = spec.column(column)
+    values = frame[column]
+    mask = values.isna() if not col.nullable else pd.Series(False, index=frame.index)
+    if col.allowed is not None:
+        text = values.dropna().astype(str).str.strip().str.lower()
+        mask |= (~text.isin(col.allowed)).reindex(frame.index, fill_value=False)
+    if column in IMPOSSIBLE:
+        mask |= IMPOSSIBLE[column](values).fillna(False).astype(bool)
+    return mask
+
+
 MAIN_TS = {
     "crm/opportunities": "created_at",
     "billing/invoices": "issued_at",
@@ -124,8 +153,8 @@ def classify(raw: Path, export: pd.Timestamp) -> dict[str, dict[str, int]]:
             "id_whitespace": int((spaced & remaining).sum()),
             "id_case": int((cased & remaining).sum()),
         }
-        if spec.name == "crm/accounts":
-            counts["nulled_employee_count"] = int(((frame["employee_count"] <= 0).fillna(False) & remaining).sum())
+        for column in spec.value_columns:
+            counts[f"nulled_{column}"] = int((nulled_mask(spec, column, frame) & remaining).sum())
         if spec.name == "product/usage_daily":
             lag = (frame["ingested_at"].dt.tz_localize(None).dt.normalize() - frame["date"]).dt.days
             counts["late_rows"] = int(((lag > 1) & remaining).sum())
@@ -178,7 +207,17 @@ def test_rows_and_defect_counts_match_the_files(
     [
         ("duplicates", ["crm/accounts", "crm/opportunities", "billing/subscriptions", "billing/invoices",
                         "product/usage_daily", "support/tickets", "survey/nps", "marketing/touches"]),
-        ("invalid", ["product/usage_daily", "billing/subscriptions", "survey/nps"]),
+        ("invalid", ["survey/nps"]),
+        ("nulled_seats", ["billing/subscriptions"]),
+        ("nulled_mrr", ["billing/subscriptions"]),
+        ("nulled_event_count", ["product/usage_daily"]),
+        ("nulled_employee_count", ["crm/accounts"]),
+        ("nulled_type", ["crm/opportunities"]),
+        ("nulled_status", ["billing/invoices"]),
+        ("nulled_priority", ["support/tickets"]),
+        ("nulled_category", ["support/tickets"]),
+        ("nulled_channel", ["marketing/touches"]),
+        ("nulled_action", ["marketing/touches"]),
         ("future_dated", ["product/usage_daily", "support/tickets", "survey/nps", "marketing/touches"]),
         ("orphans", ["crm/opportunities", "billing/subscriptions", "billing/invoices", "product/usage_daily",
                      "support/tickets", "survey/nps", "marketing/touches"]),
@@ -204,7 +243,8 @@ def test_catalog_and_removing_defects_stay_out_of_tables_that_do_not_get_them(
     # then they hold none: natural data carries no invalid, future or orphan rows by itself
     for table in ("catalog/products", "catalog/features"):
         assert observed[table]["duplicates"] == observed[table]["invalid"] == 0
-    for table in ("crm/accounts", "crm/opportunities", "billing/invoices", "support/tickets", "marketing/touches"):
+    tables = ("crm/accounts", "crm/opportunities", "billing/subscriptions", "billing/invoices", "product/usage_daily")
+    for table in (*tables, "support/tickets", "marketing/touches"):
         assert observed[table]["invalid"] == 0
     for table in ("crm/accounts", "crm/opportunities", "billing/subscriptions", "billing/invoices"):
         assert observed[table]["future_dated"] == 0

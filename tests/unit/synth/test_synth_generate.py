@@ -104,8 +104,9 @@ def test_manifest_holds_the_documented_keys(raw: Path) -> None:
     # then they are exactly the documented ones
     assert list(data) == [
         "seed", "accounts", "start", "end", "export_time", "drift_at", "drift_kind",
-        "catalog", "tables", "conversions", "unknown_column_files",
+        "catalog", "tables", "conversions", "unknown_column_files", "defects",
     ]  # fmt: skip
+    assert data["defects"]["impossible_value"] == GeneratorSettings().defects.impossible_value
     assert data["catalog"] == {"primary": "core", "adjacent": ["analytics", "automation", "security"]}
     assert set(data["conversions"]) == {"analytics", "automation", "security"}
     assert data["export_time"].startswith("2026-06-30T23:")

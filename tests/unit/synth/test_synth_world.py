@@ -37,7 +37,7 @@ def norm(values: pd.Series) -> pd.Series:
 
 
 class Export:
-    """Clean, normalised views of a generated folder (duplicates, invalid rows and orphans dropped)."""
+    """Clean, normalised views of a generated folder (duplicates and orphans dropped)."""
 
     def __init__(self, raw: Path) -> None:
         self.raw = raw
@@ -60,7 +60,7 @@ class Export:
         )
         subs = read_folder(raw / "billing/subscriptions").drop_duplicates()
         subs["customer_id"] = norm(subs["customer_id"])
-        subs = subs[(subs["seats"].astype(int) >= 0) & (subs["mrr"].astype(float) >= 0)]
+        # negative seats or mrr are values ingestion nulls: the item (who owns what, from when) stays
         subs["account"] = subs["customer_id"].map(self.customer_of)
         subs = subs.dropna(subset=["account"])
         subs["start"] = pd.to_datetime(subs["start_date"])
