@@ -12,7 +12,10 @@ Automatic choice (no grain given): a column of at most `MAX_VALUE_PERIODS` disti
 value when that plan works; otherwise the coarsest grain that works, for dates quarter, then month, week, day, for
 numbers and text the fewest equal-count periods the plan needs. A plan works when it has `cv_folds + 2 * gap + 2`
 periods (one to train the first fold, `gap` purged, one validation period per fold, `gap` purged, one holdout) and
-every CV validation period and the holdout hold both classes. Coarse first, because longer periods give steadier
+every CV validation window and the holdout hold both classes. With many periods each validation window and the
+holdout span several: (periods - 2 * gap - 1) // (cv_folds + 2), so the first training window, the folds'
+validation windows and the holdout get about equal shares while boundaries and the purge keep the grain's
+resolution. Coarse first, because longer periods give steadier
 validation metrics and lose fewer rows to the purge.
 
 Purge: rows of period i may train a model validated (or evaluated) from period j only when j - i > gap and
@@ -176,17 +179,23 @@ def _needed(cv_folds: int, gap: int) -> int:
     return cv_folds + 2 * gap + 2
 
 
+def _window(periods: int, cv_folds: int, gap: int) -> int:
+    """Periods per validation window and in the holdout: one, or more when periods are many (the fold windows, the
+    holdout and the first training window then get about equal shares)."""
+    return max(1, (periods - 2 * gap - 1) // (cv_folds + 2))
+
+
 def _one_class(plan: SplitPlan, bins: TimeBins) -> str:
-    """The first CV validation period or holdout with one class only, named; '' when all have both."""
+    """The first CV validation window or holdout with one class only, named; '' when all have both."""
     name = {p.first: (f"P{i}", p) for i, p in enumerate(bins.periods, start=1)}
-    checks = [(f"fold {i}'s validation", f.valid_dates) for i, f in enumerate(plan.folds, start=1)]
+    checks = [(f"fold {i}'s validation window", f.valid_dates) for i, f in enumerate(plan.folds, start=1)]
     for role, keys in [*checks, ("the holdout", plan.holdout_dates)]:
         rows = sum(name[k][1].rows for k in keys)
         positives = sum(name[k][1].positives for k in keys)
         if positives == 0 or positives == rows:
             labels = "..".join(dict.fromkeys(name[k][0] for k in (keys[0], keys[-1])))
             kind = "no positive" if positives == 0 else "no negative"
-            return f"{role} period {labels} ({rows:,} row{'s' if rows != 1 else ''}) has {kind}"
+            return f"{role} ({labels}, {rows:,} row{'s' if rows != 1 else ''}) has {kind}"
     return ""
 
 
@@ -199,7 +208,8 @@ def _attempt(times: pd.Series, labels: np.ndarray, grain: Grain, cv_folds: int, 
             horizon_days=purge,
             purge_days=purge,
             cv_folds=cv_folds,
-            holdout_snapshots=1,
+            holdout_snapshots=_window(n, cv_folds, gap),
+            valid_snapshots=_window(n, cv_folds, gap),
             may_train=_may_train(bins.periods, gap, purge),
         )
     except TrainingError:
@@ -250,14 +260,13 @@ def _advice(times: pd.Series, labels: np.ndarray, attempt: _Attempt, cv_folds: i
 
 
 def _warn_short_holdout(plan: SplitPlan) -> None:
-    """A last period cut short by the end of the data (a calendar grain) makes a small holdout: say so."""
-    sizes = sorted(p.rows for p in plan.periods)
-    median, last = sizes[len(sizes) // 2], plan.periods[-1]
-    if last.rows < median / 4:
+    """A last period cut short by the end of the data (a calendar grain) can make a small holdout: say so."""
+    valid = [f.valid_rows for f in plan.folds]
+    if valid and plan.holdout_rows < sum(valid) / len(valid) / 4:
         log.warning(
-            "the holdout period is much smaller than the others (the data end inside it): a finer --time-grain or"
-            " a number of equal-count periods gives a larger one",
-            extra={"holdout_rows": last.rows, "median_period_rows": median, "grain": plan.grain},
+            "the holdout holds far fewer rows than a validation window (the data end early in its last period):"
+            " equal-count periods (--time-grain N) give windows of equal rows",
+            extra={"holdout_rows": plan.holdout_rows, "validation_rows": valid, "grain": plan.grain},
         )
 
 

@@ -113,6 +113,10 @@ def _rows(fold: Fold) -> str:
     return f"{fold.valid_rows:,} rows, {fold.valid_positives:,} positives"
 
 
+#: More periods than this are printed as runs of consecutive periods with the same roles.
+MAX_PERIOD_ROWS = 30
+
+
 def _text(value: Any) -> str:
     """A time value as printed: midnight timestamps as their day."""
     if hasattr(value, "isoformat"):
@@ -154,12 +158,23 @@ def _describe_periods(plan: SplitPlan) -> str:
         "  T train, V validate, g purged, H holdout (final: the model evaluated on the holdout)",
         f"  {'period':<6} {'first':>{width}} {'last':>{width}} {'rows':>8} {'positives':>9}  {folds} final",
     ]
-    for p, first, last in zip(plan.periods, firsts, lasts, strict=True):
+    runs: list[tuple[list[int], list[str]]] = []  # consecutive periods with the same roles (one row each if few)
+    for i, p in enumerate(plan.periods):
         cells = _roles(plan, p.first)
+        if runs and len(plan.periods) > MAX_PERIOD_ROWS and runs[-1][1] == cells:
+            runs[-1][0].append(i)
+        else:
+            runs.append(([i], cells))
+    name_width = max(6, *(len(f"P{r[0] + 1}..P{r[-1] + 1}") for r, _ in runs))
+    lines[-1] = lines[-1].replace(f"{'period':<6}", f"{'period':<{name_width}}")
+    for members, cells in runs:
+        a, b = plan.periods[members[0]], plan.periods[members[-1]]
+        name = "..".join(dict.fromkeys((label[a.first], label[b.first])))
+        rows = sum(plan.periods[i].rows for i in members)
+        positives = sum(plan.periods[i].positives for i in members)
         lines.append(
-            f"  {label[p.first]:<6} {first:>{width}} {last:>{width}} {p.rows:>8,} {p.positives:>9,}  "
-            + " ".join(f"{c:>2}" for c in cells[:-1])
-            + f" {cells[-1]:>5}"
+            f"  {name:<{name_width}} {firsts[members[0]]:>{width}} {lasts[members[-1]]:>{width}} {rows:>8,}"
+            f" {positives:>9,}  " + " ".join(f"{c:>2}" for c in cells[:-1]) + f" {cells[-1]:>5}"
         )
 
     def span(keys: tuple[Any, ...]) -> str:

@@ -159,14 +159,26 @@ def test_a_grain_with_too_few_periods_names_a_finer_one() -> None:
     assert "--purge-periods 0" in message
 
 
-def test_a_period_with_one_class_names_it_and_a_coarser_grain() -> None:
-    # given daily dates whose last day has no positive, asked by day
+def test_a_window_with_one_class_names_it_and_a_coarser_grain() -> None:
+    # given 60 days asked by day: the holdout is the last (60 - 2 - 1) // 5 = 11 days, which hold no positive
     times = time_values(daily(60), "t")
     labels = labels_for(len(times), rate=0.3)
-    labels[-10:] = 0
-    with pytest.raises(TrainingError, match=r"the holdout period P60 \(10 rows\) has no positive: use a coarser"
+    labels[-110:] = 0
+    with pytest.raises(TrainingError, match=r"the holdout \(P50..P60, 110 rows\) has no positive: use a coarser"
                        r" --time-grain \(week\)"):  # fmt: skip
         plan_periods(times, labels, column="t", cv_folds=3, grain="day")
+
+
+def test_many_periods_make_windows_of_several_and_print_as_runs() -> None:
+    # given 200 days by day with 3 folds: windows of (200 - 2 - 1) // 5 = 39 days
+    times = time_values(daily(200), "t")
+    plan, rows = plan_periods(times, labels_for(len(times)), column="t", cv_folds=3, grain="day")
+    assert len(plan.periods) == 200 and len(plan.holdout_dates) == 39
+    assert all(len(f.valid_dates) == 39 for f in plan.folds)
+    assert len(rows.holdout) == 390
+    # and the plan prints runs of periods with the same roles, not 200 rows
+    table = [line for line in plan.describe().splitlines() if line.strip().startswith("P")]
+    assert len(table) <= 10 and table[-1].split()[0] == "P162..P200" and table[-1].split()[-1] == "H"
 
 
 def test_too_few_positives_for_any_grain_says_what_to_change() -> None:
@@ -177,7 +189,7 @@ def test_too_few_positives_for_any_grain_says_what_to_change() -> None:
         plan_periods(pd.Series(np.arange(2000.0)), labels, column="t", cv_folds=3)
     message = str(error.value)
     assert message.startswith("time column 't': no period grain gives 3 CV folds")
-    assert "--time-grain 7 gives 7 periods, but fold 1's validation period P3 (286 rows) has no positive" in message
+    assert "--time-grain 7 gives 7 periods, but fold 1's validation window (P3, 286 rows) has no positive" in message
     assert "2,000 rows and 3 positives" in message and "lower training.cv_folds" in message
 
 
