@@ -94,6 +94,7 @@ class _Attempt:
     plan: SplitPlan | None = None
     rows: FoldRows | None = None
     problem: str = ""
+    purge_short: bool = False  # enough periods, but the purge in time units leaves too few
 
 
 def parse_grain(text: str | None) -> Grain | None:
@@ -213,6 +214,9 @@ def _attempt(times: pd.Series, labels: np.ndarray, grain: Grain, cv_folds: int, 
             may_train=_may_train(bins.periods, gap, purge),
         )
     except TrainingError:
+        if n >= need:  # enough periods, but the purge in time units skips more of them
+            problem = f"{_grain_text(grain)} gives {n} periods, too few for a purge of {purge}"
+            return _Attempt(bins, problem=problem, purge_short=True)
         return _Attempt(bins, problem=f"{_grain_text(grain)} gives {n} periods; need at least {need}")
     plan = replace(plan, periods=bins.periods, grain=bins.label, gap_periods=gap)
     problem = _one_class(plan, bins)
@@ -239,11 +243,13 @@ def _candidates(times: pd.Series, cv_folds: int, gap: int | None) -> list[tuple[
     return out
 
 
-def _advice(times: pd.Series, labels: np.ndarray, attempt: _Attempt, cv_folds: int, gap: int, purge: int) -> str:
+def _advice(times: pd.Series, labels: np.ndarray, attempt: _Attempt, cv_folds: int, gap: int) -> str:
     """What to change when an explicitly asked grain does not work."""
     need = _needed(cv_folds, gap)
     fewer = f"or fewer CV folds ({_CV_FOLDS}; now {cv_folds})" + (f" or --purge-periods {gap - 1}" if gap else "")
     grain = attempt.bins.grain
+    if attempt.purge_short:
+        return f"lower training.purge_days, {fewer}"
     if len(attempt.bins.periods) < need:  # too few periods: a finer grain
         if _is_date(times) and grain in GRAINS:
             for finer in GRAINS[GRAINS.index(str(grain)) + 1 :]:
@@ -298,7 +304,7 @@ def plan_periods(
         used_gap = gap if gap is not None else (0 if grain == VALUE else 1)
         attempt = _attempt(times, labels, grain, cv_folds, used_gap, purge)
         if attempt.plan is None or attempt.rows is None:
-            advice = _advice(times, labels, attempt, cv_folds, used_gap, purge)
+            advice = _advice(times, labels, attempt, cv_folds, used_gap)
             raise TrainingError(f"time column {column!r}: {attempt.problem}: {advice}")
         _warn_short_holdout(attempt.plan)
         if len(attempt.plan.folds) < cv_folds:

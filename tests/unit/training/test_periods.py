@@ -196,3 +196,9 @@ def test_too_few_positives_for_any_grain_says_what_to_change() -> None:
 def test_a_calendar_grain_on_numbers_is_refused() -> None:
     with pytest.raises(TrainingError, match="holds numbers, not dates: --time-grain week needs dates"):
         plan_periods(pd.Series(np.arange(100.0)), labels_for(100), column="t", cv_folds=2, grain="week")
+
+
+def test_a_purge_that_leaves_too_few_periods_says_so() -> None:
+    with pytest.raises(TrainingError, match=r"gives 8 periods, too few for a purge of 300: lower training\.purge_days"):
+        plan_periods(pd.Series(np.arange(700.0)), labels_for(700, 0.3), column="t", cv_folds=3, grain=8, gap=0,
+                     purge=300)  # fmt: skip
