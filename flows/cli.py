@@ -417,6 +417,21 @@ def train(
     label: Annotated[str | None, typer.Option(help="Label column of --table (0/1).")] = None,
     time: Annotated[str | None, typer.Option("--time", help="Time column of --table (time-based CV).")] = None,
     id_col: Annotated[str | None, typer.Option("--id", help="Id column of --table (kept out of the features).")] = None,
+    time_grain: Annotated[
+        str | None,
+        typer.Option(
+            help="Periods of --time: day, week, month or quarter (dates), N equal-count periods, or value (one per "
+            "distinct value); default automatic (README, Bring your own table)."
+        ),
+    ] = None,
+    purge_periods: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help="Whole periods of --time purged before each validation period and the holdout (default 1 when "
+            "--time is binned, 0 with one period per value).",
+        ),
+    ] = None,
     model_name: Annotated[str | None, typer.Option(help="Registered model name (default registry.model_name).")] = None,
     workers: Annotated[
         int | None,
@@ -435,7 +450,12 @@ def train(
             raise typer.BadParameter("--table needs --label COL", param_hint="--label")
         if not table.is_file():
             raise FileNotFoundError(f"{table}: feature table not found")
+        if (time_grain is not None or purge_periods is not None) and time is None:
+            raise typer.BadParameter("--time-grain and --purge-periods go with --time COL", param_hint="--time")
         from flows.train import train_table_flow
+        from training.periods import parse_grain
+
+        grain = parse_grain(time_grain)  # a bad value fails before the orchestrator starts
 
         result = _run_flow(
             settings,
@@ -446,10 +466,14 @@ def train(
             time_col=time,
             id_col=id_col,
             trials=trials,
+            time_grain=grain,
+            purge_periods=purge_periods,
         )
     else:
-        if label or time or id_col:
-            raise typer.BadParameter("--label, --time and --id go with --table FILE", param_hint="--table")
+        if label or time or id_col or time_grain is not None or purge_periods is not None:
+            raise typer.BadParameter(
+                "--label, --time, --time-grain, --purge-periods and --id go with --table FILE", param_hint="--table"
+            )
         from features.store import connect_warehouse
 
         connect_warehouse(settings, read_only=True).close()  # fail fast, before the orchestrator starts
@@ -457,7 +481,7 @@ def train(
 
         day = _parse_day(as_of, "--as-of")
         result = _run_flow(settings, train_flow, settings=settings, as_of=day, trials=trials, timeout=timeout)
-    err_console.print(result.get("plan", ""), highlight=False)
+    err_console.print(result.get("plan", ""), highlight=False, soft_wrap=True)
     err_console.print(
         f"registered {result['name']} version {result['version']} (aliases: {', '.join(result['aliases'])})"
     )

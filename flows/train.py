@@ -34,8 +34,11 @@ def train_table_flow(
     time_col: str | None = None,
     id_col: str | None = None,
     trials: int | None = None,
+    time_grain: str | int | None = None,
+    purge_periods: int | None = None,
 ) -> dict[str, Any]:
-    """Train on a user's own feature table and register it."""
-    result = train_table_task(table, label, time_col, id_col, settings, trials)
+    """Train on a user's own feature table (its time column cut into periods of `time_grain`, default automatic)
+    and register it."""
+    result = train_table_task(table, label, time_col, id_col, settings, trials, time_grain, purge_periods)
     registered = log_and_register_task(result, settings, reason=f"trained on table {table.name}")
     return {**registered, "plan": result.plan.describe()}

@@ -40,13 +40,29 @@ def train_task(frame: pd.DataFrame, settings: Settings, trials: int | None, time
 
 @task(name="train-table-model", cache_policy=NO_CACHE)
 def train_table_task(
-    table: Path, label: str, time_col: str | None, id_col: str | None, settings: Settings, trials: int | None
+    table: Path,
+    label: str,
+    time_col: str | None,
+    id_col: str | None,
+    settings: Settings,
+    trials: int | None,
+    time_grain: str | int | None = None,
+    purge_periods: int | None = None,
 ) -> Any:
     """Run the same engine on a user's own feature table."""
     from deploy.scoring import read_table
     from training.byo import train_table
 
-    return train_table(read_table(table), label, time_col=time_col, id_col=id_col, settings=settings, trials=trials)
+    return train_table(
+        read_table(table),
+        label,
+        time_col=time_col,
+        id_col=id_col,
+        settings=settings,
+        trials=trials,
+        time_grain=time_grain,
+        purge_periods=purge_periods,
+    )
 
 
 @task(name="log-and-register", retries=1, retry_condition_fn=retry_on_io, cache_policy=NO_CACHE)

@@ -1,7 +1,8 @@
 """Bring your own table: the same engine on any labelled feature table.
 
-With a time column the CV is time-based (snapshots = the distinct time values, purge = `training.purge_days`, else 0;
-the holdout is the last time period); without one it is stratified K-fold with a stratified 20% holdout. String
+With a time column the CV is time-based over periods of it (`training.periods`: each distinct value when they are few,
+else equal-count periods of numbers or calendar periods of dates; purge = `training.purge_days`, else 0, plus a gap of
+whole periods; the holdout is the last period); without one it is stratified K-fold with a stratified 20% holdout. String
 columns are encoded inside the model; no product column is required (metrics are then "overall" only). The only
 baseline is the logistic regression: the RevOps scorecard needs xsell's features.
 """
@@ -18,8 +19,9 @@ from training.dataset import data_hash
 from training.encoding import infer_categorical
 from training.engine import TableSpec, run_engine
 from training.errors import TrainingError
+from training.periods import Grain, plan_periods, time_values
 from training.result import TrainingResult
-from training.splits import assign_rows, plan_time_splits, stratified_splits
+from training.splits import stratified_splits
 from xsell.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -62,12 +64,16 @@ def train_table(
     trials: int | None = None,
     timeout: float | None = None,
     model_name: str | None = None,
+    time_grain: Grain | None = None,
+    purge_periods: int | None = None,
 ) -> TrainingResult:
     """Tune, fit, calibrate and evaluate a propensity model on any feature table; see the module doc.
 
     `label` is the name of a 0/1 column (or the labels themselves); every other column except `time_col`,
     `id_col` and `product_col` is a feature. `segment_col` (a feature too) adds per-segment metrics. The layout is
-    `training.model_layout` when a product column is given, else pooled.
+    `training.model_layout` when a product column is given, else pooled. `time_grain` (day, week, month, quarter,
+    "value" or a number of equal-count periods; default automatic) and `purge_periods` (whole periods purged before
+    each validation period and the holdout) shape the periods of `time_col`: see `training.periods`.
     """
     settings = settings or Settings()
     if frame.empty:
@@ -97,20 +103,19 @@ def train_table(
     )
     cfg = settings.training
     if time_col:
-        order = data.sort_values([time_col, *[c for c in (id_col, product_col) if c]], kind="stable").index
+        times = time_values(data[time_col], time_col)
+        keys_frame = data[[c for c in (id_col, product_col) if c]].assign(__time__=times.to_numpy())
+        order = keys_frame.sort_values(["__time__", *[c for c in (id_col, product_col) if c]], kind="stable").index
         data, labels = data.loc[order].reset_index(drop=True), labels[order.to_numpy()]
-        if data[time_col].isna().any():
-            raise TrainingError(f"time column {time_col!r} has missing values")
-        plan = plan_time_splits(
-            sorted(set(data[time_col])),
-            horizon_days=cfg.purge_days or 0,
-            purge_days=cfg.purge_days or 0,
+        plan, rows = plan_periods(
+            times.loc[order].reset_index(drop=True),
+            labels,
+            column=time_col,
             cv_folds=cfg.cv_folds,
-            holdout_snapshots=1,
+            purge=cfg.purge_days or 0,
+            grain=time_grain,
+            gap=purge_periods,
         )
-        plan, rows = assign_rows(plan, data[time_col], labels)
-        if any(np.unique(labels[va]).size < 2 for _, va in rows.folds) or np.unique(labels[rows.holdout]).size < 2:
-            raise TrainingError("every CV validation period and the holdout period need both classes")
     else:
         plan, rows = stratified_splits(labels, cv_folds=cfg.cv_folds, holdout_share=HOLDOUT_SHARE, seed=settings.seed)
     layout = cfg.model_layout if product_col else "pooled"

@@ -50,6 +50,16 @@ class Fold:
 
 
 @dataclass(frozen=True)
+class Period:
+    """One period of a binned time column (bring-your-own tables): its first and last time value, rows, positives."""
+
+    first: Any  # the period's key in the plan's dates
+    last: Any
+    rows: int
+    positives: int
+
+
+@dataclass(frozen=True)
 class SplitPlan:
     """Expanding-window CV folds with a purge gap, and the final holdout tuning never sees."""
 
@@ -62,9 +72,15 @@ class SplitPlan:
     final_train_rows: int = 0  # filled once rows are assigned (0: not known)
     holdout_rows: int = 0
     holdout_positives: int = 0
+    # a binned time column (bring-your-own tables): the plan's dates are the periods' first values
+    periods: tuple[Period, ...] = ()
+    grain: str = ""  # how the time column was cut: "value", "day".."quarter", "N equal-count"
+    gap_periods: int = 0  # whole periods left out between training and each validation period / the holdout
 
     def describe(self) -> str:
         """Human-readable plan, printed and logged."""
+        if self.periods:
+            return _describe_periods(self)
         if self.kind == "stratified":
             lines = [f"stratified CV: {len(self.folds)} folds over rows (no time column)"]
             for i, fold in enumerate(self.folds, start=1):
@@ -95,6 +111,85 @@ class SplitPlan:
 
 def _rows(fold: Fold) -> str:
     return f"{fold.valid_rows:,} rows, {fold.valid_positives:,} positives"
+
+
+#: More periods than this are printed as runs of consecutive periods with the same roles.
+MAX_PERIOD_ROWS = 30
+
+
+def _text(value: Any) -> str:
+    """A time value as printed: midnight timestamps as their day."""
+    if hasattr(value, "isoformat"):
+        if getattr(value, "hour", 0) == getattr(value, "minute", 0) == getattr(value, "second", 0) == 0:
+            return value.date().isoformat() if hasattr(value, "date") else value.isoformat()
+        return value.isoformat(sep=" ")
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else f"{value:.6g}"
+    return str(value)
+
+
+def _roles(plan: SplitPlan, first: Any) -> list[str]:
+    """One cell per fold and the final model: T trains, V validates, H holdout, g purged (gap), . unused."""
+    cells = []
+    windows = [(f.train_dates, f.valid_dates) for f in plan.folds] + [(plan.final_train_dates, plan.holdout_dates)]
+    for train, valid in windows:
+        if first in train:
+            cells.append("T")
+        elif first in valid:
+            cells.append("H" if valid is plan.holdout_dates else "V")
+        elif train and max(train) < first < min(valid):
+            cells.append("g")
+        else:
+            cells.append(".")
+    return cells
+
+
+def _describe_periods(plan: SplitPlan) -> str:
+    """The periods table of a binned time column: bounds, rows, positives, and each one's role per fold."""
+    label = {p.first: f"P{i}" for i, p in enumerate(plan.periods, start=1)}
+    gap = f"{plan.gap_periods} period{'s' if plan.gap_periods != 1 else ''}"
+    purge = f" and >= {plan.purge_days} time units" if plan.purge_days else ""
+    firsts, lasts = [_text(p.first) for p in plan.periods], [_text(p.last) for p in plan.periods]
+    width = max(5, *map(len, firsts), *map(len, lasts))
+    folds = " ".join(f"f{i}" for i in range(1, len(plan.folds) + 1))
+    lines = [
+        f"time-based CV: {len(plan.folds)} expanding folds over {len(plan.periods)} periods ({plan.grain}),"
+        f" purge gap {gap}{purge}",
+        "  T train, V validate, g purged, H holdout (final: the model evaluated on the holdout)",
+        f"  {'period':<6} {'first':>{width}} {'last':>{width}} {'rows':>8} {'positives':>9}  {folds} final",
+    ]
+    runs: list[tuple[list[int], list[str]]] = []  # consecutive periods with the same roles (one row each if few)
+    for i, p in enumerate(plan.periods):
+        cells = _roles(plan, p.first)
+        if runs and len(plan.periods) > MAX_PERIOD_ROWS and runs[-1][1] == cells:
+            runs[-1][0].append(i)
+        else:
+            runs.append(([i], cells))
+    name_width = max(6, *(len(f"P{r[0] + 1}..P{r[-1] + 1}") for r, _ in runs))
+    lines[-1] = lines[-1].replace(f"{'period':<6}", f"{'period':<{name_width}}")
+    for members, cells in runs:
+        a, b = plan.periods[members[0]], plan.periods[members[-1]]
+        name = "..".join(dict.fromkeys((label[a.first], label[b.first])))
+        rows = sum(plan.periods[i].rows for i in members)
+        positives = sum(plan.periods[i].positives for i in members)
+        lines.append(
+            f"  {name:<{name_width}} {firsts[members[0]]:>{width}} {lasts[members[-1]]:>{width}} {rows:>8,}"
+            f" {positives:>9,}  " + " ".join(f"{c:>2}" for c in cells[:-1]) + f" {cells[-1]:>5}"
+        )
+
+    def span(keys: tuple[Any, ...]) -> str:
+        return "..".join(dict.fromkeys((label[keys[0]], label[keys[-1]])))
+
+    for i, fold in enumerate(plan.folds, start=1):
+        lines.append(
+            f"  fold {i}: train {span(fold.train_dates)} ({fold.train_rows:,} rows) -> validate"
+            f" {span(fold.valid_dates)} ({_rows(fold)})"
+        )
+    lines.append(
+        f"  holdout: train {span(plan.final_train_dates)} ({plan.final_train_rows:,} rows) -> evaluate"
+        f" {span(plan.holdout_dates)} ({plan.holdout_rows:,} rows, {plan.holdout_positives:,} positives)"
+    )
+    return "\n".join(lines)
 
 
 @dataclass(frozen=True)

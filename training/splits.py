@@ -9,7 +9,7 @@ validation date (month lengths vary), so every fold satisfies D + purge <= V exa
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -50,13 +50,13 @@ def purge_ok(train_date: Any, valid_date: Any, purge_days: int) -> bool:
     return bool(_shift(train_date, purge_days) <= valid_date)
 
 
-def _gap(dates: Sequence[Any], purge_days: int) -> int:
+def _gap(dates: Sequence[Any], may_train: Callable[[Any, Any], bool]) -> int:
     """Fewest snapshots inside any date's purge window: the `gap` of `TimeSeriesSplit` (month lengths vary, so a
     fold may still have to drop its last training date; `plan_time_splits` does that exactly)."""
     counts = [
-        sum(1 for v in dates[i + 1 :] if not purge_ok(d, v, purge_days))
+        sum(1 for v in dates[i + 1 :] if not may_train(d, v))
         for i, d in enumerate(dates)
-        if any(purge_ok(d, v, purge_days) for v in dates[i + 1 :])
+        if any(may_train(d, v) for v in dates[i + 1 :])
     ]
     return min(counts, default=0)
 
@@ -69,15 +69,18 @@ def plan_time_splits(
     cv_folds: int = 3,
     holdout_snapshots: int = 3,
     valid_snapshots: int | None = None,
+    may_train: Callable[[Any, Any], bool] | None = None,
 ) -> SplitPlan:
     """Expanding-window folds over the sorted unique `dates`, purged, and the final holdout (the latest snapshots).
 
     The holdout is the last `holdout_snapshots` dates; the final model (and every fold) trains only on dates D
     with D + purge <= the first holdout date. Each fold validates on `valid_snapshots` consecutive dates (default:
     as many as the holdout); `cv_folds` is reduced (with a warning in the plan's caller) when the dates do not allow
-    it, and a plan without any fold is a `TrainingError`.
+    it, and a plan without any fold is a `TrainingError`. `may_train(D, V)` (default `purge_ok` with the purge) says
+    whether rows of date D may train a model validated (or evaluated) from date V: binned periods pass their own.
     """
     purge = horizon_days if purge_days is None else purge_days
+    allowed = may_train or (lambda d, v: purge_ok(d, v, purge))
     unique = sorted(set(dates))
     if holdout_snapshots < 1:
         raise TrainingError("training.holdout_snapshots must be at least 1")
@@ -87,12 +90,12 @@ def plan_time_splits(
             " build more snapshots or lower training.holdout_snapshots"
         )
     holdout = unique[-holdout_snapshots:]
-    pool = [d for d in unique[:-holdout_snapshots] if purge_ok(d, holdout[0], purge)]
+    pool = [d for d in unique[:-holdout_snapshots] if allowed(d, holdout[0])]
     if not pool:
         raise TrainingError(
             f"no snapshot before the holdout ({holdout[0]}) is at least {purge} days earlier: build earlier snapshots"
         )
-    gap = _gap(pool, purge)
+    gap = _gap(pool, allowed)
     size = valid_snapshots or holdout_snapshots
     folds = cv_folds
     while folds >= 1 and len(pool) < folds * size + gap + 1:
@@ -113,7 +116,7 @@ def plan_time_splits(
     out = []
     for train_pos, valid_pos in splits:
         valid = tuple(pool[i] for i in valid_pos)
-        train = tuple(pool[i] for i in train_pos if purge_ok(pool[i], valid[0], purge))
+        train = tuple(pool[i] for i in train_pos if allowed(pool[i], valid[0]))
         if not train:
             raise TrainingError(f"the fold validating at {valid[0]} has no training snapshot outside the purge")
         out.append(Fold(train_dates=train, valid_dates=valid))

@@ -85,6 +85,52 @@ def snapshot_frame(
     return out
 
 
+JOBS = ("admin.", "blue-collar", "technician", "services", "management", "retired", "student", "unemployed")
+
+
+def marketing_table(rows: int = 33_000, seed: int = 0, dated: bool = False, days: int = 900) -> pd.DataFrame:
+    """A marketing-response table in time order, like the public bank-marketing one: ~11% positives, a few numeric
+    and categorical features with signal, an interest rate drifting down over time, and a time column `t` that is
+    the row order (0..rows-1) or, `dated`, the contact's day (ISO text over `days` days, busier at the start)."""
+    rng = np.random.default_rng(seed)
+    order = np.arange(rows)
+    day = np.sort(np.floor(days * rng.beta(0.8, 1.3, rows)).astype(int))
+    phase = day / days if dated else order / rows
+    age = np.clip(np.round(rng.normal(40, 11, rows)), 18, 95).astype(int)
+    job = rng.choice(JOBS, rows, p=[0.25, 0.22, 0.17, 0.1, 0.1, 0.07, 0.05, 0.04])
+    contact = rng.choice(["cellular", "telephone"], rows, p=[0.63, 0.37])
+    campaign = 1 + rng.poisson(1.5, rows)
+    previous = rng.poisson(0.25, rows)
+    poutcome = np.where(previous == 0, "nonexistent", rng.choice(["failure", "success"], rows, p=[0.7, 0.3]))
+    euribor = np.round(np.clip(4.9 - 4.0 * phase + rng.normal(0, 0.25, rows), 0.6, 5.1), 3)
+    logit = (
+        -2.7
+        + 0.6 * (contact == "cellular")
+        + 2.0 * (poutcome == "success")
+        - 0.3 * (poutcome == "failure")
+        + 0.9 * np.isin(job, ["student", "retired"])
+        - 0.15 * (campaign - 1)
+        - 0.35 * (euribor - 3.0)
+        + 0.025 * np.abs(age - 40)
+        - 0.2 * (job == "blue-collar")
+    )
+    y = (rng.random(rows) < 1 / (1 + np.exp(-logit))).astype(int)
+    when = (pd.Timestamp("2008-05-05") + pd.to_timedelta(day, unit="D")).strftime("%Y-%m-%d")
+    return pd.DataFrame(
+        {
+            "t": np.asarray(when, dtype=object) if dated else order,
+            "age": age,
+            "job": job.astype(object),
+            "contact": contact.astype(object),
+            "campaign": campaign,
+            "previous": previous,
+            "poutcome": poutcome.astype(object),
+            "euribor3m": euribor,
+            "y": y,
+        }
+    )
+
+
 FAST: dict[str, Any] = {
     "features.horizon_days": 30,
     "training.trials": 4,

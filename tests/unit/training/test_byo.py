@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.unit.training.conftest import fast_settings
+from tests.unit.training.conftest import fast_settings, marketing_table
 from training.byo import train_table
 from training.errors import TrainingError
 
@@ -69,3 +69,39 @@ def test_labels_may_be_given_as_values(tmp_path: Path) -> None:
 def test_bad_tables_are_refused(tmp_path: Path, kwargs: dict[str, str], message: str) -> None:
     with pytest.raises(TrainingError, match=message):
         train_table(_table(200), settings=fast_settings(tmp_path), **kwargs)  # type: ignore[arg-type]
+
+
+def test_a_row_order_time_column_is_cut_into_purged_equal_count_periods(tmp_path: Path) -> None:
+    # given 2,000 rows in time order whose time column is the row order (each value would be its own period)
+    table = marketing_table(2000, seed=1)
+    settings = fast_settings(tmp_path, **{"training.trials": 2})
+    # when trained with that time column
+    result = train_table(table, "y", time_col="t", settings=settings)
+    # then 2 folds + 2 purged periods + 2 = 6 equal-count periods, the last one held out, one purged before it
+    plan = result.plan
+    assert len(plan.periods) == 6 and len(plan.folds) == 2 and plan.gap_periods == 1
+    assert plan.holdout_rows == plan.periods[-1].rows == len(result.holdout)
+    assert result.holdout["as_of"].min() == plan.periods[-1].first
+    assert plan.final_train_dates[-1] == plan.periods[-3].first
+    assert "t" not in result.model.feature_names_
+
+
+def test_a_daily_date_column_takes_the_grain_asked_for(tmp_path: Path) -> None:
+    # given a table with a daily date column, as text (as a CSV holds it), rows shuffled
+    table = marketing_table(2000, seed=2, dated=True, days=200).sample(frac=1.0, random_state=0)
+    settings = fast_settings(tmp_path, **{"training.trials": 2})
+    # when trained by month without a purge gap
+    result = train_table(table, "y", time_col="t", settings=settings, time_grain="month", purge_periods=0)
+    # then the periods are the calendar months in time order, the last month held out
+    plan = result.plan
+    assert plan.grain == "by month" and plan.gap_periods == 0
+    assert [p.first.strftime("%Y-%m") for p in plan.periods][:2] == ["2008-05", "2008-06"]
+    assert set(result.holdout["as_of"].str[:7]) == {plan.periods[-1].first.strftime("%Y-%m")}
+
+
+def test_a_grain_that_cannot_work_fails_before_tuning(tmp_path: Path) -> None:
+    table = marketing_table(500, seed=3, dated=True, days=60)
+    with pytest.raises(
+        TrainingError, match="--time-grain month gives 3 periods; need at least 6: use --time-grain week"
+    ):
+        train_table(table, "y", time_col="t", settings=fast_settings(tmp_path), time_grain="month")
