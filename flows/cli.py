@@ -25,7 +25,8 @@ from flows.console import (
 from flows.registry_cli import registry_app
 from flows.services_cli import services_app
 from xsell import progress
-from xsell.logs import DropExpectedErrors, configure_logging
+from xsell.fileio import check_output
+from xsell.logs import DropExpectedErrors, OneLine, configure_logging
 from xsell.runtime import prepare_environment
 from xsell.settings import Settings, load_settings
 
@@ -84,7 +85,15 @@ def _start(ctx: typer.Context, **more: Any) -> Settings:
     settings = _state(ctx).settings(**more)
     handler = configure_logging(settings.log_level, settings.log_json, stream=ConsoleStream())  # type: ignore[arg-type]
     handler.addFilter(DropExpectedErrors(expected_errors()))
+    if settings.log_level.upper() != "DEBUG":  # one-line errors; tracebacks only with --log-level DEBUG
+        handler.addFilter(OneLine())
+        os.environ.setdefault("PREFECT_INTERNAL_LOGGING_LEVEL", "CRITICAL")  # its own stderr handler, not ours
     return settings
+
+
+def _output(settings: Settings, path: Path, option: str, suffixes: tuple[str, ...] = (), folder: bool = False) -> Path:
+    """`path` resolved, once it is known to stay off the home's state and to end as its writer writes."""
+    return check_output(path, option, settings.state_paths, suffixes=suffixes, folder=folder)
 
 
 def _print_json(payload: Any) -> None:
@@ -117,6 +126,7 @@ def generate(
     )
     from xsell.synth import generate_raw
 
+    _output(settings, out, "--out", folder=True)
     bar = make_progress(settings.progress)
     last = {"value": 0.0}
 
@@ -187,6 +197,7 @@ def demo(
     from xsell.synth import generate_raw
 
     raw_dir = raw or settings.home / "demo-raw"
+    _output(settings, raw_dir, "--raw", folder=True)
     bar = make_progress(settings.progress)
     with bar:
         task = bar.add_task("generating export", total=1.0)
@@ -278,6 +289,7 @@ def features_command(
             raise FeatureError("--as-of needs --out FILE.parquet")
         day = parse_day(as_of)
         settings = _start(ctx)
+        _output(settings, out, "--out", suffixes=(".parquet",))
         summary = export_features(day, out, settings)
         err_console.print(f"wrote {summary['rows']:,} rows of snapshot {day} to {out}")
         err_console.print(f"feature catalog: {summary['catalog']}")
@@ -386,6 +398,8 @@ def deploy(
     """Create the Prefect deployments on cron schedules (schedules.*: daily consolidate + score, weekly monitor,
     monthly retrain) and serve them until interrupted; needs a Prefect server (PREFECT_API_URL)."""
     settings = _start(ctx, **{"schedules.raw_dir": raw})
+    if settings.schedules.scores_dir is not None:
+        _output(settings, settings.schedules.scores_dir, "schedules.scores_dir", folder=True)
     from flows.schedules import build_deployments, plan_deployments, serve_deployments
 
     config = _state(ctx).config or (Path(os.environ["XSELL_CONFIG"]) if os.environ.get("XSELL_CONFIG") else None)
@@ -524,11 +538,10 @@ def score(
     product, a CRM upsert file and the accounts that entered ready_now; the challenger is scored in shadow."""
     settings = _start(ctx)
     day = _parse_day(as_of, "--as-of")
-    from deploy.scoring import TABLE_FORMATS, ScoringError
+    from deploy.scoring import TABLE_FORMATS
     from features.store import connect_warehouse
 
-    if out.suffix.lower() not in TABLE_FORMATS:
-        raise ScoringError(f"{out}: output must end in .csv or .parquet")
+    _output(settings, out, "--out", suffixes=TABLE_FORMATS)
     connect_warehouse(settings, read_only=True).close()
     from flows.compute import on_compute
     from flows.score import score_flow
@@ -673,9 +686,10 @@ def predict(
 ) -> None:
     """Score your own feature table with a registered model."""
     settings = _start(ctx)
-    from deploy.scoring import predict_table, read_table, write_table
+    from deploy.scoring import TABLE_FORMATS, predict_table, read_table, write_table
     from registry.models import load_model
 
+    _output(settings, out, "--out", suffixes=TABLE_FORMATS)
     if not table.is_file():
         raise FileNotFoundError(f"{table}: feature table not found")
     loaded = load_model(model, settings)

@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
+from xsell.fileio import UnsafeOutputError
 from xsell.settings import SettingsError
 
 err_console = Console(stderr=True)
@@ -97,6 +98,7 @@ def expected_errors() -> tuple[type[BaseException], ...]:
         ContractError,
         QualityGateError,
         SettingsError,
+        UnsafeOutputError,
         FileNotFoundError,
         FeatureError,
         RegistryError,
@@ -128,7 +130,21 @@ def friendly_errors(fn: F) -> F:
             err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
             raise typer.Exit(code=2) from None
         except RuntimeError as exc:
+            logging.getLogger("flows.cli").debug("command failed", exc_info=True)
             err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(code=1) from None
+        except Exception as exc:
+            if logging.getLogger("flows").isEnabledFor(logging.DEBUG):
+                raise
+            err_console.print(f"[bold red]error:[/] {one_line(exc)}", highlight=False, soft_wrap=True)
+            err_console.print("(run with --log-level DEBUG for the traceback)", highlight=False)
             raise typer.Exit(code=1) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def one_line(exc: BaseException, limit: int = 400) -> str:
+    """An unexpected exception as one line: its type and the first line of its message, cut to `limit` characters."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    text = f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
