@@ -14,6 +14,7 @@ import typer
 
 from flows.console import (
     ConsoleStream,
+    OptionError,
     RichSink,
     err_console,
     expected_errors,
@@ -84,7 +85,7 @@ def main(
 def _start(ctx: typer.Context, **more: Any) -> Settings:
     settings = _state(ctx).settings(**more)
     handler = configure_logging(settings.log_level, settings.log_json, stream=ConsoleStream())  # type: ignore[arg-type]
-    handler.addFilter(DropExpectedErrors(expected_errors()))
+    handler.addFilter(DropExpectedErrors((*expected_errors(), RuntimeError)))  # the CLI prints these in one line
     if settings.log_level.upper() != "DEBUG":  # one-line errors; tracebacks only with --log-level DEBUG
         handler.addFilter(OneLine())
         os.environ.setdefault("PREFECT_INTERNAL_LOGGING_LEVEL", "CRITICAL")  # its own stderr handler, not ours
@@ -279,7 +280,7 @@ def features_command(
 ) -> None:
     """Build point-in-time feature snapshots: a month range into the warehouse, or one as-of date to Parquet."""
     from features.errors import FeatureError
-    from features.grid import parse_day, parse_month
+    from features.grid import parse_day
 
     usage = "give --from YYYY-MM --to YYYY-MM, or --as-of YYYY-MM-DD --out FILE.parquet"
     if as_of is not None:
@@ -287,7 +288,7 @@ def features_command(
             raise FeatureError(f"--as-of cannot be combined with --from/--to: {usage}")
         if out is None:
             raise FeatureError("--as-of needs --out FILE.parquet")
-        day = parse_day(as_of)
+        day = _named("--as-of", parse_day, as_of)
         settings = _start(ctx)
         _output(settings, out, "--out", suffixes=(".parquet",))
         summary = export_features(day, out, settings)
@@ -297,8 +298,7 @@ def features_command(
         return
     if from_month is None or to_month is None or out is not None:
         raise FeatureError(usage)
-    parse_month(from_month)
-    parse_month(to_month)
+    _month_range(from_month, to_month)
     settings = _start(ctx)
     result = run_feature_build(from_month, to_month, settings)
     err_console.print(
@@ -339,13 +339,32 @@ def export_features(as_of: Any, out: Path, settings: Settings) -> dict[str, Any]
     return {"as_of": str(as_of), "out": str(out), "rows": rows, "catalog": str(catalog)}
 
 
+def _named(option: str, parse: Any, value: str) -> Any:
+    """`parse(value)`, its error message prefixed with the option it came from."""
+    from features.errors import FeatureError
+
+    try:
+        return parse(value)
+    except FeatureError as exc:
+        raise FeatureError(f"{option}: {exc}") from None
+
+
+def _month_range(from_month: str, to_month: str) -> None:
+    """Refuse a --from/--to month range that is malformed or runs backwards, naming the option."""
+    from features.errors import FeatureError
+    from features.grid import parse_month
+
+    if _named("--from", parse_month, from_month) > _named("--to", parse_month, to_month):
+        raise FeatureError(f"--from {from_month} is after --to {to_month}")
+
+
 def _parse_day(value: str | None, option: str) -> date | None:
     if value is None:
         return None
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise typer.BadParameter(f"expected YYYY-MM-DD, got {value!r}", param_hint=option) from None
+        raise OptionError(f"{option}: expected a date as YYYY-MM-DD, got {value!r}") from None
 
 
 def _run_flow(settings: Settings, fn: Any, /, **kwargs: Any) -> dict[str, Any]:
@@ -446,7 +465,7 @@ def train(
     )
     if table is not None:
         if label is None:
-            raise typer.BadParameter("--table needs --label COL", param_hint="--label")
+            raise OptionError("--table needs --label COL")
         if not table.is_file():
             raise FileNotFoundError(f"{table}: feature table not found")
         from flows.train import train_table_flow
@@ -463,7 +482,7 @@ def train(
         )
     else:
         if label or time or id_col:
-            raise typer.BadParameter("--label, --time and --id go with --table FILE", param_hint="--table")
+            raise OptionError("--label, --time and --id go with --table FILE")
         from features.store import connect_warehouse
 
         connect_warehouse(settings, read_only=True).close()  # fail fast, before the orchestrator starts
@@ -506,7 +525,7 @@ def tune_worker_command(
     check_shared_storage(settings.optuna_uri)
     if frame is not None:
         if as_of is not None:
-            raise typer.BadParameter("give --frame or --as-of, not both", param_hint="--frame")
+            raise OptionError("give --frame or --as-of, not both")
         if not frame.is_file():
             raise FileNotFoundError(f"{frame}: training rows not found")
         import pandas as pd
@@ -631,8 +650,9 @@ def simulate(
     from ingest.pipeline import check_raw_dir
 
     check_raw_dir(raw)
-    for value in (from_month, to_month, *([degrade_at] if degrade_at else [])):
-        parse_month(value)
+    _month_range(from_month, to_month)
+    if degrade_at is not None:
+        _named("--degrade-at", parse_month, degrade_at)
     from flows.simulate import PROGRESS_KEY, simulate_flow
 
     bar = make_progress(settings.progress)

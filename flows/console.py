@@ -21,6 +21,10 @@ out_console = Console()
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+class OptionError(ValueError):
+    """A command-line option is malformed or does not go with the others; the message names it."""
+
+
 class ConsoleStream:
     """A text stream that prints through the rich console, so log lines stay above progress bars."""
 
@@ -98,6 +102,7 @@ def expected_errors() -> tuple[type[BaseException], ...]:
         ContractError,
         QualityGateError,
         SettingsError,
+        OptionError,
         UnsafeOutputError,
         FileNotFoundError,
         FeatureError,
@@ -136,8 +141,8 @@ def friendly_errors(fn: F) -> F:
         except Exception as exc:
             if logging.getLogger("flows").isEnabledFor(logging.DEBUG):
                 raise
-            err_console.print(f"[bold red]error:[/] {one_line(exc)}", highlight=False, soft_wrap=True)
-            err_console.print("(run with --log-level DEBUG for the traceback)", highlight=False)
+            hint = "(--log-level DEBUG shows the traceback)"
+            err_console.print(f"[bold red]error:[/] {one_line(exc)} {hint}", highlight=False, soft_wrap=True)
             raise typer.Exit(code=1) from None
 
     return wrapper  # type: ignore[return-value]

@@ -77,7 +77,9 @@ def check_output(
     for owned in state:
         owned = owned.expanduser().resolve()
         if resolved == owned or owned in resolved.parents:
-            raise UnsafeOutputError(f"{option} {path}: would write into the home's state ({owned}); write outputs elsewhere")
+            raise UnsafeOutputError(
+                f"{option} {path}: would write into the home's state ({owned}); write outputs elsewhere"
+            )
         if folder and resolved in owned.parents:
             raise UnsafeOutputError(f"{option} {path}: a folder holding the home's state ({owned}); choose another")
     if suffixes and not resolved.name.lower().endswith(suffixes):

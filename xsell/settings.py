@@ -527,8 +527,10 @@ class Settings(BaseSettings):
         """Every file and folder under home that a command owns: no output a user names may land on or in one."""
         home = self.home
         databases = (self.warehouse_path, home / "mlflow.db", home / "optuna.db")
-        sidecars = tuple(db.with_name(db.name + end) for db in databases for end in (".wal", "-wal", "-journal", "-shm"))
-        folders = tuple(home / name for name in STATE_FOLDERS) + (self.mlflow_artifacts_dir, self.tmp_dir)
+        sidecars = tuple(
+            db.with_name(db.name + end) for db in databases for end in (".wal", "-wal", "-journal", "-shm")
+        )
+        folders = (*(home / name for name in STATE_FOLDERS), self.mlflow_artifacts_dir, self.tmp_dir)
         reports = tuple(self.reports_dir / name for name in REPORT_WRITERS)
         return databases + sidecars + folders + reports
 
@@ -554,9 +556,11 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise SettingsError(f"config file not found: {path}")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as exc:
+        raise SettingsError(f"config file {path} is not valid YAML: not UTF-8 text (byte {exc.start})") from None
     except yaml.YAMLError as exc:
-        raise SettingsError(f"config file {path} is not valid YAML: {exc}") from exc
+        raise SettingsError(f"config file {path} is not valid YAML: {_yaml_problem(exc)}") from None
     if not isinstance(data, dict):
         raise SettingsError(f"config file {path} must hold a mapping at the top level")
     for section, key, env in _SECRET_KEYS:
@@ -566,6 +570,14 @@ def _read_yaml(path: Path) -> dict[str, Any]:
                 f"or write HOME/secrets/{section}_{key} (mode 0600)"
             )
     return data
+
+
+def _yaml_problem(exc: Exception) -> str:
+    """A YAML parser error in one line: what and where."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return f"{problem}{where}"
 
 
 #: Settings that hold secrets: from the environment (or a 0600 file under home), never from the YAML file.
@@ -587,7 +599,9 @@ def check_environment(environ: dict[str, str] | os._Environ[str]) -> None:
         for depth, part in enumerate(parts):
             fields = model.model_fields if isinstance(model, type) and issubclass(model, BaseModel) else None
             if fields is None:
-                raise SettingsError(f"unknown environment variable {name}: {'.'.join(parts[:depth])} has no sub-settings")
+                raise SettingsError(
+                    f"unknown environment variable {name}: {'.'.join(parts[:depth])} has no sub-settings"
+                )
             if part not in fields:
                 known = ".".join(parts[:depth]) or "the top level"
                 raise SettingsError(
