@@ -49,7 +49,7 @@ class _Global:
 
     def settings(self, **more: Any) -> Settings:
         settings = load_settings(self.config, **{**self.overrides, **more})
-        prepare_environment(settings.home)
+        prepare_environment(settings.home, settings.log_level)
         return settings
 
 
@@ -86,9 +86,8 @@ def _start(ctx: typer.Context, **more: Any) -> Settings:
     settings = _state(ctx).settings(**more)
     handler = configure_logging(settings.log_level, settings.log_json, stream=ConsoleStream())  # type: ignore[arg-type]
     handler.addFilter(DropExpectedErrors((*expected_errors(), RuntimeError)))  # the CLI prints these in one line
-    if settings.log_level.upper() != "DEBUG":  # one-line errors; tracebacks only with --log-level DEBUG
+    if settings.log_level != "DEBUG":  # one-line errors; tracebacks only with --log-level DEBUG
         handler.addFilter(OneLine())
-        os.environ.setdefault("PREFECT_INTERNAL_LOGGING_LEVEL", "CRITICAL")  # its own stderr handler, not ours
     return settings
 
 

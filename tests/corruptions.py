@@ -51,9 +51,10 @@ def known_ids(raw: Path, column: str) -> set[str]:
 
 
 def clean_row(frame: pd.DataFrame, key: str, known: set[str]) -> int:
-    """Index of the first row that is unique and whose `key` is trimmed, upper-case and known."""
-    unique = ~frame.duplicated(keep=False)
-    ok = frame[key].isin(known) & (frame[key] == frame[key].str.strip().str.upper()) & unique
+    """Index of the first row that is unique and whose `key` is known and spelt as most rows spell it."""
+    normal = frame[key].str.strip().str.upper()
+    usual = frame[key].groupby(normal).agg(lambda spellings: spellings.mode().iloc[0])
+    ok = normal.isin(known) & (frame[key] == normal.map(usual)) & ~frame.duplicated(keep=False)
     return int(ok.idxmax()) if ok.any() else _missing(key)
 
 
@@ -85,7 +86,7 @@ def nps_id_mangled(raw: Path) -> None:
     path = csv_files(raw, NPS)[0]
     frame = read_csv(path)
     row = clean_row(frame, "account_id", known_ids(raw, "account_id"))
-    frame.loc[row, "account_id"] = f"  {frame.loc[row, 'account_id'].lower()} "
+    frame.loc[row, "account_id"] = f"  {frame.loc[row, 'account_id'].swapcase()} "
     write_csv(frame, path)
 
 

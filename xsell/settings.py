@@ -532,7 +532,7 @@ class Settings(BaseSettings):
         )
         folders = (*(home / name for name in STATE_FOLDERS), self.mlflow_artifacts_dir, self.tmp_dir)
         reports = tuple(self.reports_dir / name for name in REPORT_WRITERS)
-        return databases + sidecars + folders + reports
+        return (*databases, *sidecars, home / "xsell.lock", *folders, *reports)
 
 
 class _YamlSource(PydanticBaseSettingsSource):

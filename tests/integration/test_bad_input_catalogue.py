@@ -87,7 +87,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "PREFECT_API_URL", "PREFECT_HOME"):
         env.pop(name, None)
     env |= {"XSELL_INGEST__DUCKDB_MEMORY_LIMIT": "1GB", "PYTHONPATH": os.pathsep.join(sys.path)}
-    generate_raw(root / "raw", GeneratorSettings(accounts=120, start="2025-01", end="2025-12"), seed=3)
+    generate_raw(
+        root / "raw",
+        GeneratorSettings(accounts=120, start="2025-01", end="2025-12", usage_rows_per_account_month=20),
+        seed=3,
+    )
     with prefect_test_harness(server_startup_timeout=180):
         env["PREFECT_API_URL"] = str(PREFECT_API_URL.value())
         done = run_cli(["--home", str(root / "home"), "consolidate", "--raw", str(root / "raw")], env, root)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import re
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 
 from xsell.fileio import UnsafeOutputError, atomic_path, check_output, write_json_atomic
 from xsell.logs import DropExpectedErrors, OneLine, configure_logging
+from xsell.runtime import prepare_environment
 
 
 def test_key_value_and_json_lines() -> None:
@@ -118,3 +120,17 @@ def test_output_guard_resolves_symlinks_and_relative_paths(tmp_path: Path, monke
             check_output(path, "--out", [Path("../warehouse.duckdb"), home / "tmp"], suffixes=(".parquet",))
     # and a path beside the home passes, resolved
     assert check_output(Path("../../s.parquet"), "--out", [home / "tmp"], (".parquet",)) == tmp_path / "s.parquet"
+
+
+@pytest.mark.parametrize(("level", "silent"), [("INFO", True), ("warning", True), ("DEBUG", False)])
+def test_prefect_server_is_silent_below_debug(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, level: str, silent: bool
+) -> None:
+    # given no Prefect logging variables, when the environment is prepared, then its server logs only below DEBUG
+    for name in ("PREFECT_SERVER_LOGGING_LEVEL", "PREFECT_INTERNAL_LOGGING_LEVEL", "PREFECT_HOME", "XDG_CONFIG_HOME"):
+        monkeypatch.setenv(name, "recorded, so that teardown restores the variable")
+        monkeypatch.delenv(name)
+    prepare_environment(tmp_path, level)
+    expected = "CRITICAL" if silent else "WARNING"
+    assert os.environ["PREFECT_SERVER_LOGGING_LEVEL"] == expected
+    assert (os.environ.get("PREFECT_INTERNAL_LOGGING_LEVEL") == "CRITICAL") is silent
