@@ -289,8 +289,7 @@ def features_command(
             raise FeatureError("--as-of needs --out FILE.parquet")
         day = _named("--as-of", parse_day, as_of)
         settings = _start(ctx)
-        _output(settings, out, "--out", suffixes=(".parquet",))
-        summary = export_features(day, out, settings)
+        summary = export_features(day, _output(settings, out, "--out", suffixes=(".parquet",)), settings)
         err_console.print(f"wrote {summary['rows']:,} rows of snapshot {day} to {out}")
         err_console.print(f"feature catalog: {summary['catalog']}")
         _print_json(summary)
@@ -559,13 +558,13 @@ def score(
     from deploy.scoring import TABLE_FORMATS
     from features.store import connect_warehouse
 
-    _output(settings, out, "--out", suffixes=TABLE_FORMATS)
+    target = _output(settings, out, "--out", suffixes=TABLE_FORMATS)
     connect_warehouse(settings, read_only=True).close()
     from flows.compute import on_compute
     from flows.score import score_flow
 
     result = _run_flow(
-        settings, on_compute(score_flow, settings), as_of=day, out=out.resolve(), settings=settings, model_uri=model
+        settings, on_compute(score_flow, settings), as_of=day, out=target, settings=settings, model_uri=model
     )
     tiers = ", ".join(f"{k} {v:,}" for k, v in result["tiers"].items())
     err_console.print(
@@ -708,12 +707,12 @@ def predict(
     from deploy.scoring import TABLE_FORMATS, predict_table, read_table, write_table
     from registry.models import load_model
 
-    _output(settings, out, "--out", suffixes=TABLE_FORMATS)
+    target = _output(settings, out, "--out", suffixes=TABLE_FORMATS)
     if not table.is_file():
         raise FileNotFoundError(f"{table}: feature table not found")
     loaded = load_model(model, settings)
     scores = predict_table(loaded.model, read_table(table))
-    write_table(scores, out)
+    write_table(scores, target)
     err_console.print(f"scored {len(scores):,} rows with {loaded.name} v{loaded.version} -> {out}")
     _print_json({"out": str(out), "rows": len(scores), "model_name": loaded.name, "model_version": loaded.version})
 
