@@ -21,6 +21,7 @@ from flows.console import (
     friendly_errors,
     make_progress,
     out_console,
+    quiet_background_errors,
     silence_stderr_at_exit,
 )
 from flows.registry_cli import registry_app
@@ -88,6 +89,7 @@ def _start(ctx: typer.Context, **more: Any) -> Settings:
     handler.addFilter(DropExpectedErrors((*expected_errors(), RuntimeError)))  # the CLI prints these in one line
     if settings.log_level != "DEBUG":  # one-line errors; tracebacks only with --log-level DEBUG
         handler.addFilter(OneLine())
+        quiet_background_errors()
     return settings
 
 

@@ -148,6 +148,25 @@ def friendly_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def quiet_background_errors() -> None:
+    """An exception escaping a background thread, or raised where Python cannot report it (a finaliser), is logged
+    as one warning line instead of a traceback on stderr."""
+    import threading
+
+    log = logging.getLogger("flows.cli")
+
+    def thread_hook(args: threading.ExceptHookArgs) -> None:
+        if args.exc_type is not SystemExit and args.exc_value is not None:
+            name = args.thread.name if args.thread is not None else "?"
+            log.warning("background thread %s failed: %s", name, one_line(args.exc_value))
+
+    def unraisable_hook(args: Any) -> None:
+        log.warning("ignored error in %r: %s", args.object, one_line(args.exc_value) if args.exc_value else "")
+
+    threading.excepthook = thread_hook
+    sys.unraisablehook = unraisable_hook
+
+
 def one_line(exc: BaseException, limit: int = 400) -> str:
     """An unexpected exception as one line: its type and the first line of its message, cut to `limit` characters."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]

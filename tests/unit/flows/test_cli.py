@@ -135,3 +135,28 @@ def test_unknown_xsell_variable_stops_every_command(tmp_path: Path, monkeypatch:
     result = runner.invoke(app, ["--home", str(tmp_path / "home"), "report"])
     assert result.exit_code == 2
     assert "error: unknown environment variable XSELL_BOGUS: no setting 'bogus'" in result.output.replace("\n", "")
+
+
+def test_background_errors_are_one_warning_line(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # given the quiet hooks, when a thread dies of an exception, then one warning line names it, no traceback
+    import sys
+    import threading
+
+    from flows.console import quiet_background_errors
+
+    monkeypatch.setattr(threading, "excepthook", threading.excepthook)
+    monkeypatch.setattr(sys, "unraisablehook", sys.unraisablehook)
+    quiet_background_errors()
+
+    def fail() -> None:
+        raise ConnectionError("server went away\nsecond line")
+
+    worker = threading.Thread(target=fail, name="events-worker")
+    with caplog.at_level("WARNING", logger="flows.cli"):
+        worker.start()
+        worker.join()
+    assert [r.getMessage() for r in caplog.records] == [
+        "background thread events-worker failed: ConnectionError: server went away"
+    ]
