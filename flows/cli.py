@@ -364,7 +364,7 @@ def _parse_day(value: str | None, option: str) -> date | None:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise OptionError(f"{option}: expected a date as YYYY-MM-DD, got {value!r}") from None
+        raise OptionError(f"{option}: expected YYYY-MM-DD, got {value!r}") from None
 
 
 def _run_flow(settings: Settings, fn: Any, /, **kwargs: Any) -> dict[str, Any]:

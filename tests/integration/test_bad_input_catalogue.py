@@ -213,7 +213,11 @@ CASES = [
         check=nulled(c.SUBSCRIPTIONS, "mrr"),
     ),
     Case(
-        "NPS 11", consolidate(), "counted", corrupt=lambda r: c.edit_nps(r, "score", "11"), check=set_aside(c.NPS, "score")
+        "NPS 11",
+        consolidate(),
+        "counted",
+        corrupt=lambda r: c.edit_nps(r, "score", "11"),
+        check=set_aside(c.NPS, "score"),
     ),
     Case(
         "negative event_count",

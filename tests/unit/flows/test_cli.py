@@ -89,7 +89,7 @@ def test_outputs_never_touch_state(tmp_path: Path, args: list[str], message: str
         (["features", "--from", "2025-06", "--to", "2025-01"], "error: --from 2025-06 is after --to 2025-01"),
         (["features", "--from", "2025-6", "--to", "2025-07"], "error: --from: expected a month as YYYY-MM"),
         (["features", "--as-of", "2025-02-30", "--out", "x.parquet"], "error: --as-of: not a valid date"),
-        (["score", "--as-of", "2025-02-30", "--out", "x.csv"], "error: --as-of: expected a date as YYYY-MM-DD"),
+        (["score", "--as-of", "2025-02-30", "--out", "x.csv"], "error: --as-of: expected YYYY-MM-DD"),
         (["train", "--label", "y"], "error: --label, --time and --id go with --table FILE"),
     ],
 )
