@@ -7,7 +7,6 @@ upper-case), so that the corruption is the only thing that can move the data-qua
 from __future__ import annotations
 
 import gzip
-import io
 import os
 import random
 from collections.abc import Callable
@@ -215,10 +214,3 @@ def unknown_key_yaml(path: Path) -> Path:
     """A YAML config with a misspelt section."""
     path.write_text("trainnig:\n  trials: 3\n", encoding="utf-8")
     return path
-
-
-def text_of(frame: pd.DataFrame) -> str:
-    """A frame as CSV text (for a user's own table)."""
-    buffer = io.StringIO()
-    frame.to_csv(buffer, index=False)
-    return buffer.getvalue()

@@ -4,7 +4,10 @@ column, field or option, no traceback and the existing warehouse unchanged; a va
 data-quality report, never silently accepted.
 
 One export (120 accounts, 2025) is generated and consolidated once per module; each case runs on copies of it. The
-commands share one local Prefect API (started once) instead of each starting its own temporary server.
+commands share one local Prefect API (started once) instead of each starting its own temporary server. A case is a
+real `xsell` process (about 8 s for an option refused at start, 25-70 s for a consolidation on a busy 2-core box),
+so the module is marked slow (about 25 minutes for 52 cases there). Checks and preparations are in
+tests/catalogue_checks.py, the corruptions in tests/corruptions.py.
 """
 
 from __future__ import annotations
@@ -18,8 +21,8 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+import catalogue_checks as k
 import corruptions as c
 import pytest
 
@@ -28,8 +31,6 @@ from xsell.synth import generate_raw
 
 pytestmark = pytest.mark.slow
 
-Report = dict[str, Any]
-
 
 @dataclass(frozen=True)
 class World:
@@ -37,7 +38,7 @@ class World:
 
     raw: Path
     home: Path
-    report: Report
+    report: k.Report
     env: dict[str, str]
 
 
@@ -54,7 +55,7 @@ class Case:
     expect: str
     names: tuple[str, ...] = ()
     corrupt: Callable[[Path], None] | None = None
-    check: Callable[[Report, Report], None] | None = None
+    check: Callable[[k.Report, k.Report], None] | None = None
     env: dict[str, str] = field(default_factory=dict)
     prepare: Callable[[Path, Path], None] | None = None  # (home, tmp): files the command needs
     cwd: str = "{tmp}"
@@ -83,7 +84,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     from prefect.testing.utilities import prefect_test_harness
 
     root = tmp_path_factory.mktemp("catalogue")
-    env = {k: v for k, v in os.environ.items() if not k.upper().startswith(ENV_PREFIX)}
+    env = {name: value for name, value in os.environ.items() if not name.upper().startswith(ENV_PREFIX)}
     for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "PREFECT_API_URL", "PREFECT_HOME"):
         env.pop(name, None)
     env |= {"XSELL_INGEST__DUCKDB_MEMORY_LIMIT": "1GB", "PYTHONPATH": os.pathsep.join(sys.path)}
@@ -98,94 +99,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         assert done.returncode == 0, done.stderr
         report = json.loads((root / "home/reports/data_quality/latest.json").read_text())
         yield World(raw=root / "raw", home=root / "home", report=report, env=env)
-
-
-# ---- checks on the data-quality report (new vs base) -------------------------------------------------------------
-
-
-def table(report: Report, name: str) -> dict[str, Any]:
-    return dict(report["tables"][name])
-
-
-def nulled(name: str, column: str) -> Callable[[Report, Report], None]:
-    """The value is nulled and counted under its field; the row is kept."""
-
-    def check(new: Report, base: Report) -> None:
-        now, was = table(new, name), table(base, name)
-        assert now["nulled_values"].get(column, 0) == was["nulled_values"].get(column, 0) + 1, now["nulled_values"]
-        assert now["rows_kept"] == was["rows_kept"], (now["rows_kept"], was["rows_kept"])
-        assert now["invalid"] == was["invalid"]
-
-    return check
-
-
-def set_aside(name: str, column: str) -> Callable[[Report, Report], None]:
-    """The row is set aside as invalid, its reason naming the column."""
-
-    def check(new: Report, base: Report) -> None:
-        now, was = table(new, name), table(base, name)
-        assert now["invalid"] == was["invalid"] + 1, (now["invalid"], now["invalid_reasons"])
-        grown = {k: v for k, v in now["invalid_reasons"].items() if v > was["invalid_reasons"].get(k, 0)}
-        assert any(column in reason for reason in grown), now["invalid_reasons"]
-
-    return check
-
-
-def future_dated(new: Report, base: Report) -> None:
-    assert table(new, c.NPS)["future_dated"] == table(base, c.NPS)["future_dated"] + 1
-
-
-def ids_cleaned(new: Report, base: Report) -> None:
-    now, was = table(new, c.NPS), table(base, c.NPS)
-    assert now["ids_whitespace"] == was["ids_whitespace"] + 1
-    assert now["ids_case"] == was["ids_case"] + 1
-    assert (now["rows_kept"], now["orphans"]) == (was["rows_kept"], was["orphans"])
-
-
-def counted_somewhere(name: str) -> Callable[[Report, Report], None]:
-    """The row is counted as invalid or orphan, or a value of it as nulled: not silently kept as it was."""
-
-    def total(report: Report) -> int:
-        t = table(report, name)
-        return int(t["invalid"] + t["orphans"] + sum(t["nulled_values"].values()))
-
-    def check(new: Report, base: Report) -> None:
-        assert total(new) == total(base) + 1, table(new, name)
-
-    return check
-
-
-def extra_column_warned(new: Report, base: Report) -> None:
-    assert any("colour" in cols for cols in table(new, c.NPS)["unknown_columns"].values())
-    assert table(new, c.NPS)["rows_kept"] == table(base, c.NPS)["rows_kept"]
-
-
-def header_only_accepted(new: Report, base: Report) -> None:
-    assert table(new, c.NPS)["rows_read"] == table(base, c.NPS)["rows_read"]
-
-
-# ---- preparations ------------------------------------------------------------------------------------------------
-
-
-def symlink_to_warehouse(home: Path, tmp: Path) -> None:
-    (tmp / "snapshot.parquet").symlink_to(home / "warehouse.duckdb")
-
-
-def corrupt_mlflow_db(home: Path, tmp: Path) -> None:
-    (home / "mlflow.db").write_bytes(b"not a database\n" * 400)
-
-
-def user_table(home: Path, tmp: Path) -> None:
-    (tmp / "table.csv").write_text("id,x\n1,0.5\n", encoding="utf-8")
-
-
-def folder_named_parquet(home: Path, tmp: Path) -> None:
-    (tmp / "dir.parquet").mkdir()
-
-
-def config_files(home: Path, tmp: Path) -> None:
-    c.not_yaml(tmp / "broken.yaml")
-    c.unknown_key_yaml(tmp / "typo.yaml")
 
 
 def consolidate(*extra: str) -> tuple[str, ...]:
@@ -203,60 +116,60 @@ CASES = [
         consolidate(),
         "counted",
         corrupt=lambda r: c.edit_subscription(r, "seats", "-21"),
-        check=nulled(c.SUBSCRIPTIONS, "seats"),
+        check=k.nulled(c.SUBSCRIPTIONS, "seats"),
     ),
     Case(
         "unparsable mrr",
         consolidate(),
         "counted",
         corrupt=lambda r: c.edit_subscription(r, "mrr", "12,5 EUR"),
-        check=nulled(c.SUBSCRIPTIONS, "mrr"),
+        check=k.nulled(c.SUBSCRIPTIONS, "mrr"),
     ),
     Case(
         "NPS 11",
         consolidate(),
         "counted",
         corrupt=lambda r: c.edit_nps(r, "score", "11"),
-        check=set_aside(c.NPS, "score"),
+        check=k.set_aside(c.NPS, "score"),
     ),
     Case(
         "negative event_count",
         consolidate(),
         "counted",
         corrupt=c.negative_event_count,
-        check=nulled(c.USAGE, "event_count"),
+        check=k.nulled(c.USAGE, "event_count"),
     ),
     Case(
         "offset +25:00",
         consolidate(),
         "counted",
         corrupt=lambda r: c.edit_nps(r, "submitted_at", "2025-03-01T10:00:00+25:00"),
-        check=set_aside(c.NPS, "submitted_at"),
+        check=k.set_aside(c.NPS, "submitted_at"),
     ),
     Case(
         "unparsable start_date",
         consolidate(),
         "counted",
         corrupt=lambda r: c.edit_subscription(r, "start_date", "31/02/2025"),
-        check=set_aside(c.SUBSCRIPTIONS, "start_date"),
+        check=k.set_aside(c.SUBSCRIPTIONS, "start_date"),
     ),
     Case(
         "future-dated row",
         consolidate(),
         "counted",
         corrupt=lambda r: c.edit_nps(r, "submitted_at", "2031-01-01T00:00:00Z"),
-        check=future_dated,
+        check=k.future_dated,
     ),
-    Case("id with whitespace and case", consolidate(), "counted", corrupt=c.nps_id_mangled, check=ids_cleaned),
+    Case("id with whitespace and case", consolidate(), "counted", corrupt=c.nps_id_mangled, check=k.ids_cleaned),
     Case(
         "product not in catalogue",
         consolidate(),
         "counted",
         corrupt=lambda r: c.edit_subscription(r, "product", "teleport"),
-        check=counted_somewhere(c.SUBSCRIPTIONS),
+        check=k.counted_somewhere(c.SUBSCRIPTIONS),
     ),
-    Case("unknown extra column", consolidate(), "counted", corrupt=c.extra_column, check=extra_column_warned),
-    Case("header-only part", consolidate(), "counted", corrupt=c.header_only_part, check=header_only_accepted),
+    Case("unknown extra column", consolidate(), "counted", corrupt=c.extra_column, check=k.extra_column_warned),
+    Case("header-only part", consolidate(), "counted", corrupt=c.header_only_part, check=k.header_only_accepted),
     # -- files that are not tables, or not the contract's table: refused naming the file (and column, line)
     Case("duplicated header column", consolidate(), "refused", ("nps_2025.csv", "score"), corrupt=c.duplicate_header),
     Case("missing required column", consolidate(), "refused", ("nps_2025.csv", "score"), corrupt=c.drop_column),
@@ -304,14 +217,14 @@ CASES = [
         consolidate("--config", "{tmp}/typo.yaml"),
         "refused",
         ("trainnig",),
-        prepare=config_files,
+        prepare=k.config_files,
     ),
     Case(
         "config not YAML",
         consolidate("--config", "{tmp}/broken.yaml"),
         "refused",
         ("broken.yaml", "YAML"),
-        prepare=config_files,
+        prepare=k.config_files,
     ),
     Case("missing config file", consolidate("--config", "{tmp}/absent.yaml"), "refused", ("absent.yaml",)),
     Case("bad --log-level", consolidate("--log-level", "LOUD"), "refused", ("log_level", "LOUD")),
@@ -343,7 +256,7 @@ CASES = [
         features_out("{tmp}/snapshot.parquet"),
         "refused",
         ("--out", "snapshot.parquet", "warehouse.duckdb"),
-        prepare=symlink_to_warehouse,
+        prepare=k.symlink_to_warehouse,
     ),
     Case(
         "features --out relative path onto the warehouse",
@@ -357,7 +270,7 @@ CASES = [
         features_out("{tmp}/dir.parquet"),
         "refused",
         ("--out", "dir.parquet"),
-        prepare=folder_named_parquet,
+        prepare=k.folder_named_parquet,
     ),
     Case(
         "score --out bad extension",
@@ -386,7 +299,7 @@ CASES = [
         ),
         "refused",
         ("--out", "mlflow.db"),
-        prepare=user_table,
+        prepare=k.user_table,
     ),
     Case(
         "generate --out the home",
@@ -430,7 +343,7 @@ CASES = [
         ("--home", "{home}", "registry", "status"),
         "refused",
         ("mlflow.db",),
-        prepare=corrupt_mlflow_db,
+        prepare=k.corrupt_mlflow_db,
     ),
 ]
 
