@@ -5,8 +5,8 @@ data-quality report, never silently accepted.
 
 One export (120 accounts, 2025) is generated and consolidated once per module; each case runs on copies of it. The
 commands share one local Prefect API (started once) instead of each starting its own temporary server. A case is a
-real `xsell` process (about 8 s for an option refused at start, 25-70 s for a consolidation on a busy 2-core box),
-so the module is marked slow (about 25 minutes for 52 cases there). Checks and preparations are in
+real `xsell` process (2-11 s each on an idle 2-core box, 8-70 s on a busy one), so the module is marked slow: about
+6 minutes for its 52 cases when the box is idle, 25 when it is busy. Checks and preparations are in
 tests/catalogue_checks.py, the corruptions in tests/corruptions.py.
 """
 
