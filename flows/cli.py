@@ -14,18 +14,21 @@ import typer
 
 from flows.console import (
     ConsoleStream,
+    OptionError,
     RichSink,
     err_console,
     expected_errors,
     friendly_errors,
     make_progress,
     out_console,
+    quiet_background_errors,
     silence_stderr_at_exit,
 )
 from flows.registry_cli import registry_app
 from flows.services_cli import services_app
 from xsell import progress
-from xsell.logs import DropExpectedErrors, configure_logging
+from xsell.fileio import check_output
+from xsell.logs import DropExpectedErrors, OneLine, configure_logging
 from xsell.runtime import prepare_environment
 from xsell.settings import Settings, load_settings
 
@@ -47,7 +50,7 @@ class _Global:
 
     def settings(self, **more: Any) -> Settings:
         settings = load_settings(self.config, **{**self.overrides, **more})
-        prepare_environment(settings.home)
+        prepare_environment(settings.home, settings.log_level)
         return settings
 
 
@@ -83,8 +86,16 @@ def main(
 def _start(ctx: typer.Context, **more: Any) -> Settings:
     settings = _state(ctx).settings(**more)
     handler = configure_logging(settings.log_level, settings.log_json, stream=ConsoleStream())  # type: ignore[arg-type]
-    handler.addFilter(DropExpectedErrors(expected_errors()))
+    handler.addFilter(DropExpectedErrors((*expected_errors(), RuntimeError)))  # the CLI prints these in one line
+    if settings.log_level != "DEBUG":  # one-line errors; tracebacks only with --log-level DEBUG
+        handler.addFilter(OneLine())
+        quiet_background_errors()
     return settings
+
+
+def _output(settings: Settings, path: Path, option: str, suffixes: tuple[str, ...] = (), folder: bool = False) -> Path:
+    """`path` resolved, once it is known to stay off the home's state and to end as its writer writes."""
+    return check_output(path, option, settings.state_paths, suffixes=suffixes, folder=folder)
 
 
 def _print_json(payload: Any) -> None:
@@ -117,6 +128,7 @@ def generate(
     )
     from xsell.synth import generate_raw
 
+    _output(settings, out, "--out", folder=True)
     bar = make_progress(settings.progress)
     last = {"value": 0.0}
 
@@ -187,6 +199,7 @@ def demo(
     from xsell.synth import generate_raw
 
     raw_dir = raw or settings.home / "demo-raw"
+    _output(settings, raw_dir, "--raw", folder=True)
     bar = make_progress(settings.progress)
     with bar:
         task = bar.add_task("generating export", total=1.0)
@@ -268,7 +281,7 @@ def features_command(
 ) -> None:
     """Build point-in-time feature snapshots: a month range into the warehouse, or one as-of date to Parquet."""
     from features.errors import FeatureError
-    from features.grid import parse_day, parse_month
+    from features.grid import parse_day
 
     usage = "give --from YYYY-MM --to YYYY-MM, or --as-of YYYY-MM-DD --out FILE.parquet"
     if as_of is not None:
@@ -276,17 +289,16 @@ def features_command(
             raise FeatureError(f"--as-of cannot be combined with --from/--to: {usage}")
         if out is None:
             raise FeatureError("--as-of needs --out FILE.parquet")
-        day = parse_day(as_of)
+        day = _named("--as-of", parse_day, as_of)
         settings = _start(ctx)
-        summary = export_features(day, out, settings)
+        summary = export_features(day, _output(settings, out, "--out", suffixes=(".parquet",)), settings)
         err_console.print(f"wrote {summary['rows']:,} rows of snapshot {day} to {out}")
         err_console.print(f"feature catalog: {summary['catalog']}")
         _print_json(summary)
         return
     if from_month is None or to_month is None or out is not None:
         raise FeatureError(usage)
-    parse_month(from_month)
-    parse_month(to_month)
+    _month_range(from_month, to_month)
     settings = _start(ctx)
     result = run_feature_build(from_month, to_month, settings)
     err_console.print(
@@ -327,13 +339,32 @@ def export_features(as_of: Any, out: Path, settings: Settings) -> dict[str, Any]
     return {"as_of": str(as_of), "out": str(out), "rows": rows, "catalog": str(catalog)}
 
 
+def _named(option: str, parse: Any, value: str) -> Any:
+    """`parse(value)`, its error message prefixed with the option it came from."""
+    from features.errors import FeatureError
+
+    try:
+        return parse(value)
+    except FeatureError as exc:
+        raise FeatureError(f"{option}: {exc}") from None
+
+
+def _month_range(from_month: str, to_month: str) -> None:
+    """Refuse a --from/--to month range that is malformed or runs backwards, naming the option."""
+    from features.errors import FeatureError
+    from features.grid import parse_month
+
+    if _named("--from", parse_month, from_month) > _named("--to", parse_month, to_month):
+        raise FeatureError(f"--from {from_month} is after --to {to_month}")
+
+
 def _parse_day(value: str | None, option: str) -> date | None:
     if value is None:
         return None
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise typer.BadParameter(f"expected YYYY-MM-DD, got {value!r}", param_hint=option) from None
+        raise OptionError(f"{option}: expected YYYY-MM-DD, got {value!r}") from None
 
 
 def _run_flow(settings: Settings, fn: Any, /, **kwargs: Any) -> dict[str, Any]:
@@ -386,6 +417,8 @@ def deploy(
     """Create the Prefect deployments on cron schedules (schedules.*: daily consolidate + score, weekly monitor,
     monthly retrain) and serve them until interrupted; needs a Prefect server (PREFECT_API_URL)."""
     settings = _start(ctx, **{"schedules.raw_dir": raw})
+    if settings.schedules.scores_dir is not None:
+        _output(settings, settings.schedules.scores_dir, "schedules.scores_dir", folder=True)
     from flows.schedules import build_deployments, plan_deployments, serve_deployments
 
     config = _state(ctx).config or (Path(os.environ["XSELL_CONFIG"]) if os.environ.get("XSELL_CONFIG") else None)
@@ -447,11 +480,11 @@ def train(
     )
     if table is not None:
         if label is None:
-            raise typer.BadParameter("--table needs --label COL", param_hint="--label")
+            raise OptionError("--table needs --label COL")
         if not table.is_file():
             raise FileNotFoundError(f"{table}: feature table not found")
         if (time_grain is not None or purge_periods is not None) and time is None:
-            raise typer.BadParameter("--time-grain and --purge-periods go with --time COL", param_hint="--time")
+            raise OptionError("--time-grain and --purge-periods go with --time COL")
         from flows.train import train_table_flow
         from training.periods import parse_grain
 
@@ -471,9 +504,7 @@ def train(
         )
     else:
         if label or time or id_col or time_grain is not None or purge_periods is not None:
-            raise typer.BadParameter(
-                "--label, --time, --time-grain, --purge-periods and --id go with --table FILE", param_hint="--table"
-            )
+            raise OptionError("--label, --time, --time-grain, --purge-periods and --id go with --table FILE")
         from features.store import connect_warehouse
 
         connect_warehouse(settings, read_only=True).close()  # fail fast, before the orchestrator starts
@@ -516,7 +547,7 @@ def tune_worker_command(
     check_shared_storage(settings.optuna_uri)
     if frame is not None:
         if as_of is not None:
-            raise typer.BadParameter("give --frame or --as-of, not both", param_hint="--frame")
+            raise OptionError("give --frame or --as-of, not both")
         if not frame.is_file():
             raise FileNotFoundError(f"{frame}: training rows not found")
         import pandas as pd
@@ -548,17 +579,16 @@ def score(
     product, a CRM upsert file and the accounts that entered ready_now; the challenger is scored in shadow."""
     settings = _start(ctx)
     day = _parse_day(as_of, "--as-of")
-    from deploy.scoring import TABLE_FORMATS, ScoringError
+    from deploy.scoring import TABLE_FORMATS
     from features.store import connect_warehouse
 
-    if out.suffix.lower() not in TABLE_FORMATS:
-        raise ScoringError(f"{out}: output must end in .csv or .parquet")
+    target = _output(settings, out, "--out", suffixes=TABLE_FORMATS)
     connect_warehouse(settings, read_only=True).close()
     from flows.compute import on_compute
     from flows.score import score_flow
 
     result = _run_flow(
-        settings, on_compute(score_flow, settings), as_of=day, out=out.resolve(), settings=settings, model_uri=model
+        settings, on_compute(score_flow, settings), as_of=day, out=target, settings=settings, model_uri=model
     )
     tiers = ", ".join(f"{k} {v:,}" for k, v in result["tiers"].items())
     err_console.print(
@@ -642,8 +672,9 @@ def simulate(
     from ingest.pipeline import check_raw_dir
 
     check_raw_dir(raw)
-    for value in (from_month, to_month, *([degrade_at] if degrade_at else [])):
-        parse_month(value)
+    _month_range(from_month, to_month)
+    if degrade_at is not None:
+        _named("--degrade-at", parse_month, degrade_at)
     from flows.simulate import PROGRESS_KEY, simulate_flow
 
     bar = make_progress(settings.progress)
@@ -697,14 +728,15 @@ def predict(
 ) -> None:
     """Score your own feature table with a registered model."""
     settings = _start(ctx)
-    from deploy.scoring import predict_table, read_table, write_table
+    from deploy.scoring import TABLE_FORMATS, predict_table, read_table, write_table
     from registry.models import load_model
 
+    target = _output(settings, out, "--out", suffixes=TABLE_FORMATS)
     if not table.is_file():
         raise FileNotFoundError(f"{table}: feature table not found")
     loaded = load_model(model, settings)
     scores = predict_table(loaded.model, read_table(table))
-    write_table(scores, out)
+    write_table(scores, target)
     err_console.print(f"scored {len(scores):,} rows with {loaded.name} v{loaded.version} -> {out}")
     _print_json({"out": str(out), "rows": len(scores), "model_name": loaded.name, "model_version": loaded.version})
 

@@ -12,12 +12,17 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
+from xsell.fileio import UnsafeOutputError
 from xsell.settings import SettingsError
 
 err_console = Console(stderr=True)
 out_console = Console()
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+class OptionError(ValueError):
+    """A command-line option is malformed or does not go with the others; the message names it."""
 
 
 class ConsoleStream:
@@ -97,6 +102,8 @@ def expected_errors() -> tuple[type[BaseException], ...]:
         ContractError,
         QualityGateError,
         SettingsError,
+        OptionError,
+        UnsafeOutputError,
         FileNotFoundError,
         FeatureError,
         RegistryError,
@@ -128,7 +135,40 @@ def friendly_errors(fn: F) -> F:
             err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
             raise typer.Exit(code=2) from None
         except RuntimeError as exc:
+            logging.getLogger("flows.cli").debug("command failed", exc_info=True)
             err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(code=1) from None
+        except Exception as exc:
+            if logging.getLogger("flows").isEnabledFor(logging.DEBUG):
+                raise
+            hint = "(--log-level DEBUG shows the traceback)"
+            err_console.print(f"[bold red]error:[/] {one_line(exc)} {hint}", highlight=False, soft_wrap=True)
             raise typer.Exit(code=1) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def quiet_background_errors() -> None:
+    """An exception escaping a background thread, or raised where Python cannot report it (a finaliser), is logged
+    as one warning line instead of a traceback on stderr."""
+    import threading
+
+    log = logging.getLogger("flows.cli")
+
+    def thread_hook(args: threading.ExceptHookArgs) -> None:
+        if args.exc_type is not SystemExit and args.exc_value is not None:
+            name = args.thread.name if args.thread is not None else "?"
+            log.warning("background thread %s failed: %s", name, one_line(args.exc_value))
+
+    def unraisable_hook(args: Any) -> None:
+        log.warning("ignored error in %r: %s", args.object, one_line(args.exc_value) if args.exc_value else "")
+
+    threading.excepthook = thread_hook
+    sys.unraisablehook = unraisable_hook
+
+
+def one_line(exc: BaseException, limit: int = 400) -> str:
+    """An unexpected exception as one line: its type and the first line of its message, cut to `limit` characters."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    text = f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -58,7 +58,7 @@ def _settings(home: str, config: str | None) -> Settings:
     from xsell.runtime import prepare_environment
 
     settings = load_settings(Path(config) if config else None, home=Path(home))
-    prepare_environment(settings.home)
+    prepare_environment(settings.home, settings.log_level)
     return settings
 
 

@@ -105,7 +105,12 @@ def _client(settings: Settings) -> Any | None:
     uri = settings.mlflow_uri
     if is_local_sqlite(uri) and not sqlite_path(uri).is_file():
         return None
-    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+    try:
+        return MlflowClient(tracking_uri=uri, registry_uri=uri)
+    except Exception as exc:  # the store's own errors (SQLAlchemy, MLflow) name neither the file nor the fix
+        where = sqlite_path(uri) if is_local_sqlite(uri) else uri
+        first = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+        raise RegistryError(f"{where}: not a usable MLflow store ({first[:200]})") from exc
 
 
 def _info(version: Any) -> ModelVersionInfo:

@@ -1,4 +1,5 @@
-"""Atomic file writes: a reader never sees a half-written output, a failed write leaves the old one."""
+"""Atomic file writes (a reader never sees a half-written output, a failed write leaves the old one) and the guard
+keeping a user's output paths off the home's state."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -57,3 +58,34 @@ def atomic_dir(target: Path) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+class UnsafeOutputError(ValueError):
+    """An output path that would land on the home's state, or that its writer cannot produce; names the option."""
+
+
+def check_output(
+    path: Path,
+    option: str,
+    state: Iterable[Path],
+    suffixes: tuple[str, ...] = (),
+    folder: bool = False,
+) -> Path:
+    """The resolved `path` when `option` may write there: never onto or inside a `state` path (nor, for a
+    folder output, around one), a file output ends in one of `suffixes` and is not an existing folder."""
+    resolved = path.expanduser().resolve()
+    for owned in state:
+        owned = owned.expanduser().resolve()
+        if resolved == owned or owned in resolved.parents:
+            raise UnsafeOutputError(
+                f"{option} {path}: would write into the home's state ({owned}); write outputs elsewhere"
+            )
+        if folder and resolved in owned.parents:
+            raise UnsafeOutputError(f"{option} {path}: a folder holding the home's state ({owned}); choose another")
+    if suffixes and not resolved.name.lower().endswith(suffixes):
+        raise UnsafeOutputError(f"{option} {path}: output must end in {' or '.join(suffixes)}")
+    if not folder and resolved.is_dir():
+        raise UnsafeOutputError(f"{option} {path}: is a folder; give a file name")
+    if folder and resolved.exists() and not resolved.is_dir():
+        raise UnsafeOutputError(f"{option} {path}: is a file; give a folder")
+    return resolved

@@ -11,6 +11,10 @@ from typing import IO, Any
 _RESERVED = set(vars(logging.LogRecord("x", 0, "x", 0, "x", None, None))) | {"message", "asctime"}
 
 
+#: The platform's own top-level packages: their loggers follow the configured level.
+OWN_LOGGERS = ("xsell", "ingest", "features", "training", "registry", "monitoring", "deploy", "flows", "tasks", "bench")
+
+
 def fields_of(record: logging.LogRecord) -> dict[str, Any]:
     """The structured fields passed to a log call through `extra=`."""
     return {k: v for k, v in vars(record).items() if k not in _RESERVED and not k.startswith("_")}
@@ -62,20 +66,30 @@ def configure_logging(level: str = "INFO", json_lines: bool = False, stream: IO[
     handler._xsell = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(logging.WARNING)
-    for name in (
-        "xsell",
-        "ingest",
-        "features",
-        "training",
-        "registry",
-        "monitoring",
-        "deploy",
-        "flows",
-        "tasks",
-        "bench",
-    ):
+    for name in OWN_LOGGERS:
         logging.getLogger(name).setLevel(level.upper())
     return handler
+
+
+class OneLine(logging.Filter):
+    """Keep tracebacks off the terminal: every record loses its traceback, and a record of a third-party logger
+    (Prefect, MLflow, asyncio, ...) keeps only the first line of its message."""
+
+    def __init__(self, limit: int = 400) -> None:
+        super().__init__()
+        self._limit = limit
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.split(".")[0] not in OWN_LOGGERS:
+            message = record.getMessage()
+            first = next((line for line in message.splitlines() if line.strip()), "")
+            if first != message or len(first) > self._limit:
+                record.msg = first if len(first) <= self._limit else first[: self._limit - 3] + "..."
+                record.args = None
+        record.exc_info = None
+        record.exc_text = None
+        record.stack_info = None
+        return True
 
 
 class DropExpectedErrors(logging.Filter):

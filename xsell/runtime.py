@@ -25,8 +25,19 @@ QUIET_ENV: dict[str, str] = {
 }
 
 
-def prepare_environment(home: Path) -> None:
+#: Below DEBUG, Prefect's temporary server and internal machinery print nothing on the terminal (their tracebacks,
+#: e.g. a CancelledError while the server shuts down, would stand beside the command's own one-line error).
+SILENT_SERVER_ENV: dict[str, str] = {
+    "PREFECT_SERVER_LOGGING_LEVEL": "CRITICAL",
+    "PREFECT_INTERNAL_LOGGING_LEVEL": "CRITICAL",
+}
+
+
+def prepare_environment(home: Path, log_level: str = "INFO") -> None:
     """Set quiet/offline defaults and keep Prefect's and Evidently's state under `home`; call before importing them."""
+    if log_level.upper() != "DEBUG":
+        for key, value in SILENT_SERVER_ENV.items():
+            os.environ.setdefault(key, value)
     for key, value in QUIET_ENV.items():
         os.environ.setdefault(key, value)
     home = home.resolve()

@@ -11,6 +11,19 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 ENV_PREFIX = "XSELL_"
 CONFIG_ENV = "XSELL_CONFIG"
+#: Folders under home that hold state: orchestrator, trackers, team services, secrets, replays, the API's logs.
+STATE_FOLDERS = ("prefect", "config", "mlruns", "services", "secrets", "simulation", "serving")
+#: Files and folders under HOME/reports that a command writes (and replaces) as a whole.
+REPORT_WRITERS = (
+    "data_quality",
+    "monitoring",
+    "promotion",
+    "adoption_path",
+    "simulation",
+    "site",
+    "index.html",
+    "feature_catalog.md",
+)
 
 
 class SettingsError(ValueError):
@@ -462,6 +475,14 @@ class Settings(BaseSettings):
     compute: ComputeSettings = ComputeSettings()
     services: ServicesSettings = ServicesSettings()
 
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        levels = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+        if value.upper() not in levels:
+            raise ValueError(f"expected one of {', '.join(levels)}, got {value!r}")
+        return value.upper()
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -504,6 +525,18 @@ class Settings(BaseSettings):
         """Scratch space (DuckDB spill, staging); safe to delete between runs."""
         return self.home / "tmp"
 
+    @property
+    def state_paths(self) -> tuple[Path, ...]:
+        """Every file and folder under home that a command owns: no output a user names may land on or in one."""
+        home = self.home
+        databases = (self.warehouse_path, home / "mlflow.db", home / "optuna.db")
+        sidecars = tuple(
+            db.with_name(db.name + end) for db in databases for end in (".wal", "-wal", "-journal", "-shm")
+        )
+        folders = (*(home / name for name in STATE_FOLDERS), self.mlflow_artifacts_dir, self.tmp_dir)
+        reports = tuple(self.reports_dir / name for name in REPORT_WRITERS)
+        return (*databases, *sidecars, home / "xsell.lock", *folders, *reports)
+
 
 class _YamlSource(PydanticBaseSettingsSource):
     """Reads the YAML file named by XSELL_CONFIG (or passed as _config_file) as the lowest-priority source."""
@@ -526,9 +559,11 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise SettingsError(f"config file not found: {path}")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as exc:
+        raise SettingsError(f"config file {path} is not valid YAML: not UTF-8 text (byte {exc.start})") from None
     except yaml.YAMLError as exc:
-        raise SettingsError(f"config file {path} is not valid YAML: {exc}") from exc
+        raise SettingsError(f"config file {path} is not valid YAML: {_yaml_problem(exc)}") from None
     if not isinstance(data, dict):
         raise SettingsError(f"config file {path} must hold a mapping at the top level")
     for section, key, env in _SECRET_KEYS:
@@ -540,12 +575,48 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
+def _yaml_problem(exc: Exception) -> str:
+    """A YAML parser error in one line: what and where."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return f"{problem}{where}"
+
+
 #: Settings that hold secrets: from the environment (or a 0600 file under home), never from the YAML file.
 _SECRET_KEYS = (("api", "admin_token", "XSELL_API__ADMIN_TOKEN"),)
 
 
+#: XSELL_* variables that are read but are not settings.
+NON_SETTING_ENV = (CONFIG_ENV,)
+
+
+def check_environment(environ: dict[str, str] | os._Environ[str]) -> None:
+    """Refuse an XSELL_* variable that names no setting (XSELL_TRAINING__TRIALS names training.trials)."""
+    for name in sorted(environ):
+        upper = name.upper()
+        if not upper.startswith(ENV_PREFIX) or upper in NON_SETTING_ENV:
+            continue
+        model: Any = Settings
+        parts = upper.removeprefix(ENV_PREFIX).lower().split("__")
+        for depth, part in enumerate(parts):
+            fields = model.model_fields if isinstance(model, type) and issubclass(model, BaseModel) else None
+            if fields is None:
+                raise SettingsError(
+                    f"unknown environment variable {name}: {'.'.join(parts[:depth])} has no sub-settings"
+                )
+            if part not in fields:
+                known = ".".join(parts[:depth]) or "the top level"
+                raise SettingsError(
+                    f"unknown environment variable {name}: no setting {'.'.join(parts[: depth + 1])!r} "
+                    f"(under {known}: {', '.join(sorted(fields))})"
+                )
+            model = fields[part].annotation
+
+
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
     """Build settings from defaults < YAML file < XSELL_* env < explicit overrides (CLI options)."""
+    check_environment(os.environ)
     previous = os.environ.get(CONFIG_ENV)
     try:
         if config_file is not None:

@@ -52,3 +52,111 @@ def test_score_to_an_unknown_format_names_the_file(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "scores.xlsx: output must end in .csv or .parquet" in result.output.replace("\n", "")
     assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["features", "--as-of", "2025-06-30", "--out", "{home}/warehouse.duckdb"], "--out {home}/warehouse.duckdb: "),
+        (["features", "--as-of", "2025-06-30", "--out", "{home}/mlflow.db"], "--out {home}/mlflow.db: would write"),
+        (["features", "--as-of", "2025-06-30", "--out", "{tmp}/snap.csv"], "snap.csv: output must end in .parquet"),
+        (["score", "--as-of", "2025-06-30", "--out", "{home}/optuna.db"], "--out {home}/optuna.db: would write"),
+        (
+            ["predict", "--table", "{tmp}/t.csv", "--model", "models:/m/1", "--out", "{home}/reports/site/p.csv"],
+            "--out {home}/reports/site/p.csv: would write into the home's state",
+        ),
+        (["generate", "--out", "{home}"], "--out {home}: a folder holding the home's state"),
+        (["generate", "--out", "{home}/mlflow-artifacts/raw"], "would write into the home's state"),
+    ],
+)
+def test_outputs_never_touch_state(tmp_path: Path, args: list[str], message: str) -> None:
+    # given a home holding a warehouse, when an output names a state path (or a wrong ending), then one line names
+    # the option and the path, exit 2, and the warehouse is untouched
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "warehouse.duckdb").write_bytes(b"warehouse")
+    places = {"home": str(home), "tmp": str(tmp_path)}
+    result = runner.invoke(app, ["--home", str(home), *[a.format(**places) for a in args]])
+    assert result.exit_code == 2, result.output
+    assert message.format(**places) in result.output.replace("\n", "")
+    assert (home / "warehouse.duckdb").read_bytes() == b"warehouse"
+    assert not any(home.glob(".warehouse.duckdb.*"))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["features", "--from", "2025-06", "--to", "2025-01"], "error: --from 2025-06 is after --to 2025-01"),
+        (["features", "--from", "2025-6", "--to", "2025-07"], "error: --from: expected a month as YYYY-MM"),
+        (["features", "--as-of", "2025-02-30", "--out", "x.parquet"], "error: --as-of: not a valid date"),
+        (["score", "--as-of", "2025-02-30", "--out", "x.csv"], "error: --as-of: expected YYYY-MM-DD"),
+        (["train", "--label", "y"], "error: --label, --time, --time-grain, --purge-periods and --id go with --table FILE"),
+    ],
+)
+def test_bad_options_are_one_line_naming_the_option(tmp_path: Path, args: list[str], message: str) -> None:
+    result = runner.invoke(app, ["--home", str(tmp_path / "home"), *args])
+    assert result.exit_code == 2, result.output
+    assert [line for line in result.output.splitlines() if line.startswith("error:")] == [
+        next(line for line in result.output.splitlines() if line.startswith(message))
+    ]
+
+
+def test_an_unexpected_error_is_one_line_unless_debug(capsys: pytest.CaptureFixture[str]) -> None:
+    # given a command failing with a third-party error whose message spans lines
+    import logging
+    import sqlite3
+
+    import typer
+
+    from flows.console import friendly_errors
+
+    @friendly_errors
+    def command() -> None:
+        raise sqlite3.DatabaseError("file is not a database\nmore lines")
+
+    # when it runs below DEBUG, then one error line with type and first line, exit 1
+    logging.getLogger("flows").setLevel(logging.INFO)
+    with pytest.raises(typer.Exit) as caught:
+        command()
+    assert caught.value.exit_code == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines == ["error: DatabaseError: file is not a database (--log-level DEBUG shows the traceback)"]
+    # and with DEBUG the exception itself propagates (its traceback is shown)
+    logging.getLogger("flows").setLevel(logging.DEBUG)
+    try:
+        with pytest.raises(sqlite3.DatabaseError):
+            command()
+    finally:
+        logging.getLogger("flows").setLevel(logging.NOTSET)
+
+
+def test_unknown_xsell_variable_stops_every_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XSELL_BOGUS", "1")
+    result = runner.invoke(app, ["--home", str(tmp_path / "home"), "report"])
+    assert result.exit_code == 2
+    assert "error: unknown environment variable XSELL_BOGUS: no setting 'bogus'" in result.output.replace("\n", "")
+
+
+def test_background_errors_are_one_warning_line(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # given the quiet hooks, when a thread dies of an exception, then one warning line names it, no traceback
+    import sys
+    import threading
+
+    from flows.console import quiet_background_errors
+
+    monkeypatch.setattr(threading, "excepthook", threading.excepthook)
+    monkeypatch.setattr(sys, "unraisablehook", sys.unraisablehook)
+    quiet_background_errors()
+
+    def fail() -> None:
+        raise ConnectionError("server went away\nsecond line")
+
+    worker = threading.Thread(target=fail, name="events-worker")
+    with caplog.at_level("WARNING", logger="flows.cli"):
+        worker.start()
+        worker.join()
+    assert [r.getMessage() for r in caplog.records] == [
+        "background thread events-worker failed: ConnectionError: server went away"
+    ]

@@ -4,6 +4,7 @@ fitted model predicts, and missing models or aliases raise RegistryError naming 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -145,3 +146,15 @@ def test_training_result_example_scores_through_the_loaded_model(
 ) -> None:
     out = champion.predict(training_result.input_example)
     assert out["propensity"].between(0, 1).all() and len(out) == len(training_result.input_example)
+
+
+def test_a_store_that_is_not_a_database_is_named(tmp_path: Path) -> None:
+    # given a home whose mlflow.db was overwritten by something that is not SQLite
+    with mlflow_env():
+        settings = load_settings(home=tmp_path)
+        (tmp_path / "mlflow.db").write_bytes(b"PAR1" + bytes(4096))
+        # when the registry is read, then one RegistryError names the file (no SQLAlchemy traceback)
+        with pytest.raises(
+            RegistryError, match=rf"^{re.escape(str(tmp_path / 'mlflow.db'))}: not a usable MLflow store"
+        ):
+            model_versions(settings)

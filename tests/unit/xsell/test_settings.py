@@ -70,3 +70,76 @@ def test_settings_are_frozen(tmp_path: Path) -> None:
     settings = load_settings(home=tmp_path)
     with pytest.raises(Exception, match="frozen"):
         settings.seed = 3  # type: ignore[misc]
+
+
+def test_an_unknown_xsell_variable_fails_and_names_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # given a variable with the XSELL_ prefix that names no setting, when settings load, then it is named
+    monkeypatch.setenv("XSELL_BOGUS", "1")
+    with pytest.raises(SettingsError, match=r"XSELL_BOGUS: no setting 'bogus'"):
+        load_settings(home=tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("name", "match"),
+    [
+        ("XSELL_TRAINING__TRIALZ", r"XSELL_TRAINING__TRIALZ: no setting 'training\.trialz' \(under training: "),
+        ("XSELL_INGEST__GATE__MAX_ORPHANS", r"no setting 'ingest\.gate\.max_orphans'"),
+        ("XSELL_TRAINING__TRIALS__MAX", r"XSELL_TRAINING__TRIALS__MAX: training\.trials has no sub-settings"),
+        ("xsell_bogus", r"xsell_bogus"),
+    ],
+)
+def test_an_unknown_nested_variable_fails_and_names_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, match: str
+) -> None:
+    monkeypatch.setenv(name, "3")
+    with pytest.raises(SettingsError, match=match):
+        load_settings(home=tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("XSELL_HOME", "/tmp/x"),
+        ("XSELL_LOG_LEVEL", "warning"),
+        ("XSELL_TRAINING__TRIALS", "3"),
+        ("XSELL_SERVING__TIERS__GATES__MIN_NPS", "6"),
+        ("XSELL_API__ADMIN_TOKEN", "s3cret-token-value"),
+        ("XSELL_CONFIG", ""),
+    ],
+)
+def test_known_xsell_variables_still_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    # given a variable that names a setting (or XSELL_CONFIG, which names the file), then settings load
+    monkeypatch.setenv(name, value)
+    settings = load_settings()
+    if name == "XSELL_TRAINING__TRIALS":
+        assert settings.training.trials == 3
+    if name == "XSELL_LOG_LEVEL":
+        assert settings.log_level == "WARNING"
+
+
+def test_a_bad_log_level_is_named(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match=r"log_level: .*'LOUD'"):
+        load_settings(home=tmp_path, log_level="LOUD")
+
+
+def test_a_broken_config_file_is_named_in_one_line(tmp_path: Path) -> None:
+    # given files that are not YAML (a syntax error, control bytes, Latin-1), then each error is one line
+    cases = {"syntax.yaml": b"seed: [1,\n", "binary.yaml": b"seed: 1\n\x00\x01", "latin.yaml": b"seed: \xe9\n"}
+    for name, data in cases.items():
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(SettingsError, match=rf"config file .*{name} is not valid YAML") as caught:
+            load_settings(tmp_path / name)
+        assert "\n" not in str(caught.value)
+
+
+def test_state_paths_cover_every_store_under_home(tmp_path: Path) -> None:
+    # given settings homed in tmp_path, then the databases, their journals and the state folders are listed
+    settings = load_settings(home=tmp_path)
+    names = {p.relative_to(tmp_path).as_posix() for p in settings.state_paths}
+    for name in ("warehouse.duckdb", "warehouse.duckdb.wal", "mlflow.db", "optuna.db", "mlflow-artifacts"):
+        assert name in names
+    for name in ("prefect", "tmp", "services", "secrets", "simulation", "reports/data_quality", "reports/site"):
+        assert name in names
+    assert "scores" not in names and "reports" not in names
