@@ -10,7 +10,7 @@ from typing import Any
 
 import duckdb
 
-from ingest.contract import ACCOUNTS, TABLES, USAGE, IdKind, TableSpec
+from ingest.contract import ACCOUNTS, PRODUCTS, TABLES, USAGE, IdKind, TableSpec
 from ingest.stage import BAD_VALUE, ID_WHITESPACE, NULLED, REASON, SOURCE, StagedTable
 from xsell.duck import quote_ident, quote_str
 
@@ -204,6 +204,7 @@ def _classify_table(
         f"CREATE OR REPLACE TEMP TABLE {work} AS SELECT *, {_classify_sql(spec, export_time)} AS _class "
         f"FROM ({_group_sql(spec, staged)})"
     )
+    _check_products(con, spec, work)
     counts = TableCounts(rows_read=staged.rows_read)
     rows = con.execute(
         f"SELECT _class, count(*), sum(_n - 1), sum(_ws), sum(_recased) FROM {work} GROUP BY _class"
@@ -231,6 +232,24 @@ def _classify_table(
     if total != counts.rows_read:
         raise RuntimeError(f"{spec.name}: row accounting mismatch ({total} classified, {counts.rows_read} read)")
     return counts
+
+
+def _check_products(con: duckdb.DuckDBPyConnection, spec: TableSpec, work: str) -> None:
+    """Products the catalogue does not list: a defining column sets its row aside, a value column is nulled."""
+    known = f"(SELECT product FROM _w_{PRODUCTS.slug} WHERE _class = 'kept')"
+    for name in spec.product_columns:
+        col = quote_ident(name)
+        unknown = f"{col} IS NOT NULL AND {col} NOT IN {known}"
+        if name in spec.value_columns:
+            con.execute(
+                f"UPDATE {work} SET {col} = NULL, {NULLED} = CASE WHEN {NULLED} IS NULL THEN {quote_str(name)} "
+                f"ELSE {NULLED} || ',' || {quote_str(name)} END WHERE {unknown}"
+            )
+        else:
+            con.execute(
+                f"UPDATE {work} SET {REASON} = {quote_str('unknown_product:' + name)}, _class = 'invalid' "
+                f"WHERE {REASON} IS NULL AND {unknown}"
+            )
 
 
 def _nulled_counts(con: duckdb.DuckDBPyConnection, spec: TableSpec, work: str) -> dict[str, int]:

@@ -8,6 +8,9 @@ Field-level fidelity: each column either *defines* its row or is a *value* of it
 * Value columns (`TableSpec.value_columns`) describe a row that stands without them. A missing
   required, unparsable, not-allowed or impossible (`TableSpec.null_if`) value is set to NULL, the row
   is kept, and the data-quality report counts the NULLs per table and column (`nulled_values`).
+* A column naming a product (`TableSpec.product_columns`) must name one of the catalogue's: an unknown
+  product sets the row aside (`unknown_product:<column>`) where the column defines the row, and is
+  nulled and counted where it is a value.
 * The catalogue (`catalog/*`) has no value columns: it is curated, and a bad row stops the run.
 """
 
@@ -61,6 +64,9 @@ class TableSpec:
     value_columns: tuple[str, ...] = ()
     #: (value column, SQL true when its value is impossible): the value is set to NULL, the row kept
     null_if: tuple[tuple[str, str], ...] = ()
+    #: columns naming a catalogue product: an unknown product sets the row aside when the column defines it
+    #: (`unknown_product:<column>`), or is set to NULL and counted when it is a value column
+    product_columns: tuple[str, ...] = ()
     #: SQL true when the row is dated in the future; `{export_time}` is substituted
     future_sql: str | None = None
     #: (column, id kind) that must resolve to a known account
@@ -81,6 +87,9 @@ class TableSpec:
         for name, _ in self.null_if:
             if name not in self.value_columns:
                 raise ValueError(f"{self.name}: null_if names {name!r}, which is not a value column")
+        for name in self.product_columns:
+            if name not in names:
+                raise ValueError(f"{self.name}: product column {name!r} is not a column")
 
     @property
     def defining_columns(self) -> tuple[str, ...]:
@@ -166,6 +175,7 @@ OPPORTUNITIES = TableSpec(
         C("amount", "float", nullable=True),
     ),
     value_columns=("type", "stage", "amount"),
+    product_columns=("product",),
     future_sql="created_at > {export_time}",
     orphan_key=("account_id", "account"),
 )
@@ -188,6 +198,7 @@ SUBSCRIPTIONS = TableSpec(
     # product, is_trial and the dates say who owns what from when: they define the row
     value_columns=("tier", "seats", "mrr"),
     null_if=(("seats", "seats < 0"), ("mrr", "mrr < 0")),
+    product_columns=("product",),
     future_sql="start_date > CAST({export_time} AS DATE)",
     orphan_key=("customer_id", "customer"),
 )
@@ -244,6 +255,7 @@ TICKETS = TableSpec(
         C("requested_product", nullable=True),
     ),
     value_columns=("priority", "category", "satisfaction", "requested_product"),
+    product_columns=("requested_product",),
     future_sql="created_at > {export_time}",
     orphan_key=("account_id", "account"),
 )
@@ -280,6 +292,7 @@ TOUCHES = TableSpec(
     ),
     # campaign_id and holdout say which campaign arm the row belongs to: they define it
     value_columns=("channel", "product", "action"),
+    product_columns=("product",),
     future_sql="occurred_at > {export_time}",
     orphan_key=("account_id", "account"),
 )

@@ -183,3 +183,27 @@ def test_catalogue_has_no_value_columns_a_bad_row_stops_the_run(
         consolidate_raw(raw, settings)
     assert column in str(info.value)
     assert not settings.warehouse_path.exists()
+
+
+def test_a_product_the_catalogue_does_not_list_sets_its_row_aside_or_is_nulled(tmp_path: Path) -> None:
+    # given a subscription and an opportunity for a product the catalogue does not list, and a ticket and a
+    # touch naming it as a value
+    extra = {
+        "billing/subscriptions": [subscription_row("alpha", subscription_item_id="si_teleport", product="teleport")],
+        "crm/opportunities": [opportunity_row("alpha", opportunity_id="opp_teleport", product="teleport")],
+        "support/tickets": [ticket_row("alpha", ticket_id="TCK-teleport", requested_product="teleport")],
+        "marketing/touches": [touch_row("alpha", touch_id="tch_teleport", product="teleport")],
+    }
+    con, _, result = consolidate_in_memory(write_raw(tmp_path / "raw", extra_rows=extra), tmp_path / "staged")
+    counts = result.counts
+
+    # then the rows it defines are set aside with the reason naming the column, nothing else changes
+    for table in ("billing/subscriptions", "crm/opportunities"):
+        assert (counts[table].rows_kept, counts[table].invalid) == (BASE_COUNTS[table], 1)
+        assert counts[table].invalid_reasons == {"unknown_product:product": 1}
+    # and where it is a value, the row is kept with the product nulled and counted
+    assert counts["support/tickets"].rows_kept == BASE_COUNTS["support/tickets"] + 1
+    assert counts["support/tickets"].nulled_values["requested_product"] == 1
+    assert counts["marketing/touches"].nulled_values["product"] == 1
+    assert _rows(con, "SELECT product FROM c360.touches WHERE touch_id = 'tch_teleport'") == [(None,)]
+    con.close()
