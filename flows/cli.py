@@ -24,7 +24,7 @@ from flows.console import (
 )
 from flows.registry_cli import registry_app
 from flows.services_cli import services_app
-from xsell import progress
+from xsell import homelock, progress, reaper
 from xsell.logs import DropExpectedErrors, configure_logging
 from xsell.runtime import prepare_environment
 from xsell.settings import Settings, load_settings
@@ -70,9 +70,16 @@ def main(
     log_level: Annotated[str | None, typer.Option(help="Log level: DEBUG, INFO, WARNING, ERROR.")] = None,
     log_json: Annotated[bool, typer.Option("--log-json", help="Log JSON lines instead of key=value text.")] = False,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="Do not draw progress bars.")] = False,
+    wait_timeout: Annotated[
+        float | None,
+        typer.Option(
+            min=0,
+            help="Seconds a writing command waits for another one on the same home (default runtime.lock_timeout).",
+        ),
+    ] = None,
 ) -> None:
     """Global options, read before any command."""
-    overrides: dict[str, Any] = {"home": home, "log_level": log_level}
+    overrides: dict[str, Any] = {"home": home, "log_level": log_level, "runtime.lock_timeout": wait_timeout}
     if log_json:
         overrides["log_json"] = True
     if no_progress:
@@ -80,11 +87,25 @@ def main(
     ctx.obj = _Global(config=config, overrides=overrides)
 
 
+#: Commands that write to the home: one at a time per home (the others wait, see `xsell.homelock`).
+WRITERS = frozenset(
+    {"consolidate", "features", "train", "score", "monitor", "simulate", "demo", "report", "promote", "rollback"}
+)
+
+
 def _start(ctx: typer.Context, **more: Any) -> Settings:
     settings = _state(ctx).settings(**more)
     handler = configure_logging(settings.log_level, settings.log_json, stream=ConsoleStream())  # type: ignore[arg-type]
     handler.addFilter(DropExpectedErrors(expected_errors()))
+    _lock_home(ctx, settings)
     return settings
+
+
+def _lock_home(ctx: typer.Context, settings: Settings) -> None:
+    """Take the home's writer lock for a writing command (waiting up to runtime.lock_timeout), until it ends."""
+    if ctx.info_name in WRITERS:
+        held = homelock.acquire(settings.home, settings.runtime.lock_timeout)
+        ctx.call_on_close(held.release)
 
 
 def _print_json(payload: Any) -> None:
@@ -706,6 +727,7 @@ def run() -> None:  # pragma: no cover - console entry point
     if os.environ.get("XSELL_LOG_LEVEL", "").upper() != "DEBUG":
         silence_stderr_at_exit()
     logging.captureWarnings(True)
+    reaper.arm()  # what this process starts (Prefect's temporary server, workers) ends with it, kill -9 included
     app()
 
 

@@ -409,6 +409,12 @@ class ScheduleSettings(_Section):
         return value
 
 
+class RuntimeSettings(_Section):
+    """How commands share a home: one writer at a time (HOME/xsell.lock, see xsell/homelock.py)."""
+
+    lock_timeout: float | None = Field(3600.0, ge=0)  # seconds a writer waits for the home; null: no limit
+
+
 class ServicesSettings(_Section):
     """Team-mode servers that `xsell services start` runs on loopback, state under HOME/services (see deploy/services.py).
 
@@ -458,6 +464,7 @@ class Settings(BaseSettings):
     schedules: ScheduleSettings = ScheduleSettings()
     compute: ComputeSettings = ComputeSettings()
     services: ServicesSettings = ServicesSettings()
+    runtime: RuntimeSettings = RuntimeSettings()
 
     @classmethod
     def settings_customise_sources(
