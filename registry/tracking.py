@@ -150,7 +150,8 @@ def fail_stale_runs(client: Any, experiment_id: str) -> list[str]:
 
 def _drop_unfinished_versions(client: Any, run_id: str) -> None:
     """Delete the model versions registered by a dead run that hold no alias (nothing serves them)."""
-    for version in client.search_model_versions(f"run_id = '{run_id}'"):
-        if not getattr(version, "aliases", None):
+    for found in client.search_model_versions(f"run_id = '{run_id}'"):
+        version = client.get_model_version(found.name, found.version)  # search results carry no aliases
+        if not version.aliases:
             client.delete_model_version(version.name, version.version)
             logger.warning("deleted %s version %s: its training run never finished", version.name, version.version)
