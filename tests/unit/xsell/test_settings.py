@@ -70,3 +70,14 @@ def test_settings_are_frozen(tmp_path: Path) -> None:
     settings = load_settings(home=tmp_path)
     with pytest.raises(Exception, match="frozen"):
         settings.seed = 3  # type: ignore[misc]
+
+
+def test_the_home_lock_timeout_defaults_to_an_hour_and_takes_null_or_seconds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert load_settings(home=tmp_path).runtime.lock_timeout == 3600
+    monkeypatch.setenv("XSELL_RUNTIME__LOCK_TIMEOUT", "5")
+    assert load_settings(home=tmp_path).runtime.lock_timeout == 5
+    assert load_settings(home=tmp_path, **{"runtime.lock_timeout": 0}).runtime.lock_timeout == 0
+    with pytest.raises(SettingsError, match=r"runtime\.lock_timeout"):
+        load_settings(home=tmp_path, **{"runtime.lock_timeout": -1})
