@@ -147,6 +147,18 @@ def version_tags(home: Path, version: int) -> dict[str, str]:
     return {k: v for k, v in tags.items() if k.startswith("metric.") or k == "data_hash"}
 
 
+def study_trials(home: Path) -> list[tuple[str, str, int]]:
+    """Trials per Optuna study and state in a home's SQLite study storage."""
+    import sqlite3
+
+    con = sqlite3.connect(home / "optuna.db")
+    try:
+        query = "SELECT s.study_name, t.state, count(*) FROM trials t JOIN studies s USING (study_id) GROUP BY 1, 2"
+        return sorted(con.execute(query).fetchall())
+    finally:
+        con.close()
+
+
 def read_scores(path: Path) -> pd.DataFrame:
     frame = pd.read_csv(path)
     return frame[["account_id", "product", "propensity"]].sort_values(["account_id", "product"]).reset_index(drop=True)
@@ -258,6 +270,7 @@ def test_train_killed_then_rerun(world: World, point: str) -> None:
     assert len(versions) == len(ref_versions) == 2 and running == []
     assert aliases == {"champion": versions[0], "challenger": versions[-1]}
     assert ref_aliases == {"champion": ref_versions[0], "challenger": ref_versions[-1]}
+    assert study_trials(home) == study_trials(world.trained_twice)  # N trials run once: none lost, none extra
     tags, ref_tags = version_tags(home, versions[-1]), version_tags(world.trained_twice, ref_versions[-1])
     if point == "train.tuning":
         # the rerun resumes the study: the trial finished before the kill is kept and only the missing one runs, but
