@@ -46,15 +46,19 @@ def arm() -> subprocess.Popen[bytes] | None:
     if not supported():
         return None
     token = f"{os.getpid()}-{secrets.token_hex(8)}"
+    try:
+        watchdog = subprocess.Popen(
+            [sys.executable, "-I", str(Path(__file__).resolve()), str(os.getpid()), token, str(os.getsid(0))],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            close_fds=True,
+        )
+    except OSError as exc:  # no process to spare: run unguarded rather than not at all
+        logger.warning("could not start the watchdog (%s): what this command starts may outlive a kill -9", exc)
+        return None
     os.environ[TOKEN_ENV] = token
-    watchdog = subprocess.Popen(
-        [sys.executable, "-I", str(Path(__file__).resolve()), str(os.getpid()), token, str(os.getsid(0))],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-        close_fds=True,
-    )
     logger.debug("watchdog %d armed for pid %d", watchdog.pid, os.getpid())
     return watchdog
 

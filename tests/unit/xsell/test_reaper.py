@@ -132,3 +132,13 @@ def test_process_started_tells_a_living_pid_from_a_gone_one() -> None:
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
     assert reaper.process_started(child.pid) is None
+
+
+def test_arm_without_a_process_to_spare_runs_unguarded(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_fork(*args: object, **kwargs: object) -> None:
+        raise BlockingIOError("Resource temporarily unavailable")
+
+    monkeypatch.delenv(reaper.TOKEN_ENV, raising=False)
+    monkeypatch.setattr(reaper.subprocess, "Popen", no_fork)
+    assert reaper.arm() is None
+    assert reaper.TOKEN_ENV not in os.environ
