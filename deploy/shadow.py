@@ -123,7 +123,7 @@ def log_comparison(
     """One MLflow run in the shadow experiment with the comparison; returns its run id."""
     from mlflow import MlflowClient
 
-    from registry.tracking import configure_tracking
+    from registry.tracking import configure_tracking, owner_tags
 
     name = shadow_experiment(settings)
     registry = settings.registry.model_copy(update={"experiment": name})
@@ -138,7 +138,8 @@ def log_comparison(
             "as_of": as_of.isoformat(),
             "champion_version": str(champion_version),
             "challenger_version": str(challenger_version),
-        },
+        }
+        | owner_tags(),
     )
     metrics = _finite({k: v for k, v in asdict(overall).items()})
     for product, comparison in per_product.items():

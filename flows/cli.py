@@ -26,7 +26,7 @@ from flows.console import (
 )
 from flows.registry_cli import registry_app
 from flows.services_cli import services_app
-from xsell import progress
+from xsell import homelock, progress, reaper
 from xsell.fileio import check_output
 from xsell.logs import DropExpectedErrors, OneLine, configure_logging
 from xsell.runtime import prepare_environment
@@ -73,14 +73,27 @@ def main(
     log_level: Annotated[str | None, typer.Option(help="Log level: DEBUG, INFO, WARNING, ERROR.")] = None,
     log_json: Annotated[bool, typer.Option("--log-json", help="Log JSON lines instead of key=value text.")] = False,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="Do not draw progress bars.")] = False,
+    wait_timeout: Annotated[
+        float | None,
+        typer.Option(
+            min=0,
+            help="Seconds a writing command waits for another one on the same home (default runtime.lock_timeout).",
+        ),
+    ] = None,
 ) -> None:
     """Global options, read before any command."""
-    overrides: dict[str, Any] = {"home": home, "log_level": log_level}
+    overrides: dict[str, Any] = {"home": home, "log_level": log_level, "runtime.lock_timeout": wait_timeout}
     if log_json:
         overrides["log_json"] = True
     if no_progress:
         overrides["progress"] = False
     ctx.obj = _Global(config=config, overrides=overrides)
+
+
+#: Commands that write to the home: one at a time per home (the others wait, see `xsell.homelock`).
+WRITERS = frozenset(
+    {"consolidate", "features", "train", "score", "monitor", "simulate", "demo", "report", "promote", "rollback"}
+)
 
 
 def _start(ctx: typer.Context, **more: Any) -> Settings:
@@ -90,7 +103,15 @@ def _start(ctx: typer.Context, **more: Any) -> Settings:
     if settings.log_level != "DEBUG":  # one-line errors; tracebacks only with --log-level DEBUG
         handler.addFilter(OneLine())
         quiet_background_errors()
+    _lock_home(ctx, settings)
     return settings
+
+
+def _lock_home(ctx: typer.Context, settings: Settings) -> None:
+    """Take the home's writer lock for a writing command (waiting up to runtime.lock_timeout), until it ends."""
+    if ctx.info_name in WRITERS:
+        held = homelock.acquire(settings.home, settings.runtime.lock_timeout)
+        ctx.call_on_close(held.release)
 
 
 def _output(settings: Settings, path: Path, option: str, suffixes: tuple[str, ...] = (), folder: bool = False) -> Path:
@@ -762,6 +783,7 @@ def run() -> None:  # pragma: no cover - console entry point
     if os.environ.get("XSELL_LOG_LEVEL", "").upper() != "DEBUG":
         silence_stderr_at_exit()
     logging.captureWarnings(True)
+    reaper.arm()  # what this process starts (Prefect's temporary server, workers) ends with it, kill -9 included
     app()
 
 

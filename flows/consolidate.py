@@ -12,6 +12,7 @@ from ingest.contract import TABLES
 from ingest.pipeline import check_raw_dir, new_run_id, staging_dir
 from tasks.ingest_tasks import load_warehouse_task, stage_table_task
 from xsell import progress
+from xsell.faults import fault_point
 from xsell.settings import Settings
 
 
@@ -28,6 +29,7 @@ def consolidate_flow(raw_dir: Path, settings: Settings) -> dict[str, Any]:
         futures = {spec.name: stage.submit(raw_dir, spec.name, root, settings) for spec in TABLES}
         staged = {name: future.result() for name, future in futures.items()}
         progress.finish("stage")
+        fault_point("consolidate.staged")
         progress.start("load", "consolidating warehouse", total=None)
         summary = load(raw_dir, staged, settings, run_id)
         progress.finish("load")

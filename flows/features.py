@@ -9,6 +9,7 @@ from prefect import flow, unmapped
 
 from tasks.feature_tasks import compute_snapshot_task, plan_snapshots_task, store_snapshot_task, write_catalog_task
 from xsell import progress
+from xsell.faults import fault_point
 from xsell.settings import Settings
 
 
@@ -19,7 +20,10 @@ def build_features_flow(from_month: str, to_month: str, settings: Settings) -> d
     dates = plan_snapshots_task(from_month, to_month, settings)
     progress.start("features", "building feature snapshots", total=len(dates))
     computed = compute_snapshot_task.map(dates, settings=unmapped(settings)).result()
-    records = [store_snapshot_task(snapshot, settings) for snapshot in computed]
+    records = []
+    for snapshot in computed:
+        records.append(store_snapshot_task(snapshot, settings))
+        fault_point("features.storing")  # after the first snapshot is stored
     progress.finish("features")
     catalog = write_catalog_task(settings)
     return {

@@ -18,6 +18,7 @@ from tasks.serving_tasks import (
     score_chunk_task,
     shadow_scores_task,
 )
+from xsell.faults import fault_point
 from xsell.settings import Settings
 
 
@@ -30,7 +31,9 @@ def score_flow(as_of: date, out: Path, settings: Settings, model_uri: str | None
     prepared = prepare_scoring_task(settings, as_of, out, model_uri)
     chunks = account_chunks(prepared.rows, settings.compute.scoring_chunk_rows)
     scored = score_chunk_task.map(chunks, model=unmapped(prepared.loaded)).result()
+    fault_point("score.publishing")
     published = publish_scored_task(settings, prepared, scored, out)
+    fault_point("score.shadow")
     shadow = shadow_scores_task(settings, as_of, published["model_version"], published["run_id"])
     realised = realise_shadow_task(settings)
     decision = judge_challenger_task(settings, f"shadow run {published['run_id']}") if shadow else None

@@ -21,6 +21,7 @@ from ingest.quality import build_report, write_report
 from ingest.schemas import check_schema_sample, validate_catalog
 from ingest.stage import REASON, SOURCE, StagedTable, stage_table
 from xsell.duck import connect, quote_str
+from xsell.faults import fault_point
 from xsell.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -187,6 +188,7 @@ def _load(raw_dir: Path, staged: dict[str, StagedTable], settings: Settings, run
                 path = write_report(report, settings.reports_dir)
                 raise QualityGateError(report["gate"]["failures"], path)
             _write_meta(con, run_id, raw_dir, staged, report)
+            fault_point("consolidate.loading")
             con.commit()
         except BaseException:
             with contextlib.suppress(duckdb.Error):  # already rolled back when the gate refused

@@ -18,6 +18,7 @@ from typing import Any
 
 from registry.audit import ROLES, AuditEvent, EventDraft, alias_names, read_alias_state, record, record_events
 from registry.errors import RegistryError
+from xsell.faults import fault_point
 from xsell.settings import Settings
 
 __all__ = ["AliasState", "current_aliases", "promote", "reconcile", "require_version", "rollback"]
@@ -168,6 +169,7 @@ def _move_champion(
     try:
         for role, version in prepare.items():
             _set(client, settings, role, version)
+        fault_point("promote.moving")
         _set(client, settings, "champion", target)  # the commit point: from here on `target` serves
     except BaseException as exc:
         _restore(client, settings, before, prepare)
@@ -181,6 +183,7 @@ def _move_champion(
             logger.warning("%s to version %d done but the %s alias was not updated: %s", action, target, role, exc)
             notes.append(f"{alias_names(settings)[role]} alias not cleared: {exc}")
     after = current_aliases(settings)
+    fault_point("promote.recording")
     return record(
         settings,
         action,

@@ -45,8 +45,9 @@ from registry.pyfunc import (
     string_columns,
     to_model_input,
 )
-from registry.tracking import configure_tracking
+from registry.tracking import configure_tracking, owner_tags
 from training.result import TrainingResult
+from xsell.faults import fault_point
 from xsell.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -265,7 +266,8 @@ def log_trial_runs(client: Any, experiment_id: str, parent_run_id: str, result: 
         run = client.create_run(
             experiment_id,
             start_time=start_ms,
-            tags={MLFLOW_PARENT_RUN_ID: parent_run_id, "optuna.state": state, "optuna.trial": str(number)},
+            tags={MLFLOW_PARENT_RUN_ID: parent_run_id, "optuna.state": state, "optuna.trial": str(number)}
+            | owner_tags(),
             run_name=f"trial-{number:03d}",
         )
         params = [
@@ -452,7 +454,7 @@ def log_training(
         "code_version": version_code,
         "data_window": window_text(result.data_window),
         "xsell.kind": "training",
-    }
+    } | owner_tags()
     run_name = f"train-{day_text(result.data_window[1]) or 'rows'}-{datetime.now(UTC):%Y%m%dT%H%M%S}"
     with (
         tempfile.TemporaryDirectory(prefix="xsell-mlflow-") as tmp,
@@ -468,6 +470,7 @@ def log_training(
         mlflow.log_params(training_params(result, settings, reason))
         mlflow.log_metrics(training_metrics(result))
         mlflow.log_table(trials_table(result.trials), "trials/trials.json")
+        fault_point("train.logging")
         if trial_runs:
             t0 = time.perf_counter()
             count = log_trial_runs(client, experiment_id, run_id, result)
@@ -512,6 +515,7 @@ def log_training(
         } | {f"metric.{k}": f"{v:.6g}" for k, v in headline.items()}
         summary = ", ".join(f"{k} {v:.4f}" for k, v in headline.items() if k not in ("rows", "positives"))
         version, previous = _register(client, name, model_info, run_id, version_tags, f"{reason}; {summary}")
+        fault_point("train.registration")
         try:
             card = render_model_card(result, model_name=name, version=version, run_id=run_id, settings=settings)
             mlflow.log_text(card, "model_card.md")

@@ -29,6 +29,7 @@ from training.reasons import FeatureInfo
 from training.result import CalibrationReport, SplitPlan, TrainingResult
 from training.splits import FoldRows
 from training.tuning import SEARCH_SPACE_VERSION, CVObjective, TuningOutcome, WorkerPool, tune, tune_worker
+from xsell.faults import fault_point
 from xsell.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -348,6 +349,7 @@ def run_engine(
     )
 
     # ---- calibration on out-of-time (out-of-fold) scores, boosted as long as the final model ----------------------
+    fault_point("train.fitting")
     t0 = time.perf_counter()
     at_final_rounds = objective.out_of_fold(outcome.best_params, score.rounds)
     oof_raw = at_final_rounds.oof_raw

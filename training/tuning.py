@@ -40,6 +40,7 @@ from scipy.special import expit
 from training.boosting import Checkpoint, FoldSets, fit_fold
 from training.errors import TrainingError
 from training.metrics import objective_score
+from xsell.faults import fault_point
 
 log = logging.getLogger(__name__)
 
@@ -563,6 +564,7 @@ def _progress(study: optuna.Study) -> Callable[[optuna.trial.FrozenTrial], None]
             "trial finished",
             extra={"trial": trial.number, "state": trial.state.name, "value": trial.value, "best": best},
         )
+        fault_point("train.tuning")
 
     return report
 

@@ -9,6 +9,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from xsell.faults import FAULT_ENV
+from xsell.reaper import TOKEN_ENV
+
 ENV_PREFIX = "XSELL_"
 CONFIG_ENV = "XSELL_CONFIG"
 #: Folders under home that hold state: orchestrator, trackers, team services, secrets, replays, the API's logs.
@@ -425,6 +428,12 @@ class ScheduleSettings(_Section):
         return value
 
 
+class RuntimeSettings(_Section):
+    """How commands share a home: one writer at a time (HOME/xsell.lock, see xsell/homelock.py)."""
+
+    lock_timeout: float | None = Field(3600.0, ge=0)  # seconds a writer waits for the home; null: no limit
+
+
 class ServicesSettings(_Section):
     """Team-mode servers that `xsell services start` runs on loopback, state under HOME/services (see deploy/services.py).
 
@@ -474,6 +483,7 @@ class Settings(BaseSettings):
     schedules: ScheduleSettings = ScheduleSettings()
     compute: ComputeSettings = ComputeSettings()
     services: ServicesSettings = ServicesSettings()
+    runtime: RuntimeSettings = RuntimeSettings()
 
     @field_validator("log_level")
     @classmethod
@@ -587,8 +597,9 @@ def _yaml_problem(exc: Exception) -> str:
 _SECRET_KEYS = (("api", "admin_token", "XSELL_API__ADMIN_TOKEN"),)
 
 
-#: XSELL_* variables that are read but are not settings.
-NON_SETTING_ENV = (CONFIG_ENV,)
+#: XSELL_* variables that are read but are not settings: the config file, the fault point tests name, and the
+#: token that marks the processes an xsell command started (for its watchdog).
+NON_SETTING_ENV = (CONFIG_ENV, FAULT_ENV, TOKEN_ENV)
 
 
 def check_environment(environ: dict[str, str] | os._Environ[str]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -90,7 +91,10 @@ def test_outputs_never_touch_state(tmp_path: Path, args: list[str], message: str
         (["features", "--from", "2025-6", "--to", "2025-07"], "error: --from: expected a month as YYYY-MM"),
         (["features", "--as-of", "2025-02-30", "--out", "x.parquet"], "error: --as-of: not a valid date"),
         (["score", "--as-of", "2025-02-30", "--out", "x.csv"], "error: --as-of: expected YYYY-MM-DD"),
-        (["train", "--label", "y"], "error: --label, --time, --time-grain, --purge-periods and --id go with --table FILE"),
+        (
+            ["train", "--label", "y"],
+            "error: --label, --time, --time-grain, --purge-periods and --id go with --table FILE",
+        ),
     ],
 )
 def test_bad_options_are_one_line_naming_the_option(tmp_path: Path, args: list[str], message: str) -> None:
@@ -160,3 +164,56 @@ def test_background_errors_are_one_warning_line(
     assert [r.getMessage() for r in caplog.records] == [
         "background thread events-worker failed: ConnectionError: server went away"
     ]
+
+
+def test_a_writer_on_a_busy_home_names_the_holder_in_one_line(tmp_path: Path) -> None:
+    # given a home whose writer lock is held by a running `xsell train`
+    from xsell import homelock
+
+    home = tmp_path / "home"
+    held = homelock.acquire(home, timeout=0, command="xsell train --trials 2")
+    try:
+        # when another writer starts without waiting, then one line names the holder's pid and command, exit 1
+        result = runner.invoke(
+            app, ["--home", str(home), "--wait-timeout", "0", "features", "--from", "2025-01", "--to", "2025-02"]
+        )
+        assert result.exit_code == 1
+        line = " ".join(result.output.split())
+        assert f"is busy: PID {os.getpid()} (xsell train --trials 2)" in line
+        assert "Traceback" not in result.output
+        # and a command that does not write the home is not held up (it fails on its own input instead)
+        result = runner.invoke(
+            app,
+            [
+                "--home",
+                str(home),
+                "--wait-timeout",
+                "0",
+                "predict",
+                "--table",
+                str(tmp_path / "no.csv"),
+                "--model",
+                "models:/m/1",
+                "--out",
+                str(tmp_path / "o.csv"),
+            ],
+        )
+        assert result.exit_code == 2 and "feature table not found" in result.output
+    finally:
+        held.release()
+
+
+def test_a_writer_releases_the_home_when_it_ends(tmp_path: Path) -> None:
+    from xsell import homelock
+
+    home = tmp_path / "home"
+    result = runner.invoke(app, ["--home", str(home), "features", "--from", "2025-01", "--to", "2025-02"])
+    assert result.exit_code == 2  # no warehouse yet; the lock was taken, then released when the command ended
+    homelock.acquire(home, timeout=0).release()
+
+
+def test_writers_are_the_commands_that_change_the_home() -> None:
+    from flows.cli import WRITERS
+
+    assert {"consolidate", "features", "train", "score", "promote", "rollback"} <= WRITERS
+    assert not {"generate", "predict", "serve", "status", "history", "tune-worker"} & WRITERS

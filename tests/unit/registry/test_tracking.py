@@ -68,3 +68,51 @@ def test_sqlite_uri_helpers() -> None:
     assert sqlite_path("sqlite:////x/mlflow.db") == Path("/x/mlflow.db")
     with pytest.raises(ValueError, match="not a local SQLite URI"):
         sqlite_path("http://mlflow:5000")
+
+
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_runs_left_running_by_a_dead_process_are_marked_failed(mlflow_settings: Settings) -> None:
+    from registry.tracking import OWNER_PID_TAG, STALE_TAG, fail_stale_runs, owner_tags
+
+    # given four RUNNING runs: one whose owner died, one owned by this (living) process, one with no owner tags
+    # and one owned on another host; and two versions registered by the dead run, one holding an alias
+    experiment_id = configure_tracking(mlflow_settings)
+    client = MlflowClient(tracking_uri=mlflow_settings.mlflow_uri, registry_uri=mlflow_settings.mlflow_uri)
+    dead = client.create_run(experiment_id, tags=owner_tags() | {OWNER_PID_TAG: str(_dead_pid())})
+    mine = client.create_run(experiment_id, tags=owner_tags())
+    untagged = client.create_run(experiment_id)
+    elsewhere = client.create_run(
+        experiment_id, tags=owner_tags() | {"xsell.owner_host": "another-host", OWNER_PID_TAG: str(_dead_pid())}
+    )
+    client.create_registered_model("m")
+    for _ in range(2):
+        client.create_model_version("m", source=f"{dead.info.artifact_uri}/model", run_id=dead.info.run_id)
+    client.set_registered_model_alias("m", "champion", "1")
+    # when the next start sets up tracking
+    marked = fail_stale_runs(client, experiment_id)
+    # then only the dead owner's run is FAILED, with the reason; its version without an alias is deleted
+    assert marked == [dead.info.run_id]
+    assert client.get_run(dead.info.run_id).info.status == "FAILED"
+    assert "ended without finishing" in client.get_run(dead.info.run_id).data.tags[STALE_TAG]
+    for run in (mine, untagged, elsewhere):
+        assert client.get_run(run.info.run_id).info.status == "RUNNING"
+    assert [str(v.version) for v in client.search_model_versions("name = 'm'")] == ["1"]
+    # and a second pass finds nothing more to do
+    assert fail_stale_runs(client, experiment_id) == []
+
+
+def test_a_reused_pid_is_not_taken_for_the_owner() -> None:
+    from registry.tracking import OWNER_STARTED_TAG, owner_gone, owner_tags
+
+    tags = owner_tags()
+    assert not owner_gone(tags)
+    assert owner_gone(tags | {OWNER_STARTED_TAG: "1"})  # same pid, another start time: not the owner
+    assert not owner_gone({})

@@ -105,6 +105,8 @@ def test_an_unknown_nested_variable_fails_and_names_it(
         ("XSELL_SERVING__TIERS__GATES__MIN_NPS", "6"),
         ("XSELL_API__ADMIN_TOKEN", "s3cret-token-value"),
         ("XSELL_CONFIG", ""),
+        ("XSELL_FAULT_POINT", "train.logging"),
+        ("XSELL_PROCESS_TOKEN", "abc123"),
     ],
 )
 def test_known_xsell_variables_still_work(
@@ -143,3 +145,14 @@ def test_state_paths_cover_every_store_under_home(tmp_path: Path) -> None:
     for name in ("prefect", "tmp", "services", "secrets", "simulation", "reports/data_quality", "reports/site"):
         assert name in names
     assert "scores" not in names and "reports" not in names
+
+
+def test_the_home_lock_timeout_defaults_to_an_hour_and_takes_null_or_seconds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert load_settings(home=tmp_path).runtime.lock_timeout == 3600
+    monkeypatch.setenv("XSELL_RUNTIME__LOCK_TIMEOUT", "5")
+    assert load_settings(home=tmp_path).runtime.lock_timeout == 5
+    assert load_settings(home=tmp_path, **{"runtime.lock_timeout": 0}).runtime.lock_timeout == 0
+    with pytest.raises(SettingsError, match=r"runtime\.lock_timeout"):
+        load_settings(home=tmp_path, **{"runtime.lock_timeout": -1})
