@@ -13,12 +13,8 @@ half-way is redone from its start); anything else, or `fresh`, starts clean (the
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -28,11 +24,14 @@ from prefect import flow
 from flows.cycle import monthly_cycle_flow
 from monitoring.policy import Decision
 from monitoring.replay import (
+    SimulationPaths,
     TimelineRow,
     month_ends,
     month_of,
+    own_tracking_store,
     read_timeline,
     replay_fingerprint,
+    simulation_paths,
     write_timeline,
     write_timeline_html,
     write_timeline_plot,
@@ -46,33 +45,6 @@ logger = logging.getLogger(__name__)
 
 #: Progress key of the month bar (the CLI draws only this one).
 PROGRESS_KEY = "simulate"
-_MLFLOW_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
-
-
-@dataclass(frozen=True)
-class SimulationPaths:
-    """Where a replay keeps its state and writes its timeline."""
-
-    home: Path  # the simulation's own xsell home
-    raw_cut: Path  # the export cut at the current month
-    manifest: Path
-    timeline: Path
-    plot: Path
-    html: Path
-
-
-def simulation_paths(settings: Settings) -> SimulationPaths:
-    """`HOME/simulation/` for state, `HOME/reports/simulation/` for the timeline."""
-    home = settings.home / "simulation"
-    reports = settings.reports_dir / "simulation"
-    return SimulationPaths(
-        home=home,
-        raw_cut=home / "raw-asof",
-        manifest=home / "simulation.json",
-        timeline=reports / "timeline.csv",
-        plot=reports / "timeline.png",
-        html=reports / "timeline.html",
-    )
 
 
 def simulation_settings(settings: Settings, trials: int) -> Settings:
@@ -85,17 +57,6 @@ def simulation_settings(settings: Settings, trials: int) -> Settings:
             "training": settings.training.model_copy(update={"trials": trials, "optuna_storage": None}),
         }
     )
-
-
-@contextmanager
-def own_tracking_store() -> Iterator[None]:
-    """Hide MLFLOW_TRACKING_URI / MLFLOW_REGISTRY_URI while the replay runs, so its registry is the SQLite store
-    under the simulation home and never a team server."""
-    saved = {key: os.environ.pop(key) for key in _MLFLOW_ENV if key in os.environ}
-    try:
-        yield
-    finally:
-        os.environ.update(saved)
 
 
 def _fingerprint(raw_dir: Path, from_month: str, sim: Settings, degrade_at: str | None) -> str:

@@ -22,8 +22,6 @@ import logging
 import math
 import os
 import shutil
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,7 +29,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from monitoring.replay import TimelineRow, read_timeline
+from monitoring.replay import SimulationPaths, TimelineRow, own_tracking_store, read_timeline, simulation_paths
 from monitoring.site_links import LinkCheck, check_links
 from monitoring.site_models import MODEL_ARTIFACTS, model_page, render_markdown
 from monitoring.site_sources import HomeReports, gather_home, relative_file
@@ -43,11 +41,6 @@ __all__ = ["MODEL_ARTIFACTS", "SiteSummary", "build_site", "render_markdown", "r
 logger = logging.getLogger(__name__)
 
 SITE = "site"
-#: Where a replay keeps its home and its timeline, as `flows.simulate.simulation_paths` lays them out.
-REPLAY_HOME = "simulation"
-REPLAY_TIMELINE = "simulation/timeline.csv"  # under reports/
-REPLAY_PLOT = "simulation/timeline.png"
-_TRACKING_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
 
 
 @dataclass(frozen=True)
@@ -123,21 +116,10 @@ def _num(value: Any, digits: int = 3) -> str:
 
 def replay_settings(settings: Settings) -> Settings | None:
     """The settings of the replay kept in `HOME/simulation/`, or None when no replay has run there."""
-    home = settings.home / REPLAY_HOME
-    if not (home / "reports").is_dir() and not (settings.reports_dir / REPLAY_TIMELINE).is_file():
+    paths = simulation_paths(settings)
+    if not (paths.home / "reports").is_dir() and not paths.timeline.is_file():
         return None
-    return settings.model_copy(update={"home": home})
-
-
-@contextmanager
-def _replay_store() -> Iterator[None]:
-    """Hide MLFLOW_TRACKING_URI / MLFLOW_REGISTRY_URI while the replay's registry is read: a replay always keeps
-    its models in the SQLite store under its own home (`xsell simulate` hides them the same way)."""
-    saved = {key: os.environ.pop(key) for key in _TRACKING_ENV if key in os.environ}
-    try:
-        yield
-    finally:
-        os.environ.update(saved)
+    return settings.model_copy(update={"home": paths.home})
 
 
 def _link_reports(source: Path, target: Path) -> None:
@@ -245,23 +227,29 @@ def _index_html(
 
 
 def _replay_pages(
-    env: Environment, sim: Settings, data: HomeReports, reports: Path, out: Path, common: dict[str, Any]
+    env: Environment,
+    sim: Settings,
+    data: HomeReports,
+    paths: SimulationPaths,
+    reports: Path,
+    out: Path,
+    common: dict[str, Any],
 ) -> int:
     """Link the replay's reports into `out/reports/`, write its pages and index into `out` (`site/replay/`), and
     put what the live index shows of it in `common["replay"]`; returns the number of pages written."""
     _link_reports(sim.reports_dir, out / "reports")
     section = _section("replay", f"{SITE}/replay/", f"{SITE}/replay/reports/", data, sim.reports_dir)
-    rows = read_timeline(reports / REPLAY_TIMELINE)
+    rows = read_timeline(paths.timeline)
     replay: dict[str, Any] = {
         "s": section,
         "rows": _timeline(rows, data, section, sim.reports_dir),
-        "plot": REPLAY_PLOT if (reports / REPLAY_PLOT).is_file() else None,
-        "csv": REPLAY_TIMELINE if rows else None,
+        "plot": relative_file(paths.plot, reports) if paths.plot.is_file() else None,
+        "csv": relative_file(paths.timeline, reports) if rows else None,
         "index": f"{SITE}/replay/index.html",
         "models": [],
     }
     common["replay"] = replay
-    with _replay_store():
+    with own_tracking_store():
         replay["models"], pages = _render_home(env, sim, data, section, out, common)
     html = _index_html(env, replay["index"], data, replay["models"], section, heading="Replay", **common)
     write_text_atomic(out / "index.html", html)
@@ -277,7 +265,7 @@ def build_site(settings: Settings) -> SiteSummary:
     sim = replay_settings(settings)
     replay: HomeReports | None = None
     if sim is not None:
-        with _replay_store():
+        with own_tracking_store():
             replay = gather_home(sim)
     env = _env()
     section = _section("live", f"{SITE}/", "", live, reports)
@@ -290,7 +278,7 @@ def build_site(settings: Settings) -> SiteSummary:
     pages = 0
     with atomic_dir(reports / SITE) as tmp:
         if sim is not None and replay is not None:
-            pages += _replay_pages(env, sim, replay, reports, tmp / "replay", common)
+            pages += _replay_pages(env, sim, replay, simulation_paths(settings), reports, tmp / "replay", common)
         models, written = _render_home(env, settings, live, section, tmp, common)
         pages += written
         site_files = sorted(p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if p.is_file())

@@ -15,7 +15,8 @@ import json
 import logging
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from datetime import date
 from pathlib import Path
@@ -43,6 +44,46 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+
+_MLFLOW_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+
+
+@dataclass(frozen=True)
+class SimulationPaths:
+    """Where a replay keeps its state and writes its timeline."""
+
+    home: Path  # the simulation's own xsell home
+    raw_cut: Path  # the export cut at the current month
+    manifest: Path
+    timeline: Path
+    plot: Path
+    html: Path
+
+
+def simulation_paths(settings: Settings) -> SimulationPaths:
+    """`HOME/simulation/` for state, `HOME/reports/simulation/` for the timeline."""
+    home = settings.home / "simulation"
+    reports = settings.reports_dir / "simulation"
+    return SimulationPaths(
+        home=home,
+        raw_cut=home / "raw-asof",
+        manifest=home / "simulation.json",
+        timeline=reports / "timeline.csv",
+        plot=reports / "timeline.png",
+        html=reports / "timeline.html",
+    )
+
+
+@contextmanager
+def own_tracking_store() -> Iterator[None]:
+    """Hide MLFLOW_TRACKING_URI / MLFLOW_REGISTRY_URI while a replay's registry is used, so it is the SQLite store
+    under the simulation home and never a team server."""
+    saved = {key: os.environ.pop(key) for key in _MLFLOW_ENV if key in os.environ}
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
 
 
 @dataclass(frozen=True)
