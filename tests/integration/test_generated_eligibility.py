@@ -100,8 +100,27 @@ def _snapshots(settings: Settings, days: Iterable[date]) -> dict[date, Pairs]:
         con.close()
 
 
-@pytest.mark.parametrize("seed", [3, 11])
-def test_eligible_pairs_equal_the_rule_on_the_clean_world(tmp_path: Path, seed: int) -> None:
+#: Another catalogue: other names, a prerequisite on another product, a tier-gated product, fewer features.
+OTHER_CATALOGUE = {
+    "generator.catalog_products": [
+        {"product": "suite", "kind": "primary", "list_price_mrr": 100.0},
+        {"product": "insights", "list_price_mrr": 80.0},
+        {"product": "bots", "prerequisite": "insights", "list_price_mrr": 120.0},
+        {"product": "vault", "min_core_tier": "enterprise", "list_price_mrr": 300.0},
+    ],
+    "generator.catalog_features": [
+        {"feature": "boards", "min_tier": "starter"},
+        {"feature": "chat", "min_tier": "starter"},
+        {"feature": "charts", "min_tier": "starter", "signals_product": "insights"},
+        {"feature": "flows", "min_tier": "enterprise", "signals_product": "bots"},
+        {"feature": "keys", "min_tier": "enterprise", "signals_product": "vault"},
+        {"feature": "roles", "min_tier": "enterprise"},
+    ],
+}
+
+
+@pytest.mark.parametrize(("seed", "catalogue"), [(3, {}), (11, {}), (21, OTHER_CATALOGUE)])
+def test_eligible_pairs_equal_the_rule_on_the_clean_world(tmp_path: Path, seed: int, catalogue: dict) -> None:
     # given an export generated with every defect class raised, impossible seats and mrr among them
     settings = load_settings(
         home=tmp_path / "home",
@@ -111,6 +130,7 @@ def test_eligible_pairs_equal_the_rule_on_the_clean_world(tmp_path: Path, seed: 
             "generator.end": "2025-06",
             "ingest.gate.enabled": False,
             **DEFECTS,
+            **catalogue,
         },
     )
     generate_raw(tmp_path / "raw", settings.generator, seed=seed)
@@ -129,6 +149,8 @@ def test_eligible_pairs_equal_the_rule_on_the_clean_world(tmp_path: Path, seed: 
         ).df()
     finally:
         con.close()
+    adjacent = {p.product for p in settings.generator.catalog_products if p.kind == "adjacent"}
+    assert {product for pairs in snapshots.values() for _, product in pairs} == adjacent
     for day in AS_OF:
         expected, owned = eligible_pairs(items, settings, day)
         got = snapshots[day]
