@@ -113,10 +113,10 @@ def generator_fingerprint() -> str:
     """A short hash of the generator's source: a changed world gets a new cached export."""
     import hashlib
 
-    import xsell.synth
+    import synth
 
     digest = hashlib.sha256()
-    for path in sorted(Path(xsell.synth.__file__).parent.glob("*.py")):
+    for path in sorted(Path(synth.__file__).parent.glob("*.py")):
         digest.update(path.read_bytes())
     return digest.hexdigest()[:8]
 
@@ -180,8 +180,8 @@ def months_between(first: date, second: date) -> int:
 def _generate(
     out: str, accounts: int, start: str, end: str, seed: int, drift_at: str = "", drift_kind: str = ""
 ) -> None:
+    from synth import generate_raw
     from xsell.settings import load_settings
-    from xsell.synth import generate_raw
 
     values: dict[str, Any] = {"generator.accounts": accounts, "generator.start": start, "generator.end": end}
     if drift_at:

@@ -56,9 +56,9 @@ def _month_end(month: str) -> date:
 
 
 def _child_prepare(home: str, trials: str) -> None:
-    from deploy.model_artifacts import serving_artifacts
     from features.store import connect_warehouse
     from registry.log_training import log_training
+    from serving.model_artifacts import serving_artifacts
     from training.dataset import load_training_frame
     from training.pipeline import train_propensity
 
@@ -78,7 +78,7 @@ def _child_prepare(home: str, trials: str) -> None:
 
 
 def _child_score(home: str, as_of: str, out: str) -> None:
-    from deploy.batch import publish_scores, shadow_scores
+    from serving.batch import publish_scores, shadow_scores
 
     settings = _settings(home)
     day = date.fromisoformat(as_of)

@@ -1,1 +1,1 @@
-"""xsell deploy layer (see README)."""
+"""xsell deploy layer: delivery only: the online API (deploy/api/) and team-mode services (deploy/team/)."""

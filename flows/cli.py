@@ -147,7 +147,7 @@ def generate(
             "generator.drift_kind": drift_kind,
         },
     )
-    from xsell.synth import generate_raw
+    from synth import generate_raw
 
     _output(settings, out, "--out", folder=True)
     bar = make_progress(settings.progress)
@@ -217,7 +217,7 @@ def demo(
     the champion (the challenger in shadow), monitor it (decision recorded, not acted on) and write the governance
     site."""
     settings = _start(ctx, **{"generator.accounts": accounts})
-    from xsell.synth import generate_raw
+    from synth import generate_raw
 
     raw_dir = raw or settings.home / "demo-raw"
     _output(settings, raw_dir, "--raw", folder=True)
@@ -600,8 +600,8 @@ def score(
     product, a CRM upsert file and the accounts that entered ready_now; the challenger is scored in shadow."""
     settings = _start(ctx)
     day = _parse_day(as_of, "--as-of")
-    from deploy.scoring import TABLE_FORMATS
     from features.store import connect_warehouse
+    from serving.scoring import TABLE_FORMATS
 
     target = _output(settings, out, "--out", suffixes=TABLE_FORMATS)
     connect_warehouse(settings, read_only=True).close()
@@ -749,8 +749,8 @@ def predict(
 ) -> None:
     """Score your own feature table with a registered model."""
     settings = _start(ctx)
-    from deploy.scoring import TABLE_FORMATS, predict_table, read_table, write_table
     from registry.models import load_model
+    from serving.scoring import TABLE_FORMATS, predict_table, read_table, write_table
 
     target = _output(settings, out, "--out", suffixes=TABLE_FORMATS)
     if not table.is_file():
@@ -772,7 +772,7 @@ def serve(
     """Serve the scoring API: champion scores with tier and reasons by account id or feature rows, the challenger
     in shadow, reloads when the champion alias moves (see README, Scoring API)."""
     settings = _start(ctx, **{"api.host": host, "api.port": port})
-    from deploy.api import serve as serve_api
+    from deploy.api.app import serve as serve_api
 
     err_console.print(f"starting the scoring API on http://{settings.api.host}:{settings.api.port} (docs at /docs)")
     serve_api(settings)

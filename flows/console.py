@@ -90,12 +90,12 @@ def silence_stderr_at_exit() -> None:
 
 
 def expected_errors() -> tuple[type[BaseException], ...]:
-    from deploy.scoring import ScoringError
-    from deploy.services import ServiceError
+    from deploy.team.services import ServiceError
     from features.errors import FeatureError
     from ingest.errors import ContractError, QualityGateError
     from monitoring.errors import MonitoringError
     from registry.errors import RegistryError
+    from serving.scoring import ScoringError
     from training.errors import TrainingError
 
     errors: list[type[BaseException]] = [
@@ -113,7 +113,7 @@ def expected_errors() -> tuple[type[BaseException], ...]:
         ServiceError,
     ]
     try:
-        from xsell.synth import GeneratorError
+        from synth import GeneratorError
 
         errors.append(GeneratorError)
     except ImportError:  # pragma: no cover - generator always ships

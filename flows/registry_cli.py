@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 
 import typer
@@ -73,9 +74,10 @@ def promote(
     """Make a version the champion after the promotion gates; a refusal is recorded and exits with code 1."""
     from flows.cli import _print_json, _start
     from registry.gates import promote_version
+    from serving.shadow import shadow_run_count
 
     settings = _start(ctx)
-    result = promote_version(settings, version, reason, force=force)
+    result = promote_version(settings, version, reason, shadow_runs=partial(shadow_run_count, settings), force=force)
     _print_json(result.to_dict())
     event = result.event
     if result.promoted:

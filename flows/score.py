@@ -8,7 +8,7 @@ from typing import Any
 
 from prefect import flow, unmapped
 
-from deploy.batch import account_chunks
+from serving.batch import account_chunks
 from tasks.serving_tasks import (
     judge_challenger_task,
     prepare_scoring_task,

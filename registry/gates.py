@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -32,6 +33,7 @@ __all__ = [
     "GateCheck",
     "GateDecision",
     "PromotionResult",
+    "ShadowRunCount",
     "compare_scores",
     "evaluate_gates",
     "maybe_promote",
@@ -41,6 +43,9 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+ShadowRunCount = Callable[[int], int]
+"""How many as-of dates a model version was shadow-scored on (the serving layer counts; the gates only judge)."""
 
 
 @dataclass(frozen=True)
@@ -263,17 +268,16 @@ def recent_labelled_frame(settings: Settings, after: date | None = None) -> tupl
     return frame, chosen, not fresh
 
 
-def _shadow_runs(settings: Settings, version: int) -> int:
-    from deploy.shadow import shadow_run_count
-
-    return int(shadow_run_count(settings, version))
-
-
 def evaluate_gates(
-    settings: Settings, challenger_version: int | None = None, *, frame: pd.DataFrame | None = None
+    settings: Settings,
+    challenger_version: int | None = None,
+    *,
+    shadow_runs: ShadowRunCount,
+    frame: pd.DataFrame | None = None,
 ) -> GateDecision:
     """Re-score the champion and `challenger_version` (default: the challenger alias) on the same recent labelled
     rows (`frame`, else `recent_labelled_frame`), run every gate, write the JSON report and return the verdict.
+    `shadow_runs` counts a version's shadow runs (the serving layer owns them; passed in, never imported).
 
     RegistryError when there is no champion or challenger, or the version does not exist.
     """
@@ -300,7 +304,7 @@ def evaluate_gates(
         evidence |= {"eval_dates": [d.isoformat() for d in dates], "in_sample": in_sample}
     gates = settings.registry.gates
     checks, metrics = compare_scores(frame, champion.predict_proba(frame), challenger.predict_proba(frame), gates)
-    checks.append(shadow_check(_shadow_runs(settings, version), gates.min_shadow_runs))
+    checks.append(shadow_check(int(shadow_runs(version)), gates.min_shadow_runs))
     evidence |= {"rows": len(frame), "positives": int(frame["label"].sum()), "metrics": metrics}
     report = _report_path(settings, champion.version, version)
     decision = GateDecision(name, champion.version, version, gates.mode, tuple(checks), evidence, str(report))
@@ -329,6 +333,7 @@ def promote_version(
     reason: str | None = None,
     actor: str | None = None,
     *,
+    shadow_runs: ShadowRunCount,
     force: bool = False,
 ) -> PromotionResult:
     """Promote `version` (default: the challenger) through the gates as `registry.gates.mode` says: `enabled`
@@ -354,7 +359,7 @@ def promote_version(
         event = promote(settings, version, why, actor, evidence={"gates": note}, outcome=f"promoted ({note})")
         return PromotionResult(True, event)
     try:
-        decision = evaluate_gates(settings, version)
+        decision = evaluate_gates(settings, version, shadow_runs=shadow_runs)
     except (ValueError, RuntimeError) as exc:  # RegistryError, FeatureError, TrainingError, a locked warehouse
         return _promote_unevaluated(settings, version, aliases.champion, why, actor, mode, force, exc)
     evidence = {"gates": decision.to_dict()}
@@ -392,7 +397,7 @@ def _promote_unevaluated(
     return PromotionResult(True, event)
 
 
-def maybe_promote(settings: Settings, trigger: str) -> GateDecision | None:
+def maybe_promote(settings: Settings, trigger: str, shadow_runs: ShadowRunCount) -> GateDecision | None:
     """After a shadow run (`trigger` says which), judge the challenger once it has `min_shadow_runs`: `dry_run`
     records the verdict (`gate_dry_run`), `enabled` promotes on a pass and records a refusal otherwise.
 
@@ -406,14 +411,14 @@ def maybe_promote(settings: Settings, trigger: str) -> GateDecision | None:
     aliases = current_aliases(settings)
     if aliases.champion is None or aliases.challenger is None or aliases.champion == aliases.challenger:
         return None
-    runs = _shadow_runs(settings, aliases.challenger)
+    runs = int(shadow_runs(aliases.challenger))
     if runs < gates.min_shadow_runs:
         logger.info(
             "challenger v%d has %d of %d shadow runs: not judged yet", aliases.challenger, runs, gates.min_shadow_runs
         )
         return None
     try:
-        decision = evaluate_gates(settings, aliases.challenger)
+        decision = evaluate_gates(settings, aliases.challenger, shadow_runs=shadow_runs)
     except (ValueError, RuntimeError):
         logger.warning("could not evaluate the promotion gates after %s", trigger, exc_info=True)
         return None

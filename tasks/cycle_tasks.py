@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -48,9 +49,9 @@ def materialise_cycle_snapshots_task(settings: Settings, as_of: date) -> list[st
 @task(name="registry-view", retries=1, retry_condition_fn=retry_on_io, cache_policy=NO_CACHE)
 def registry_view_task(settings: Settings) -> Any:
     """The aliases, the challenger's shadow runs and the gates' mode (a `monitoring.acting.RegistryView`)."""
-    from deploy.shadow import shadow_run_count
     from monitoring.acting import RegistryView
     from registry.aliases import current_aliases, reconcile
+    from serving.shadow import shadow_run_count
 
     reconcile(settings)
     aliases = current_aliases(settings)
@@ -116,12 +117,13 @@ def note_check_action_task(settings: Settings, as_of: str, action: str) -> None:
 def force_degraded_champion_task(settings: Settings, as_of: date, trials: int | None) -> dict[str, Any]:
     """Train a model on labels permuted within each snapshot (it learns nothing), register it and promote it to
     champion by force past the gates: replay's way to show that monitoring rolls a bad champion back."""
-    from deploy.model_artifacts import serving_artifacts
     from features.store import connect_warehouse
     from monitoring.replay import shuffle_labels
     from registry.audit import record_registration
     from registry.gates import promote_version
     from registry.log_training import log_training
+    from serving.model_artifacts import serving_artifacts
+    from serving.shadow import shadow_run_count
     from training.dataset import load_training_frame
     from training.pipeline import train_propensity
 
@@ -134,6 +136,13 @@ def force_degraded_champion_task(settings: Settings, as_of: date, trials: int | 
     reason = f"replay fault injection at {as_of}: a model trained on permuted labels"
     registered = log_training(result, settings, reason=reason, extra=serving_artifacts(result, settings))
     record_registration(settings, registered, reason)
-    promoted = promote_version(settings, registered.version, reason, actor="xsell simulate", force=True)
+    promoted = promote_version(
+        settings,
+        registered.version,
+        reason,
+        actor="xsell simulate",
+        shadow_runs=partial(shadow_run_count, settings),
+        force=True,
+    )
     logger.warning("forced degraded v%d to champion at %s", registered.version, as_of)
     return {"version": registered.version, "promoted": promoted.promoted, "event": promoted.event.to_dict()}

@@ -1,8 +1,9 @@
-"""Prefect tasks of batch scoring: thin wrappers over `deploy.batch`, `deploy.shadow` and the registry."""
+"""Prefect tasks of batch scoring: thin wrappers over `serving.batch`, `serving.shadow` and the registry."""
 
 from __future__ import annotations
 
 from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,13 +15,13 @@ from tasks.retry import retry_on_io
 from xsell.settings import Settings
 
 if TYPE_CHECKING:
-    from deploy.batch import ScoringInput
+    from serving.batch import ScoringInput
 
 
 @task(name="serving-artifacts", retries=1, retry_condition_fn=retry_on_io, cache_policy=NO_CACHE)
 def serving_artifacts_task(result: Any, settings: Settings) -> Any:
     """Tier policy, tier table and adoption path to log with a trained model (None for a bring-your-own table)."""
-    from deploy.model_artifacts import serving_artifacts
+    from serving.model_artifacts import serving_artifacts
 
     return serving_artifacts(result, settings)
 
@@ -36,7 +37,7 @@ def reconcile_aliases_task(settings: Settings) -> int:
 @task(name="prepare-scoring", retries=1, retry_condition_fn=retry_on_io, cache_policy=NO_CACHE)
 def prepare_scoring_task(settings: Settings, as_of: date, out: Path, model_uri: str | None) -> ScoringInput:
     """Load the model and read the snapshot at `as_of` with what publishing needs (a `ScoringInput`)."""
-    from deploy.batch import prepare_scoring
+    from serving.batch import prepare_scoring
 
     return prepare_scoring(settings, as_of, out, model_uri)
 
@@ -44,7 +45,7 @@ def prepare_scoring_task(settings: Settings, as_of: date, out: Path, model_uri: 
 @task(name="score-chunk", cache_policy=NO_CACHE)
 def score_chunk_task(rows: pd.DataFrame, model: Any) -> pd.DataFrame:
     """Propensity and reason codes of one chunk of whole accounts (runs on a Dask worker in dask mode)."""
-    from deploy.batch import score_rows
+    from serving.batch import score_rows
 
     return score_rows(model, rows)
 
@@ -54,7 +55,7 @@ def publish_scored_task(
     settings: Settings, prepared: ScoringInput, scored: list[pd.DataFrame], out: Path
 ) -> dict[str, Any]:
     """Tier and publish the scored chunks (output file, CRM file, alerts, warehouse): in the flow's process."""
-    from deploy.batch import publish_scored
+    from serving.batch import publish_scored
 
     return publish_scored(settings, prepared, scored, out)
 
@@ -62,7 +63,7 @@ def publish_scored_task(
 @task(name="shadow-score", retries=1, retry_condition_fn=retry_on_io, cache_policy=NO_CACHE)
 def shadow_scores_task(settings: Settings, as_of: date, published_version: int, run_id: str) -> dict[str, Any] | None:
     """Shadow-score the challenger on the published rows, store and log the comparison (None: no challenger)."""
-    from deploy.batch import shadow_scores
+    from serving.batch import shadow_scores
 
     return shadow_scores(settings, as_of, published_version, run_id)
 
@@ -70,7 +71,7 @@ def shadow_scores_task(settings: Settings, as_of: date, published_version: int, 
 @task(name="realise-shadow", retries=1, retry_condition_fn=retry_on_io, cache_policy=NO_CACHE)
 def realise_shadow_task(settings: Settings) -> list[dict[str, Any]]:
     """Realised ROC-AUC/PR-AUC of earlier shadow runs whose labels have matured."""
-    from deploy.shadow import realise_matured
+    from serving.shadow import realise_matured
 
     return realise_matured(settings)
 
@@ -79,6 +80,7 @@ def realise_shadow_task(settings: Settings) -> list[dict[str, Any]]:
 def judge_challenger_task(settings: Settings, trigger: str) -> dict[str, Any] | None:
     """Promotion gates after a shadow run (per `registry.gates.mode`); the decision, or None when not judged."""
     from registry.gates import maybe_promote
+    from serving.shadow import shadow_run_count
 
-    decision = maybe_promote(settings, trigger)
+    decision = maybe_promote(settings, trigger, partial(shadow_run_count, settings))
     return None if decision is None else decision.to_dict()

@@ -50,7 +50,7 @@ def train_table_task(
     purge_periods: int | None = None,
 ) -> Any:
     """Run the same engine on a user's own feature table."""
-    from deploy.scoring import read_table
+    from serving.scoring import read_table
     from training.byo import train_table
 
     return train_table(

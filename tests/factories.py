@@ -520,7 +520,7 @@ def generated_home(root: Path, **overrides: Any) -> Iterator[Settings]:
     2024-01..2025-12, seed 7; dotted `overrides` on top); inside, the shell's XSELL_* and MLflow URI variables
     are unset and MLflow is quiet."""
     from ingest.pipeline import consolidate_raw
-    from xsell.synth import generate_raw
+    from synth import generate_raw
 
     with quiet_env():
         defaults = {

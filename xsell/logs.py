@@ -12,7 +12,20 @@ _RESERVED = set(vars(logging.LogRecord("x", 0, "x", 0, "x", None, None))) | {"me
 
 
 #: The platform's own top-level packages: their loggers follow the configured level.
-OWN_LOGGERS = ("xsell", "ingest", "features", "training", "registry", "monitoring", "deploy", "flows", "tasks", "bench")
+OWN_LOGGERS = (
+    "xsell",
+    "ingest",
+    "features",
+    "training",
+    "registry",
+    "monitoring",
+    "deploy",
+    "serving",
+    "synth",
+    "flows",
+    "tasks",
+    "bench",
+)
 
 
 def fields_of(record: logging.LogRecord) -> dict[str, Any]:

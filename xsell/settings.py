@@ -435,7 +435,7 @@ class RuntimeSettings(_Section):
 
 
 class ServicesSettings(_Section):
-    """Team-mode servers that `xsell services start` runs on loopback, state under HOME/services (see deploy/services.py).
+    """Team-mode servers that `xsell services start` runs on loopback, state under HOME/services (see deploy/team/services.py).
 
     Switching a command to team mode is environment only (`HOME/services/team.env`): `MLFLOW_TRACKING_URI` and
     `MLFLOW_TRACKING_USERNAME/PASSWORD`, `PREFECT_API_URL`, `XSELL_TRAINING__OPTUNA_STORAGE`.

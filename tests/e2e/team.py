@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from deploy.services import (
+from deploy.team.services import (
     Credentials,
     postgres_url,
 )

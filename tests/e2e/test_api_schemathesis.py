@@ -2,7 +2,7 @@
 
 A real server, not the ASGI app in process: what is fuzzed is what a client meets (uvicorn's parsing, the body
 limit in front of the app, the shadow worker and reloads running beside the requests). The home is a generated
-export trained on twice (`serving.trained_home`: v1 champion, v2 challenger in shadow); the admin token is set and
+export trained on twice (`api_server.trained_home`: v1 champion, v2 challenger in shadow); the admin token is set and
 given to schemathesis, so reloads are fuzzed too and `ignored_auth` checks that a call without it is refused.
 The run is bounded (`MAX_EXAMPLES` per operation and phase, a fixed seed, `RUN_SECONDS` at most) and must end with
 0 failures and 0 errors; the server must still be up, its log without a traceback.
@@ -22,8 +22,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from serving import serve_log, served_api, trained_home
 
+from api_server import serve_log, served_api, trained_home
 from xsell.settings import Settings
 
 pytestmark = pytest.mark.e2e

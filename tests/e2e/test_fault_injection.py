@@ -27,10 +27,10 @@ import duckdb
 import pandas as pd
 import pytest
 
+from synth import generate_raw
 from xsell.faults import FAULT_ENV
 from xsell.reaper import GRACE_SECONDS, TOKEN_ENV
 from xsell.settings import Settings, load_settings
-from xsell.synth import generate_raw
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

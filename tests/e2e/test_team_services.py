@@ -5,7 +5,7 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
-from deploy.services import services_dir, start_services
+from deploy.team.services import services_dir, start_services
 from tests.e2e.team import TeamServices, xsell
 
 

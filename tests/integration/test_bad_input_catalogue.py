@@ -26,8 +26,8 @@ import catalogue_checks as k
 import corruptions as c
 import pytest
 
+from synth import generate_raw
 from xsell.settings import ENV_PREFIX, GeneratorSettings
-from xsell.synth import generate_raw
 
 pytestmark = pytest.mark.slow
 

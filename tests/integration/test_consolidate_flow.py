@@ -10,8 +10,8 @@ import duckdb
 import pytest
 
 from ingest.errors import ContractError
+from synth import generate_raw
 from xsell.settings import Settings, load_settings
-from xsell.synth import generate_raw
 
 
 @pytest.fixture(scope="module")

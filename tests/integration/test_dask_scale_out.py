@@ -142,8 +142,8 @@ def test_storing_a_snapshot_computed_on_another_load_is_refused(consolidated: Se
 @pytest.fixture(scope="module")
 def trained(consolidated: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """A copy of the consolidated home with one small model registered as champion (tier policy logged)."""
-    from deploy.model_artifacts import serving_artifacts
     from registry.log_training import log_training
+    from serving.model_artifacts import serving_artifacts
     from training.dataset import load_training_frame
     from training.pipeline import train_propensity
 

@@ -10,8 +10,8 @@ import pytest
 
 from ingest.contract import TABLES
 from ingest.pipeline import consolidate_raw
+from synth import generate_raw
 from xsell.settings import load_settings
-from xsell.synth import generate_raw
 
 DEFECTS = ["duplicates", "invalid", "future_dated", "orphans"]
 

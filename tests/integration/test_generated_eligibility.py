@@ -22,11 +22,11 @@ from features.grid import month_end
 from features.store import connect_warehouse
 from ingest.contract import TIER_ORDER
 from ingest.pipeline import consolidate_raw
+from synth import generate_raw
+from synth.catalog import plan_catalog
+from synth.timeline import NULL, build_timeline
+from synth.world import PRIMARY, simulate_world
 from xsell.settings import Settings, load_settings
-from xsell.synth import generate_raw
-from xsell.synth.catalog import plan_catalog
-from xsell.synth.timeline import NULL, build_timeline
-from xsell.synth.world import PRIMARY, simulate_world
 
 pytestmark = pytest.mark.slow
 

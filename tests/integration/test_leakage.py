@@ -32,9 +32,9 @@ from ingest.contract import TABLES_BY_NAME, TableSpec
 from ingest.files import find_parts, inspect_part
 from ingest.pipeline import consolidate_raw
 from ingest.stage import typed_expr
+from synth import generate_raw
 from xsell.duck import quote_ident, quote_str
 from xsell.settings import Settings, load_settings
-from xsell.synth import generate_raw
 
 ACCOUNTS, START, END, SEED = 180, "2025-01", "2026-06", 20261123
 CUTS = 3

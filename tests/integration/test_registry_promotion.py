@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from features.store import connect_warehouse
 from flows.cli import app
 from registry.aliases import AliasState, current_aliases
 from registry.gates import maybe_promote
+from serving.shadow import shadow_run_count
 from tasks.training_tasks import log_and_register_task
 from tests.unit.registry.governance import client_of, insert_shadow_runs
 from training.dataset import labelled_snapshot_dates, load_training_frame
@@ -76,7 +78,7 @@ def test_two_trainings_then_dry_run_refusal_promotion_and_rollback(trained: Sett
         con.close()
     insert_shadow_runs(settings, challenger=2, champion=1, days=days)
     dry = load_settings(home=settings.home, **{"registry.gates.mode": "dry_run"})
-    verdict = maybe_promote(dry, "integration shadow run")
+    verdict = maybe_promote(dry, "integration shadow run", partial(shadow_run_count, dry))
     assert verdict is not None and verdict.challenger_version == 2 and current_aliases(settings).champion == 1
     assert (
         verdict.evidence["rows"] > 0 and len(verdict.evidence["eval_dates"]) == settings.registry.gates.eval_snapshots
@@ -101,7 +103,7 @@ def test_two_trainings_then_dry_run_refusal_promotion_and_rollback(trained: Sett
     lenient = load_settings(
         home=settings.home, **{k.removeprefix("XSELL_").lower().replace("__", "."): v for k, v in LENIENT.items()}
     )
-    automatic = maybe_promote(lenient, "integration shadow run")
+    automatic = maybe_promote(lenient, "integration shadow run", partial(shadow_run_count, lenient))
     assert automatic is not None and automatic.passed and current_aliases(settings).champion == 2
     history = json.loads(xsell(settings, "history", "--json").stdout)
     assert [e["action"] for e in history] == [

@@ -16,12 +16,12 @@ from features.store import connect_warehouse
 from ingest.pipeline import consolidate_raw
 from registry.log_training import RegisteredModel, log_training
 from registry.models import alias_uri, load_model, model_versions
+from synth import generate_raw
 from tests.unit.registry.factories import QUIET
 from training.dataset import load_training_frame
 from training.pipeline import train_propensity
 from training.result import TrainingResult
 from xsell.settings import ENV_PREFIX, Settings, load_settings
-from xsell.synth import generate_raw
 
 Trained = tuple[Settings, Any, TrainingResult, RegisteredModel, RegisteredModel]
 

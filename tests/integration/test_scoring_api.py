@@ -13,10 +13,10 @@ from typing import Any
 import httpx
 import pandas as pd
 import pytest
-from serving import served_api, trained_home
 
-from deploy.batch import publish_scores
 from features.store import connect_warehouse, list_snapshots
+from api_server import served_api, trained_home
+from serving.batch import publish_scores
 from xsell.settings import Settings
 
 pytestmark = pytest.mark.slow

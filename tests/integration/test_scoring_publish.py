@@ -16,15 +16,15 @@ import pytest
 from factories import generated_home, run_xsell
 from mlflow import MlflowClient
 
-from deploy.batch import publish_scores, shadow_scores
-from deploy.model_artifacts import POLICY_ARTIFACT, serving_artifacts
-from deploy.publish import PUBLIC_COLUMNS
-from deploy.serving_store import SCORES, SHADOW_SCORES, shadow_runs
-from deploy.shadow import shadow_experiment, shadow_run_count
-from deploy.tiers import TierPolicy
 from features.build import read_snapshot
 from features.store import connect_warehouse
 from registry.log_training import RegisteredModel, log_training
+from serving.batch import publish_scores, shadow_scores
+from serving.model_artifacts import POLICY_ARTIFACT, serving_artifacts
+from serving.publish import PUBLIC_COLUMNS
+from serving.shadow import shadow_experiment, shadow_run_count
+from serving.store import SCORES, SHADOW_SCORES, shadow_runs
+from serving.tiers import TierPolicy
 from training.dataset import load_training_frame
 from training.pipeline import train_propensity
 from xsell.settings import Settings
@@ -155,7 +155,7 @@ def test_reruns_are_idempotent_and_alerts_follow_the_previous_run(trained: Train
 
 def test_bad_output_format_is_refused(trained: Trained, tmp_path: Path) -> None:
     settings, *_ = trained
-    from deploy.scoring import ScoringError
+    from serving.scoring import ScoringError
 
     with pytest.raises(ScoringError, match=r"scores\.txt"):
         publish_scores(settings, AS_OF, tmp_path / "scores.txt")

@@ -16,8 +16,8 @@ from monitoring.history import read_history
 from monitoring.replay import TIMELINE_COLUMNS, read_timeline
 from monitoring.site_links import check_links
 from registry.audit import read_events
+from synth import generate_raw
 from xsell.settings import load_settings
-from xsell.synth import generate_raw
 
 pytestmark = pytest.mark.slow
 

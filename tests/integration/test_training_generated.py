@@ -15,11 +15,11 @@ import pytest
 
 from features.store import connect_warehouse
 from ingest.pipeline import consolidate_raw
+from synth import generate_raw
 from training.dataset import load_training_frame
 from training.pipeline import train_propensity
 from training.result import TrainingResult
 from xsell.settings import Settings, load_settings
-from xsell.synth import generate_raw
 
 ACCOUNTS, SEED, TRIALS = 600, 11, 10
 

@@ -11,10 +11,10 @@ from typing import Any
 
 from mlflow import MlflowClient
 
-from deploy.serving_store import SHADOW_RUNS, ensure_tables
 from ingest.pipeline import open_warehouse
 from registry.audit import record_registration
 from registry.log_training import log_training
+from serving.store import SHADOW_RUNS, ensure_tables
 from training.result import TrainingResult
 from xsell.settings import Settings, load_settings
 

@@ -5,6 +5,7 @@ The identity here is `registry.actor` (team mode asks the MLflow server: tests/e
 from __future__ import annotations
 
 import getpass
+from functools import partial
 
 import pytest
 
@@ -12,6 +13,7 @@ from registry.access import AccessDenied, Identity, acting_identity, is_champion
 from registry.aliases import AliasState, current_aliases, promote, reconcile, rollback
 from registry.audit import read_alias_state, read_events, verify_audit_log
 from registry.gates import promote_version
+from serving.shadow import shadow_run_count
 from tests.unit.registry.governance import client_of
 from xsell.settings import Settings, load_settings
 
@@ -58,7 +60,7 @@ def test_others_are_refused_with_an_audit_entry(governed: Settings) -> None:
     bob = as_user(governed, "bob", champion_movers=["alice", "role:release-managers"])
     # promote through the gates' entry point: refused before any gate runs
     with pytest.raises(AccessDenied, match=r"bob \(registry.actor\) is not in registry.access.champion_movers"):
-        promote_version(bob, 3, "I think it is better", force=True)
+        promote_version(bob, 3, "I think it is better", force=True, shadow_runs=partial(shadow_run_count, bob))
     # and the lower-level moves, as an automatic caller labelled differently
     with pytest.raises(AccessDenied, match="rollback"):
         rollback(bob, "undo", "xsell monitor")

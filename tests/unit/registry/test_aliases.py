@@ -4,6 +4,7 @@ or rollback failing half-way leaves the old champion serving, and reconcile repa
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from registry.aliases import AliasState, current_aliases, promote, reconcile, re
 from registry.audit import read_alias_state, read_events, verify_audit_log
 from registry.errors import RegistryError
 from registry.gates import maybe_promote, promote_version
+from serving.shadow import shadow_run_count
 from tests.unit.registry.governance import client_of
 from xsell.settings import Settings, load_settings
 
@@ -77,7 +79,7 @@ def test_errors_name_what_is_missing(governed: Settings) -> None:
         promote(governed, 1, "again")
     client_of(governed).delete_registered_model_alias(governed.registry.model_name, governed.registry.challenger_alias)
     with pytest.raises(RegistryError, match="has no challenger"):
-        promote_version(governed)
+        promote_version(governed, shadow_runs=partial(shadow_run_count, governed))
     assert current_aliases(governed).champion == 1
 
 
@@ -152,16 +154,19 @@ def _refuse_delete(self: Any, name: str, alias: str) -> None:
 
 def test_promote_version_by_mode(governed: Settings) -> None:
     # enabled (default): no warehouse to evaluate on, so the gates cannot pass: refused and recorded
-    refused = promote_version(governed, reason="no evidence")
+    refused = promote_version(governed, reason="no evidence", shadow_runs=partial(shadow_run_count, governed))
     assert not refused.promoted and refused.event.action == "refuse"
     assert "could not be evaluated" in refused.event.outcome and current_aliases(governed).champion == 1
     # forced: promoted, the missing evaluation on record
-    forced = promote_version(governed, reason="hotfix", force=True)
+    forced = promote_version(governed, reason="hotfix", force=True, shadow_runs=partial(shadow_run_count, governed))
     assert forced.promoted and forced.event.outcome == "promoted by force; gates not evaluated"
     assert "gates_error" in forced.event.evidence
     # disabled: promoted without evaluation
     disabled = load_settings(home=governed.home, **{"registry.gates.mode": "disabled"})
-    assert promote_version(disabled, 2, "gates off").event.outcome == "promoted (gates disabled)"
+    assert (
+        promote_version(disabled, 2, "gates off", shadow_runs=partial(shadow_run_count, disabled)).event.outcome
+        == "promoted (gates disabled)"
+    )
     assert current_aliases(governed) == AliasState(champion=2, challenger=None, previous_champion=3)
 
 
@@ -176,7 +181,9 @@ def test_status_lists_aliases_versions_and_decisions(governed: Settings) -> None
 
 def test_maybe_promote_waits_for_mode_and_shadow_runs(governed: Settings) -> None:
     disabled = load_settings(home=governed.home, **{"registry.gates.mode": "disabled"})
-    assert maybe_promote(disabled, "shadow run 2025-08-31") is None
-    assert maybe_promote(governed, "shadow run 2025-08-31") is None  # v3 has no shadow run yet
+    assert maybe_promote(disabled, "shadow run 2025-08-31", partial(shadow_run_count, disabled)) is None
+    assert (
+        maybe_promote(governed, "shadow run 2025-08-31", partial(shadow_run_count, governed)) is None
+    )  # v3 has no shadow run yet
     assert actions(governed) == ["register", "register", "register"]
     assert current_aliases(governed).champion == 1

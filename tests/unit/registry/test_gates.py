@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ import pytest
 
 from registry.errors import RegistryError
 from registry.gates import compare_scores, evaluate_gates, shadow_check
+from serving.shadow import shadow_run_count
 from tests.unit.registry.governance import insert_shadow_runs
 from xsell.settings import GateSettings, Settings, load_settings
 
@@ -117,7 +119,7 @@ def test_evaluate_gates_rescores_both_registered_models_and_writes_a_report(
     insert_shadow_runs(governed, challenger=3, champion=1, days=[pd.Timestamp("2025-07-31").date()] * 2)
     rows = feature_rows[feature_rows["as_of"] == feature_rows["as_of"].max()]
     # when the gates are evaluated on recent labelled rows
-    decision = evaluate_gates(governed, frame=rows)
+    decision = evaluate_gates(governed, frame=rows, shadow_runs=partial(shadow_run_count, governed))
     # then both were scored on the same rows: no gain, so the margin fails; one distinct as-of is one shadow run
     assert (decision.champion_version, decision.challenger_version) == (1, 3)
     assert set(decision.failed) >= {"pr_auc_gain", "shadow_runs"}
@@ -137,10 +139,10 @@ def test_evaluate_gates_passes_with_lenient_thresholds(governed: Settings, featu
             "registry.gates.min_shadow_runs": 0,
         },
     )
-    decision = evaluate_gates(lenient, 2, frame=feature_rows)
+    decision = evaluate_gates(lenient, 2, frame=feature_rows, shadow_runs=partial(shadow_run_count, lenient))
     assert decision.passed and decision.challenger_version == 2
 
 
 def test_evaluate_gates_names_a_missing_version(governed: Settings, feature_rows: pd.DataFrame) -> None:
     with pytest.raises(RegistryError, match="has no version 9"):
-        evaluate_gates(governed, 9, frame=feature_rows)
+        evaluate_gates(governed, 9, frame=feature_rows, shadow_runs=partial(shadow_run_count, governed))

@@ -14,8 +14,8 @@ import pytest
 from factories import read_raw_parts
 
 from ingest.contract import ACCOUNTS, TABLES, TableSpec, table_folder
+from synth import GenerationManifest, generate_raw
 from xsell.settings import DefectRates, GeneratorSettings
-from xsell.synth import GenerationManifest, generate_raw
 
 RATES = DefectRates(
     duplicate=0.03,

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from ingest.contract import TABLES, table_folder
+from synth import MANIFEST_NAME, GenerationManifest, GeneratorError, generate_raw
 from xsell.settings import FeatureSpec, GeneratorSettings, ProductSpec
-from xsell.synth import MANIFEST_NAME, GenerationManifest, GeneratorError, generate_raw
 
 SMALL = GeneratorSettings(accounts=60)
 

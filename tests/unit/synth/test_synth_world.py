@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 
 from ingest.contract import TIER_ORDER
+from synth import GenerationManifest, generate_raw
+from synth.catalog import plan_catalog
+from synth.timeline import build_timeline
+from synth.world import simulate_world
 from xsell.settings import GeneratorSettings
-from xsell.synth import GenerationManifest, generate_raw
-from xsell.synth.catalog import plan_catalog
-from xsell.synth.timeline import build_timeline
-from xsell.synth.world import simulate_world
 
 
 def read_folder(folder: Path) -> pd.DataFrame:

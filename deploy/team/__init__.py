@@ -1,0 +1,1 @@
+"""Team-mode operations: credentials, process supervision, PostgreSQL, MLflow and Prefect servers."""

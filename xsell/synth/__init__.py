@@ -1,8 +1,0 @@
-"""Synthetic RAW exports that follow the data contract: a simulated B2B SaaS world with recorded defects."""
-
-from xsell.synth.errors import GeneratorError
-from xsell.synth.generate import generate_raw
-from xsell.synth.manifest import MANIFEST_NAME, GenerationManifest, TableCounts
-from xsell.synth.writer import EXTRA_COLUMN
-
-__all__ = ["EXTRA_COLUMN", "MANIFEST_NAME", "GenerationManifest", "GeneratorError", "TableCounts", "generate_raw"]
