@@ -22,8 +22,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from api_server import serve_log, served_api, trained_home
+
 from xsell.settings import Settings
 
 pytestmark = pytest.mark.e2e

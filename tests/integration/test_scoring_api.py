@@ -13,9 +13,9 @@ from typing import Any
 import httpx
 import pandas as pd
 import pytest
+from api_server import served_api, trained_home
 
 from features.store import connect_warehouse, list_snapshots
-from api_server import served_api, trained_home
 from serving.batch import publish_scores
 from xsell.settings import Settings
 
