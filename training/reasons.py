@@ -84,7 +84,7 @@ def sentence(name: str, row: Mapping[str, Any], catalog: Mapping[str, FeatureInf
             text = definition.reason(value, context) if isinstance(value, str) else None
         else:
             try:
-                text = definition.reason(float(value), context)
+                text = definition.reason(float(value), context)  # type: ignore[arg-type]
             except (TypeError, ValueError, OverflowError):  # e.g. exp() of a huge velocity: the generic one
                 text = None
     if text is None:
