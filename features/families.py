@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from features.catalog import COHORT_BASES, FEATURES_BY_NAME, TREND_DAYS, cohort_name
+from features.catalog import FEATURES_BY_NAME
+from features.definition import COHORT_BASES, TREND_DAYS, cohort_name
 from ingest.contract import TICKETS, TIER_ORDER, TOUCHES
 from xsell.duck import quote_str
 

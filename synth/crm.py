@@ -14,7 +14,8 @@ from synth.ids import new_ids
 from synth.manifest import TableCounts
 from synth.randomness import stream
 from synth.timeline import DAY, NULL, Timeline, extract_days, year_of
-from synth.world import OPP_TYPES, PRIMARY, WON, World
+from synth.world import World
+from synth.world_state import OPP_TYPES, PRIMARY, WON
 from xsell.settings import GeneratorSettings
 
 #: mean days between attribute updates of an account

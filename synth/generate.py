@@ -5,46 +5,23 @@ from __future__ import annotations
 import logging
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ingest.contract import (
-    ACCOUNTS,
-    FEATURES,
-    INVOICES,
-    NPS,
-    OPPORTUNITIES,
-    PRODUCTS,
-    SUBSCRIPTIONS,
-    TABLES,
-    TICKETS,
-    TOUCHES,
-    USAGE,
-    TableSpec,
-    table_folder,
-)
-from synth import crm, tables
+from ingest.contract import FEATURES, PRODUCTS, TABLES, USAGE, table_folder
 from synth.catalog import CatalogPlan, plan_catalog
-from synth.defects import (
-    DefectSpec,
-    impossible_score,
-    inject_table,
-    inject_usage,
-    negative,
-    unknown_label,
-)
+from synth.defects import inject_usage
 from synth.ids import new_ids
 from synth.manifest import GenerationManifest, TableCounts
 from synth.randomness import stream
+from synth.table_parts import render_tables
 from synth.timeline import DAY, Timeline, build_timeline
 from synth.usage import UsageRenderer
 from synth.world import World, simulate_world
 from synth.writer import (
-    EXTRA_COLUMN,
     PARQUET_OPTIONS,
     check_target,
     staging_dir,
@@ -58,27 +35,8 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[str, float], None]
 
-#: timestamp rendering per table, imitating the sample export
-TS_STYLE = {
-    ACCOUNTS.name: "Z",
-    OPPORTUNITIES.name: "Z",
-    INVOICES.name: "naive",
-    TICKETS.name: "+00:00",
-    TOUCHES.name: "Z",
-}
-#: NPS files carry the survey tool's local offset, which changed over the years
-NPS_STYLES = ("+10:00", "-05:00", "+00:00")
+#: orphan workspace ids the usage defects draw from
 ORPHAN_POOL = 30
-
-
-@dataclass
-class _Part:
-    """One file of one table, ready to write."""
-
-    spec: TableSpec
-    relpath: str
-    frame: pd.DataFrame
-    ts_style: str
 
 
 def generate_raw(
@@ -137,7 +95,7 @@ def _generate(
     export_ts = export_ms // 1000
     report("tables", 0.86)
 
-    parts, table_counts = _render_tables(world, catalog, timeline, settings, seed, export_ts, taken)
+    parts, table_counts = render_tables(world, catalog, timeline, settings, seed, export_ts, taken)
     counts.update(table_counts)
     rng = stream(seed, "unknown_columns")
     candidates = sorted(p.relpath for p in parts)
@@ -261,161 +219,4 @@ def _write_parquet_table(table: pa.Table, path: Path) -> None:
     pq.write_table(table, path, row_group_size=1_000_000, **PARQUET_OPTIONS)
 
 
-def _render_tables(
-    world: World,
-    catalog: CatalogPlan,
-    timeline: Timeline,
-    settings: GeneratorSettings,
-    seed: int,
-    export_ts: int,
-    taken: set[str],
-) -> tuple[list[_Part], dict[str, TableCounts]]:
-    rates = settings.defects
-    parts: list[_Part] = []
-    counts: dict[str, TableCounts] = {}
-
-    def orphan_accounts(kind: str, name: str) -> Callable[[int], np.ndarray]:
-        def make(n: int) -> np.ndarray:
-            pool = new_ids(stream(seed, f"orphans.{name}"), kind, max(3, n // 3 + 1), taken)
-            return pool[stream(seed, f"orphans.pick.{name}").integers(0, len(pool), n)]
-
-        return make
-
-    def keys(kind: str, name: str) -> Callable[[int], np.ndarray]:
-        return lambda n: new_ids(stream(seed, f"keys.{name}"), kind, n, taken)
-
-    def ticket_keys(n_clean: int) -> Callable[[int], np.ndarray]:
-        return lambda n: tables.ticket_ids(n_clean, n)
-
-    # crm/accounts: quarterly extracts
-    extracts = crm.account_extracts(world, timeline, settings, export_ts, seed)
-    counts[ACCOUNTS.name] = extracts.counts
-    for k, day in enumerate(extracts.extract_days):
-        date = str(np.datetime64(day, "D"))
-        suffix = ".csv" if k % 2 == 0 else ".csv.gz"
-        frame = extracts.frame[extracts.frame["_part"] == k]
-        parts.append(_Part(ACCOUNTS, f"{ACCOUNTS.name}/accounts_extract_{date}{suffix}", frame, "Z"))
-
-    plans: list[tuple[TableSpec, pd.DataFrame, DefectSpec, str, str | None, str | None]] = [
-        (
-            OPPORTUNITIES,
-            crm.opportunities(world, catalog, export_ts, seed, taken),
-            DefectSpec(
-                id_columns=("account_id",),
-                orphan_column="account_id",
-                key_column="opportunity_id",
-                values=(("type", unknown_label),),
-            ),
-            "opportunity",
-            "account",
-            "created_at",
-        ),
-        (
-            SUBSCRIPTIONS,
-            tables.subscriptions(world, catalog, export_ts // DAY, seed, taken),
-            DefectSpec(
-                id_columns=("customer_id",),
-                orphan_column="customer_id",
-                key_column="subscription_item_id",
-                # in place: the item (who owns what, from when) must survive its impossible seats or mrr
-                values=(("seats", negative), ("mrr", negative)),
-            ),
-            "subscription_item",
-            "customer",
-            "start_date",
-        ),
-        (
-            INVOICES,
-            tables.invoices(world, timeline, export_ts, seed, taken),
-            DefectSpec(
-                id_columns=("customer_id",),
-                orphan_column="customer_id",
-                key_column="invoice_id",
-                values=(("status", unknown_label),),
-            ),
-            "invoice",
-            "customer",
-            "issued_at",
-        ),
-        (
-            TICKETS,
-            tables.tickets(world, catalog, timeline, export_ts, seed),
-            DefectSpec(
-                id_columns=("account_id",),
-                orphan_column="account_id",
-                key_column="ticket_id",
-                future_columns=("created_at", "solved_at"),
-                values=(("priority", unknown_label), ("category", unknown_label)),
-            ),
-            "ticket",
-            "account",
-            "created_at",
-        ),
-        (
-            NPS,
-            tables.nps(world, timeline, export_ts, seed, taken),
-            DefectSpec(
-                id_columns=("account_id",),
-                orphan_column="account_id",
-                key_column="response_id",
-                invalid=impossible_score,
-                future_columns=("submitted_at",),
-            ),
-            "response",
-            "account",
-            "submitted_at",
-        ),
-        (
-            TOUCHES,
-            tables.touches(world, catalog, export_ts, seed, taken),
-            DefectSpec(
-                id_columns=("account_id",),
-                orphan_column="account_id",
-                key_column="touch_id",
-                future_columns=("occurred_at",),
-                values=(("channel", unknown_label), ("action", unknown_label)),
-            ),
-            "touch",
-            "account",
-            "occurred_at",
-        ),
-    ]
-    for spec, frame, defect_spec, key_kind, orphan_kind, sort_col in plans:
-        new_keys = ticket_keys(len(frame)) if key_kind == "ticket" else keys(key_kind, spec.name)
-        frame, table_counts = inject_table(
-            frame,
-            defect_spec,
-            rates,
-            stream(seed, f"defects.{spec.name}"),
-            export_ts=export_ts,
-            new_keys=new_keys,
-            orphan_ids=orphan_accounts(orphan_kind, spec.name) if orphan_kind else None,
-        )
-        counts[spec.name] = table_counts
-        parts.extend(_split_parts(spec, frame, sort_col, int(settings.end[:4])))
-    return parts, counts
-
-
-def _split_parts(spec: TableSpec, frame: pd.DataFrame, sort_col: str | None, end_year: int) -> list[_Part]:
-    """Split a table into its files: one per `_part` value (year), formats alternating as in the sample."""
-    folder = spec.name
-    stem = spec.name.rsplit("/", 1)[1]
-    if spec is SUBSCRIPTIONS:
-        ordered = frame.sort_values(sort_col, kind="stable") if sort_col else frame
-        return [_Part(spec, f"{folder}/subscription_items.csv.gz", ordered, "Z")]
-    # a table without rows still gets one (header-only) file, so every contract folder exists
-    values = sorted(frame["_part"].unique().tolist()) or [end_year]
-    out = []
-    for i, value in enumerate(values):
-        part = frame[frame["_part"] == value]
-        if sort_col:
-            part = part.sort_values(sort_col, kind="stable")
-        suffix = ".csv" if i % 2 == 0 else ".csv.gz"
-        if spec is TOUCHES and i == len(values) - 1 and i > 0:
-            suffix = ".parquet"
-        style = NPS_STYLES[i % len(NPS_STYLES)] if spec is NPS else TS_STYLE.get(spec.name, "Z")
-        out.append(_Part(spec, f"{folder}/{stem}_{value}{suffix}", part, style))
-    return out
-
-
-__all__ = ["EXTRA_COLUMN", "generate_raw"]
+__all__ = ["generate_raw"]

@@ -13,7 +13,8 @@ from synth.catalog import CatalogPlan
 from synth.ids import new_ids
 from synth.randomness import sigmoid, stream
 from synth.timeline import DAY, NULL, Timeline, year_of
-from synth.world import CHANNELS, ENGAGED, OPENED, PRIMARY, World
+from synth.world import World
+from synth.world_state import CHANNELS, ENGAGED, OPENED, PRIMARY
 
 TICKET_PRIORITIES = ("low", "normal", "high", "urgent")
 TICKET_CATEGORIES = ("billing", "bug", "how_to", "feature_request", "integration", "security")

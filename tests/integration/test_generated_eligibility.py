@@ -25,7 +25,8 @@ from ingest.pipeline import consolidate_raw
 from synth import generate_raw
 from synth.catalog import plan_catalog
 from synth.timeline import NULL, build_timeline
-from synth.world import PRIMARY, simulate_world
+from synth.world import simulate_world
+from synth.world_state import PRIMARY
 from xsell.settings import Settings, load_settings
 
 pytestmark = pytest.mark.slow

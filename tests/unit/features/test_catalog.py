@@ -10,7 +10,6 @@ import pytest
 
 from features.build import build_snapshot
 from features.catalog import (
-    COHORT_BASES,
     FAMILIES,
     FEATURES,
     FEATURES_BY_NAME,
@@ -20,6 +19,7 @@ from features.catalog import (
     render_markdown,
     write_catalog,
 )
+from features.definition import COHORT_BASES
 from features.store import connect_warehouse
 from xsell.settings import Settings, load_settings
 

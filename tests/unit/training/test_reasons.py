@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -94,3 +96,65 @@ def test_non_finite_and_huge_values_give_a_sentence_never_an_error() -> None:
     every = {name: float("inf") for name in CATALOG if not name.startswith(("segment", "industry", "primary_tier"))}
     for name in every:
         assert sentence(name, {**every, "product": "widgets"}, CATALOG, "product"), name
+
+
+#: Values every feature is said with in the fixed frame: zero, one, fractions, negatives, large and huge numbers,
+#: unknown and infinite values, and text.
+FIXED_VALUES: tuple[Any, ...] = (
+    0,
+    1,
+    2,
+    0.5,
+    -0.3,
+    0.123,
+    -1.7,
+    12.5,
+    150.7,
+    1234.0,
+    25_000,
+    3_000_000.0,
+    1e16,
+    1000.0,
+    None,
+    float("nan"),
+    float("inf"),
+    -float("inf"),
+    "mid_market",
+)
+GOLDEN = Path(__file__).with_name("data") / "reasons_golden.json"
+
+
+def fixed_reasons() -> dict[str, str | None]:
+    """Sentences and reason columns of every catalog feature over a fixed frame, keyed `case|feature|value`."""
+    out: dict[str, str | None] = {}
+    contexts: dict[str, dict[str, Any]] = {
+        "full": {"product": "widgets", "primary_tier": "professional"},
+        "bare": {},
+    }
+    for case, context in contexts.items():
+        for name in CATALOG:
+            for k, value in enumerate(FIXED_VALUES):
+                row = {**context, name: value}
+                if case == "full":
+                    row |= {f"{name}_cohort_pct": (0.05 + 0.9 * k / len(FIXED_VALUES))}
+                out[f"{case}|{name}|{value!r}"] = sentence(name, row, CATALOG, "product" if context else None)
+    names = list(CATALOG)
+    rng = np.random.default_rng(7)
+    values = {n: [FIXED_VALUES[(i * 7 + j) % len(FIXED_VALUES)] for i in range(24)] for j, n in enumerate(names)}
+    rows = pd.DataFrame({"product": [f"p{i % 3}" for i in range(24)], **values})
+    contrib = rng.normal(size=(24, len(names)))
+    frame = reason_frame(contrib, names, rows, CATALOG, top=5, product_column="product")
+    for i, record in enumerate(frame.to_dict("records")):
+        for column, text in record.items():
+            out[f"frame|{i}|{column}"] = text
+    return out
+
+
+def test_reasons_on_a_fixed_frame_are_unchanged() -> None:
+    # given every catalog feature at fixed values, with and without product, tier and cohort rank
+    # when sentences and reason columns are made
+    got = fixed_reasons()
+    # then each one is byte for byte the text captured before templates moved onto the feature definitions
+    expected = json.loads(GOLDEN.read_text(encoding="utf-8"))
+    assert sorted(got) == sorted(expected)
+    assert [k for k in expected if got[k] != expected[k]] == []
