@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from ingest.pipeline import open_warehouse
+from registry.client import existing_registry_client
 from xsell.settings import Settings
 
 if TYPE_CHECKING:
@@ -137,8 +139,6 @@ def resolve_actor(settings: Settings, actor: str | None = None) -> str:
 @contextmanager
 def _warehouse(settings: Settings, read_only: bool) -> Iterator[duckdb.DuckDBPyConnection]:
     """The warehouse opened briefly; a lock held by another writer is waited for up to LOCK_WAIT_SECONDS."""
-    from ingest.pipeline import open_warehouse
-
     deadline = time.monotonic() + LOCK_WAIT_SECONDS
     delay = 0.05
     while True:
@@ -395,13 +395,11 @@ def verify_audit_log(settings: Settings) -> list[str]:
 
 def _tag_versions(settings: Settings, event: AuditEvent) -> None:
     """Copy the event onto the model versions it names as tag `audit.NNNNNN` (a failure is logged, not raised)."""
-    from registry.models import _client
-
     versions = {v for v in (event.from_version, event.to_version) if v is not None}
     if not versions:
         return
     try:
-        client = _client(settings)
+        client = existing_registry_client(settings)
         if client is None:
             return
         for version in sorted(versions):

@@ -19,7 +19,8 @@ from typing import Any
 import pandas as pd
 
 from features.build import read_snapshot
-from registry.log_training import ExtraLogs, metric_key
+from registry.client import use_tracking_uri
+from registry.run_content import ExtraLogs, metric_key
 from serving.adoption import adjacent_products, mine_adoption_path, next_products
 from serving.adoption import render_markdown as render_path
 from serving.tiers import TierPolicy, choose_policy, gate_frame, render_tier_table
@@ -113,8 +114,6 @@ def load_tier_policy(run_id: str | None, settings: Settings) -> TierPolicy | Non
         return None
     import mlflow
     from mlflow.exceptions import MlflowException
-
-    from registry.tracking import use_tracking_uri
 
     use_tracking_uri(settings.mlflow_uri)
     try:
