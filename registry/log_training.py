@@ -17,13 +17,13 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from registry.client import registry_client
 from registry.model_card import render_model_card
 from registry.model_input import build_signature
+from registry.models import RegisteredModel
 from registry.provenance import model_metadata, pip_requirements, provenance
 from registry.pyfunc import MODEL_ARTIFACT, entry_point, save_fitted_model
 from registry.run_content import PLOTS, ExtraLogs, finite, run_content, stage_artifacts, trial_records
@@ -32,37 +32,12 @@ from training.result import TrainingResult
 from xsell.faults import fault_point
 from xsell.settings import Settings
 
-__all__ = ["MODEL_PATH", "RegisteredModel", "log_training", "log_trial_runs"]
+__all__ = ["MODEL_PATH", "log_training", "log_trial_runs"]
 
 logger = logging.getLogger(__name__)
 
 #: Artifact path of the logged model inside its MLflow logged-model record.
 MODEL_PATH = "model"
-
-
-@dataclass(frozen=True)
-class RegisteredModel:
-    """What `log_training` registered."""
-
-    name: str
-    version: int
-    run_id: str
-    model_uri: str  # models:/NAME/VERSION
-    aliases: tuple[str, ...]  # the aliases this version got
-    metrics: dict[str, float] = field(default_factory=dict)  # headline metrics (holdout, overall) and CV best
-    experiment_id: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able values (for flow results and the CLI)."""
-        return {
-            "name": self.name,
-            "version": self.version,
-            "run_id": self.run_id,
-            "model_uri": self.model_uri,
-            "aliases": list(self.aliases),
-            "metrics": dict(self.metrics),
-            "experiment_id": self.experiment_id,
-        }
 
 
 def log_trial_runs(client: Any, experiment_id: str, parent_run_id: str, result: TrainingResult) -> int:

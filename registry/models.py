@@ -20,6 +20,7 @@ from xsell.settings import Settings
 __all__ = [
     "LoadedModel",
     "ModelVersionInfo",
+    "RegisteredModel",
     "RegistryError",
     "alias_uri",
     "load_model",
@@ -50,6 +51,31 @@ class ModelVersionInfo:
     def uri(self) -> str:
         """`models:/NAME/VERSION`."""
         return f"models:/{self.name}/{self.version}"
+
+
+@dataclass(frozen=True)
+class RegisteredModel:
+    """What `log_training` registered."""
+
+    name: str
+    version: int
+    run_id: str
+    model_uri: str  # models:/NAME/VERSION
+    aliases: tuple[str, ...]  # the aliases this version got
+    metrics: dict[str, float] = field(default_factory=dict)  # headline metrics (holdout, overall) and CV best
+    experiment_id: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able values (for flow results and the CLI)."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "run_id": self.run_id,
+            "model_uri": self.model_uri,
+            "aliases": list(self.aliases),
+            "metrics": dict(self.metrics),
+            "experiment_id": self.experiment_id,
+        }
 
 
 @dataclass(frozen=True)

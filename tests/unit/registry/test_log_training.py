@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from registry.log_training import RegisteredModel, log_training
-from registry.models import model_versions
+from registry.log_training import log_training
+from registry.models import RegisteredModel, model_versions
 from registry.provenance import code_version
 from registry.run_content import PLOTS
 from training.result import TrainingResult
