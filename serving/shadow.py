@@ -28,7 +28,10 @@ from scipy import stats
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from features.families import date_sql
+from features.grid import data_bounds
 from features.labels import conversion_cte, label_expr
+from features.store import connect_warehouse, table_exists
+from ingest.pipeline import open_warehouse
 from registry.client import registry_client
 from registry.tracking import configure_tracking, owner_tags
 from serving import store
@@ -168,8 +171,6 @@ def run_shadow(
     """Score `rows` (feature rows) with the `challenger` (a `registry.models.LoadedModel`), compare with the
     `champion` rows (account_id, product, propensity), store both in the warehouse and log to MLflow; return the
     stored comparison row."""
-    from features.store import connect_warehouse
-
     cfg = settings.serving.shadow
     scores = rows[["account_id", "product"]].reset_index(drop=True).copy()
     scores["propensity"] = challenger.predict_proba(rows)
@@ -228,9 +229,6 @@ def _labelled_pairs(con: Any, run: pd.Series, horizon_days: int, data_end: date)
 def realise_matured(settings: Settings) -> list[dict[str, Any]]:
     """Fill the realised ROC-AUC/PR-AUC of every stored shadow run whose labels have matured and that has none
     yet (warehouse row and the run's MLflow metrics `realised/<model>_<metric>`); return what was filled."""
-    from features.grid import data_bounds
-    from features.store import connect_warehouse
-
     horizon = settings.features.horizon_days
     filled = []
     con = connect_warehouse(settings)
@@ -263,9 +261,6 @@ def realise_matured(settings: Settings) -> list[dict[str, Any]]:
 def shadow_run_count(settings: Settings, challenger_version: int) -> int:
     """Number of distinct as-of dates the challenger `challenger_version` was shadow-scored on (0 when no
     warehouse or no shadow table)."""
-    from features.store import table_exists
-    from ingest.pipeline import open_warehouse
-
     if not settings.warehouse_path.is_file():
         return 0
     con = open_warehouse(settings, read_only=True)
