@@ -28,7 +28,8 @@ def _version(value: int | None) -> str:
 def status(ctx: typer.Context, json_out: JsonFlag = False) -> None:
     """Show champion, challenger, previous champion, every version and the last decisions."""
     from flows.cli import _print_json, _start
-    from registry.aliases import reconcile, registry_status
+    from registry.aliases import reconcile
+    from registry.status import registry_status
 
     settings = _start(ctx)
     for event in reconcile(settings):

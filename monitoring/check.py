@@ -27,6 +27,7 @@ from monitoring.errors import MonitoringError
 from monitoring.history import read_history, record_check
 from monitoring.performance import RealisedPerformance, realised_performance
 from monitoring.policy import Decision, decide
+from registry.client import registry_client
 from registry.errors import RegistryError
 from registry.model_card import MODEL
 from registry.models import ModelVersionInfo, alias_uri, load_model, resolve_version
@@ -135,10 +136,7 @@ def _window(info: ModelVersionInfo, settings: Settings) -> tuple[date | None, da
     `data_window` (`START..END`)."""
     params: dict[str, str] = {}
     if info.run_id:
-        from mlflow import MlflowClient
-
-        client = MlflowClient(tracking_uri=settings.mlflow_uri, registry_uri=settings.mlflow_uri)
-        params = dict(client.get_run(info.run_id).data.params)
+        params = dict(registry_client(settings).get_run(info.run_id).data.params)
     start, end = _day(params.get("data_window_start")), _day(params.get("data_window_end"))
     if start is None or end is None:
         tag_start, _, tag_end = info.tags.get("data_window", "").partition("..")
@@ -168,11 +166,10 @@ def _holdout_products(settings: Settings, info: ModelVersionInfo) -> dict[str, d
     <metric>`); empty when the run or the metrics are missing."""
     if info.run_id is None:
         return {}
-    from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
     try:
-        run = MlflowClient(tracking_uri=settings.mlflow_uri, registry_uri=settings.mlflow_uri).get_run(info.run_id)
+        run = registry_client(settings).get_run(info.run_id)
     except MlflowException as exc:
         logger.warning("version %d: its run %s could not be read: %s", info.version, info.run_id, exc)
         return {}
@@ -400,9 +397,7 @@ def attach_to_champion(settings: Settings, plan: CheckPlan, decision: Decision) 
     if plan.champion.run_id is None:
         logger.warning("champion v%d has no MLflow run: reports not attached", plan.champion.version)
         return None
-    from mlflow import MlflowClient
-
-    client = MlflowClient(tracking_uri=settings.mlflow_uri, registry_uri=settings.mlflow_uri)
+    client = registry_client(settings)
     artifact_path = f"monitoring/{plan.as_of.isoformat()}"
     client.log_artifacts(plan.champion.run_id, str(plan.out_dir), artifact_path=artifact_path)
     client.set_tag(plan.champion.run_id, "monitoring.last_as_of", decision.as_of)

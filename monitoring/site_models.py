@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 
 from monitoring.site_sources import records
+from registry.client import registry_client
 from registry.models import ModelVersionInfo
 from xsell.settings import Settings
 
@@ -47,9 +48,7 @@ def render_markdown(text: str) -> str:
 
 def download_model_artifacts(settings: Settings, run_id: str, out: Path) -> list[str]:
     """Copy the run's `MODEL_ARTIFACTS` that exist into `out` (same relative paths); returns those copied."""
-    from mlflow import MlflowClient
-
-    client = MlflowClient(tracking_uri=settings.mlflow_uri, registry_uri=settings.mlflow_uri)
+    client = registry_client(settings)
     present: set[str] = set()
     for folder in sorted({"", *(a.rpartition("/")[0] for a in MODEL_ARTIFACTS)}):
         present |= {item.path for item in client.list_artifacts(run_id, folder or None) if not item.is_dir}

@@ -163,8 +163,8 @@ def serving_runs(settings: Settings) -> tuple[list[dict[str, Any]], list[dict[st
     if not settings.warehouse_path.is_file():
         return [], []
     queries = {
-        "scores": "SELECT CAST(as_of AS VARCHAR) AS as_of, model_version, count(*) AS rows, "
-        "count(DISTINCT account_id) AS accounts, count(*) FILTER (WHERE tier = 'ready_now') AS ready_now "
+        "scores": "SELECT CAST(as_of AS VARCHAR) AS as_of, CAST(model_version AS INTEGER) AS model_version, "
+        "count(*) AS rows, count(DISTINCT account_id) AS accounts, count(*) FILTER (WHERE tier = 'ready_now') AS ready_now "
         "FROM serving.scores GROUP BY ALL ORDER BY as_of, model_version",
         "shadow_runs": "SELECT CAST(as_of AS VARCHAR) AS as_of, champion_version, challenger_version, rows, psi, ks, "
         "spearman, top_decile_overlap, labelled_rows, champion_pr_auc, challenger_pr_auc "

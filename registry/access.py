@@ -23,6 +23,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from registry.audit import record
 from registry.errors import RegistryError
 from xsell.settings import Settings
 
@@ -139,8 +140,6 @@ def require_champion_mover(
     identity = acting_identity(settings)
     if is_champion_mover(settings, identity):
         return identity
-    from registry.audit import record
-
     movers = ", ".join(settings.registry.access.champion_movers or ())
     message = (
         f"{action} of model {settings.registry.model_name!r} refused: {identity.describe()} is not in "

@@ -11,13 +11,24 @@ is recorded in the audit trail (`registry.audit`).
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from registry.audit import ROLES, AuditEvent, EventDraft, alias_names, read_alias_state, record, record_events
+from registry.access import access_evidence, require_champion_mover, ui_move_authorised
+from registry.audit import (
+    ROLES,
+    AuditEvent,
+    EventDraft,
+    alias_names,
+    read_alias_state,
+    record,
+    record_events,
+    resolve_actor,
+)
+from registry.client import existing_registry_client
 from registry.errors import RegistryError
+from registry.models import resolve_version
 from xsell.faults import fault_point
 from xsell.settings import Settings
 
@@ -41,9 +52,7 @@ class AliasState:
 
 def _client(settings: Settings) -> Any:
     """A registry client, or RegistryError when nothing has been registered in the store yet."""
-    from registry.models import _client as client_or_none
-
-    client = client_or_none(settings)
+    client = existing_registry_client(settings)
     if client is None:
         raise RegistryError(
             f"model {settings.registry.model_name!r}: no MLflow store at {settings.mlflow_uri}; run `xsell train`"
@@ -65,9 +74,7 @@ def _registered_aliases(client: Any, name: str) -> dict[str, int] | None:
 
 def current_aliases(settings: Settings) -> AliasState:
     """The versions the aliases point at in MLflow now (all None when the model was never registered)."""
-    from registry.models import _client as client_or_none
-
-    client = client_or_none(settings)
+    client = existing_registry_client(settings)
     aliases = _registered_aliases(client, settings.registry.model_name) if client is not None else None
     aliases = aliases or {}
     return AliasState(**{role: aliases.get(alias) for role, alias in alias_names(settings).items()})
@@ -75,8 +82,6 @@ def current_aliases(settings: Settings) -> AliasState:
 
 def require_version(settings: Settings, version: int) -> None:
     """RegistryError naming the model and version when `version` is not registered."""
-    from registry.models import resolve_version
-
     resolve_version(f"models:/{settings.registry.model_name}/{int(version)}", settings)
 
 
@@ -160,8 +165,6 @@ def _move_champion(
     A failure before the commit point restores the `prepare` aliases, records `<action>_failed` and re-raises;
     a failure while tidying is logged and noted in the outcome (`reconcile` repairs what it left).
     """
-    from registry.access import access_evidence, require_champion_mover
-
     identity = require_champion_mover(settings, action, before.champion, target, reason, actor)
     actor = actor or identity.name
     client = _client(settings)
@@ -249,11 +252,7 @@ def reconcile(settings: Settings) -> list[AuditEvent]:
     unmoved champion by an interrupted promote or rollback is repaired (`alias_repaired`). Roles never recorded
     are adopted silently. Returns the events recorded (empty when nothing moved).
     """
-    from registry.access import ui_move_authorised
-    from registry.audit import resolve_actor
-    from registry.models import _client as client_or_none
-
-    client = client_or_none(settings)
+    client = existing_registry_client(settings)
     if client is None or _registered_aliases(client, settings.registry.model_name) is None:
         return []
     names = alias_names(settings)
@@ -318,8 +317,6 @@ def _unauthorised_move(
     """Record a champion move made outside xsell while `registry.access.champion_movers` is set and UI moves are not
     allowed (MLflow does not record who moved an alias); with `revert`, point the champion back at the recorded
     one first. The alias state recorded is what serves afterwards."""
-    from registry.audit import resolve_actor
-
     names = alias_names(settings)
     policy = settings.registry.access.ui_move_policy
     recorded = known.get("champion")
@@ -373,44 +370,3 @@ def _honoured(role: str, actual: AliasState) -> str:
         return "champion alias removed: scoring has no champion until one is promoted"
     previous = f"; previous champion v{actual.previous_champion}" if actual.previous_champion is not None else ""
     return f"honoured: v{actual.champion} serves{previous}"
-
-
-def registry_status(settings: Settings, last: int = 5) -> dict[str, Any]:
-    """Champion, challenger and previous champion (versions, None when unset), gate mode, every version with its
-    aliases and headline metrics, and the `last` recorded decisions (newest last)."""
-    from registry.audit import read_events
-    from registry.models import model_versions
-
-    aliases = current_aliases(settings)
-    versions = [
-        {
-            "version": v.version,
-            "aliases": list(v.aliases),
-            "created_at": v.created_at.isoformat() if v.created_at else None,
-            "run_id": v.run_id,
-            "data_window": v.tags.get("data_window"),
-            "metrics": _tag_metrics(v.tags),
-        }
-        for v in model_versions(settings)
-    ]
-    return {
-        "model_name": settings.registry.model_name,
-        **aliases.to_dict(),
-        "gates_mode": settings.registry.gates.mode,
-        "versions": versions,
-        "last_decisions": [e.to_dict() for e in read_events(settings, limit=last)],
-    }
-
-
-def _tag_metrics(tags: Mapping[str, str]) -> dict[str, float]:
-    """The finite `metric.*` tags of a version, as numbers."""
-    out = {}
-    for key, text in tags.items():
-        if key.startswith("metric."):
-            try:
-                value = float(text)
-            except ValueError:
-                continue
-            if math.isfinite(value):
-                out[key.removeprefix("metric.")] = value
-    return out

@@ -4,34 +4,38 @@ Events live in the warehouse table `governance.audit_log` (one row per event, ne
 row carries a SHA-256 digest chained to the previous row, so an edit is detectable with `verify_audit_log`) and
 are copied as `audit.NNNNNN` tags onto the model versions they concern. `governance.alias_state` holds the
 champion/challenger/previous-champion versions xsell last knew of, so that alias moves made elsewhere (the
-MLflow UI) can be told apart. The warehouse is opened briefly per write (DuckDB allows one writer process).
+MLflow UI) can be told apart. The warehouse is opened briefly per write (DuckDB allows one writer process); the
+tables, the lock wait and the digest chain are in `registry.audit_store`.
 """
 
 from __future__ import annotations
 
 import getpass
-import hashlib
 import json
 import logging
-import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from registry.audit_store import (
+    AUDIT_TABLE,
+    COLUMNS,
+    STATE_TABLE,
+    audit_warehouse,
+    chain_digest,
+    ensure_tables,
+    has_tables,
+    quoted,
+    readable,
+)
+from registry.client import existing_registry_client
+from registry.models import RegisteredModel
 from xsell.settings import Settings
 
-if TYPE_CHECKING:
-    import duckdb
-
-    from registry.log_training import RegisteredModel
-
 __all__ = [
-    "AUDIT_TABLE",
     "ROLES",
-    "STATE_TABLE",
     "AuditEvent",
     "EventDraft",
     "alias_names",
@@ -46,28 +50,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-SCHEMA = "governance"
-AUDIT_TABLE = f"{SCHEMA}.audit_log"
-STATE_TABLE = f"{SCHEMA}.alias_state"
 #: The alias roles xsell tracks; their alias names come from `settings.registry`.
 ROLES = ("champion", "challenger", "previous_champion")
-#: Opening the warehouse while another process writes it is retried for about this long.
-LOCK_WAIT_SECONDS = 10.0
 _TAG_LIMIT = 4900
-_COLUMNS = (
-    "seq",
-    "event_id",
-    "at",
-    "actor",
-    "action",
-    "model_name",
-    "from_version",
-    "to_version",
-    "reason",
-    "evidence",
-    "outcome",
-    "digest",
-)
 
 
 @dataclass(frozen=True)
@@ -78,7 +63,8 @@ class AuditEvent:
     event_id: str
     at: datetime  # UTC
     actor: str
-    action: str  # register, promote, refuse, rollback, alias_moved_externally, alias_repaired, gate_dry_run, ...
+    action: str  # register, promote, refuse, rollback, alias_moved_externally, alias_repaired, gate_dry_run,
+    # access_denied, stale_version_deleted, ...
     model_name: str
     from_version: int | None
     to_version: int | None
@@ -134,58 +120,6 @@ def resolve_actor(settings: Settings, actor: str | None = None) -> str:
         return "unknown"
 
 
-@contextmanager
-def _warehouse(settings: Settings, read_only: bool) -> Iterator[duckdb.DuckDBPyConnection]:
-    """The warehouse opened briefly; a lock held by another writer is waited for up to LOCK_WAIT_SECONDS."""
-    from ingest.pipeline import open_warehouse
-
-    deadline = time.monotonic() + LOCK_WAIT_SECONDS
-    delay = 0.05
-    while True:
-        try:
-            con = open_warehouse(settings, read_only=read_only)
-            break
-        except RuntimeError as exc:
-            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
-                raise
-            time.sleep(delay)
-            delay = min(delay * 2, 1.0)
-    try:
-        yield con
-    finally:
-        con.close()
-
-
-def _ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
-    con.execute(
-        f"""CREATE TABLE IF NOT EXISTS {AUDIT_TABLE} (
-            seq BIGINT PRIMARY KEY, event_id VARCHAR NOT NULL, "at" TIMESTAMP NOT NULL, actor VARCHAR NOT NULL,
-            action VARCHAR NOT NULL, model_name VARCHAR NOT NULL, from_version INTEGER, to_version INTEGER,
-            reason VARCHAR, evidence VARCHAR, outcome VARCHAR, digest VARCHAR NOT NULL)"""
-    )
-    con.execute(
-        f"""CREATE TABLE IF NOT EXISTS {STATE_TABLE} (
-            model_name VARCHAR NOT NULL, role VARCHAR NOT NULL, alias VARCHAR NOT NULL, version INTEGER,
-            updated_at TIMESTAMP NOT NULL, event_id VARCHAR, PRIMARY KEY (model_name, role))"""
-    )
-
-
-def _has_tables(con: duckdb.DuckDBPyConnection) -> bool:
-    rows = con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name IN ('audit_log', 'alias_state')",
-        [SCHEMA],
-    ).fetchall()
-    return int(rows[0][0]) == 2
-
-
-def _digest(previous: str, row: Sequence[Any]) -> str:
-    """SHA-256 of the previous row's digest and this row's values (timestamps as ISO text)."""
-    values = [v.isoformat() if isinstance(v, datetime) else v for v in row]
-    payload = json.dumps([previous, *values], sort_keys=True, default=str, separators=(",", ":"))
-    return hashlib.sha256(payload.encode()).hexdigest()
-
-
 def _evidence_text(evidence: Mapping[str, Any]) -> str:
     return json.dumps(evidence, sort_keys=True, default=str, allow_nan=False, separators=(",", ":"))
 
@@ -215,8 +149,8 @@ def record_events(
     who = resolve_actor(settings, actor)
     aliases = alias_names(settings)
     events: list[AuditEvent] = []
-    with _warehouse(settings, read_only=False) as con:
-        _ensure_tables(con)
+    with audit_warehouse(settings, read_only=False) as con:
+        ensure_tables(con)
         con.execute("BEGIN TRANSACTION")
         try:
             last = con.execute(f"SELECT seq, digest FROM {AUDIT_TABLE} ORDER BY seq DESC LIMIT 1").fetchall()
@@ -238,8 +172,8 @@ def record_events(
                     _evidence_text(evidence),
                     item.outcome,
                 ]
-                previous = _digest(previous, row)
-                con.execute(f"INSERT INTO {AUDIT_TABLE} VALUES ({', '.join('?' * len(_COLUMNS))})", [*row, previous])
+                previous = chain_digest(previous, row)
+                con.execute(f"INSERT INTO {AUDIT_TABLE} VALUES ({', '.join('?' * len(COLUMNS))})", [*row, previous])
                 events.append(_event(tuple([*row, previous])))
             for role, version in (state or {}).items():
                 con.execute(f"DELETE FROM {STATE_TABLE} WHERE model_name = ? AND role = ?", [name, role])
@@ -311,7 +245,7 @@ def alias_names(settings: Settings) -> dict[str, str]:
 
 
 def _event(row: Sequence[Any]) -> AuditEvent:
-    values = dict(zip(_COLUMNS, row, strict=True))
+    values = dict(zip(COLUMNS, row, strict=True))
     at = values["at"]
     return AuditEvent(
         seq=int(values["seq"]),
@@ -329,38 +263,30 @@ def _event(row: Sequence[Any]) -> AuditEvent:
     )
 
 
-def _readable(settings: Settings) -> bool:
-    return settings.warehouse_path.is_file()
-
-
 def read_events(settings: Settings, *, limit: int | None = None, all_models: bool = False) -> list[AuditEvent]:
     """Events of the configured model (every model with `all_models`), oldest first; the latest `limit` only
     when given. Empty when nothing was recorded yet (the warehouse is not created by reading)."""
-    if not _readable(settings):
+    if not readable(settings):
         return []
-    with _warehouse(settings, read_only=True) as con:
-        if not _has_tables(con):
+    with audit_warehouse(settings, read_only=True) as con:
+        if not has_tables(con):
             return []
         where = "" if all_models else "WHERE model_name = ?"
         params: list[Any] = [] if all_models else [settings.registry.model_name]
-        sql = f"SELECT {', '.join(_quoted(c) for c in _COLUMNS)} FROM {AUDIT_TABLE} {where} ORDER BY seq DESC"
+        sql = f"SELECT {', '.join(quoted(c) for c in COLUMNS)} FROM {AUDIT_TABLE} {where} ORDER BY seq DESC"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
         rows = con.execute(sql, params).fetchall()
     return [_event(row) for row in reversed(rows)]
 
 
-def _quoted(column: str) -> str:
-    return f'"{column}"'
-
-
 def read_alias_state(settings: Settings) -> dict[str, int | None] | None:
     """The versions xsell last recorded per alias role (a role never recorded is absent); None before the
     first record."""
-    if not _readable(settings):
+    if not readable(settings):
         return None
-    with _warehouse(settings, read_only=True) as con:
-        if not _has_tables(con):
+    with audit_warehouse(settings, read_only=True) as con:
+        if not has_tables(con):
             return None
         rows = con.execute(
             f"SELECT role, version FROM {STATE_TABLE} WHERE model_name = ?", [settings.registry.model_name]
@@ -373,21 +299,19 @@ def read_alias_state(settings: Settings) -> dict[str, int | None] | None:
 def verify_audit_log(settings: Settings) -> list[str]:
     """Problems of the audit log's digest chain (a row changed, removed or inserted out of order); empty when
     the log is intact."""
-    if not _readable(settings):
+    if not readable(settings):
         return []
-    with _warehouse(settings, read_only=True) as con:
-        if not _has_tables(con):
+    with audit_warehouse(settings, read_only=True) as con:
+        if not has_tables(con):
             return []
-        rows = con.execute(
-            f"SELECT {', '.join(_quoted(c) for c in _COLUMNS)} FROM {AUDIT_TABLE} ORDER BY seq"
-        ).fetchall()
+        rows = con.execute(f"SELECT {', '.join(quoted(c) for c in COLUMNS)} FROM {AUDIT_TABLE} ORDER BY seq").fetchall()
     problems = []
     previous = ""
     for expected_seq, row in enumerate(rows, start=1):
         seq, digest = int(row[0]), str(row[-1])
         if seq != expected_seq:
             problems.append(f"event {seq}: expected sequence number {expected_seq} (a row was removed)")
-        if _digest(previous, row[:-1]) != digest:
+        if chain_digest(previous, row[:-1]) != digest:
             problems.append(f"event {seq}: digest does not match its content and the previous event")
         previous = digest
     return problems
@@ -395,13 +319,11 @@ def verify_audit_log(settings: Settings) -> list[str]:
 
 def _tag_versions(settings: Settings, event: AuditEvent) -> None:
     """Copy the event onto the model versions it names as tag `audit.NNNNNN` (a failure is logged, not raised)."""
-    from registry.models import _client
-
     versions = {v for v in (event.from_version, event.to_version) if v is not None}
     if not versions:
         return
     try:
-        client = _client(settings)
+        client = existing_registry_client(settings)
         if client is None:
             return
         for version in sorted(versions):

@@ -11,14 +11,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from registry.client import existing_registry_client, use_tracking_uri
 from registry.errors import RegistryError
-from registry.tracking import is_local_sqlite, sqlite_path, use_tracking_uri
+from registry.model_input import signature_columns, to_model_input
 from training.result import FittedPropensityModel
 from xsell.settings import Settings
 
 __all__ = [
     "LoadedModel",
     "ModelVersionInfo",
+    "RegisteredModel",
     "RegistryError",
     "alias_uri",
     "load_model",
@@ -52,6 +54,31 @@ class ModelVersionInfo:
 
 
 @dataclass(frozen=True)
+class RegisteredModel:
+    """What `log_training` registered."""
+
+    name: str
+    version: int
+    run_id: str
+    model_uri: str  # models:/NAME/VERSION
+    aliases: tuple[str, ...]  # the aliases this version got
+    metrics: dict[str, float] = field(default_factory=dict)  # headline metrics (holdout, overall) and CV best
+    experiment_id: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able values (for flow results and the CLI)."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "run_id": self.run_id,
+            "model_uri": self.model_uri,
+            "aliases": list(self.aliases),
+            "metrics": dict(self.metrics),
+            "experiment_id": self.experiment_id,
+        }
+
+
+@dataclass(frozen=True)
 class LoadedModel:
     """A registered model loaded for scoring: the MLflow pyfunc and the fitted model inside it."""
 
@@ -71,8 +98,6 @@ class LoadedModel:
         Inputs are typed for the signature first (pandas `category` decoded, integers as floats), which MLflow's
         schema check would otherwise refuse; keys and other extra columns are dropped.
         """
-        from registry.pyfunc import to_model_input
-
         features = to_model_input(frame, self.input_columns, self.string_columns)
         return self.pyfunc.predict(features, params={"reasons": reasons})  # type: ignore[no-any-return]
 
@@ -97,22 +122,6 @@ def alias_uri(settings: Settings, alias: str | None = None) -> str:
     return f"models:/{settings.registry.model_name}@{alias or settings.registry.champion_alias}"
 
 
-def _client(settings: Settings) -> Any | None:
-    """A client on the settings' store, or None when the embedded store does not exist yet (reading must not
-    create an empty database)."""
-    from mlflow import MlflowClient
-
-    uri = settings.mlflow_uri
-    if is_local_sqlite(uri) and not sqlite_path(uri).is_file():
-        return None
-    try:
-        return MlflowClient(tracking_uri=uri, registry_uri=uri)
-    except Exception as exc:  # the store's own errors (SQLAlchemy, MLflow) name neither the file nor the fix
-        where = sqlite_path(uri) if is_local_sqlite(uri) else uri
-        first = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
-        raise RegistryError(f"{where}: not a usable MLflow store ({first[:200]})") from exc
-
-
 def _info(version: Any) -> ModelVersionInfo:
     created = version.creation_timestamp
     return ModelVersionInfo(
@@ -132,7 +141,7 @@ def resolve_version(uri: str, settings: Settings) -> ModelVersionInfo:
     from mlflow.exceptions import MlflowException
 
     name, alias, version = parse_model_uri(uri)
-    client = _client(settings)
+    client = existing_registry_client(settings)
     if client is None:
         raise RegistryError(f"{uri}: no MLflow store at {settings.mlflow_uri}; nothing has been registered yet")
     try:
@@ -153,8 +162,6 @@ def load_model(uri: str, settings: Settings) -> LoadedModel:
     RegistryError (a ValueError) names the URI when the model, alias or version does not exist.
     """
     import mlflow.pyfunc
-
-    from registry.pyfunc import signature_columns
 
     info = resolve_version(uri, settings)
     use_tracking_uri(settings.mlflow_uri)
@@ -184,7 +191,7 @@ def model_versions(settings: Settings, name: str | None = None) -> list[ModelVer
     from mlflow.exceptions import MlflowException
 
     name = name or settings.registry.model_name
-    client = _client(settings)
+    client = existing_registry_client(settings)
     if client is None:
         return []
     try:

@@ -6,53 +6,21 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from pathlib import Path
 from typing import Any
 
-from registry.errors import RegistryError
+from registry.audit import EventDraft, record_events
+from registry.client import is_local_sqlite, registry_client, sqlite_path, use_tracking_uri
 from xsell.reaper import process_started
 from xsell.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-_URI_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
 #: Run tags naming the process that owns a run while it is RUNNING (pid, host, and the pid's start time).
 OWNER_PID_TAG, OWNER_HOST_TAG, OWNER_STARTED_TAG = "xsell.owner_pid", "xsell.owner_host", "xsell.owner_started"
 #: Tag set on a run marked FAILED because its owner died.
 STALE_TAG = "xsell.failed_reason"
 #: MLflow prints progress bars when it copies artifacts; off unless the user asked for them.
 _QUIET_DEFAULTS = {"MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
-
-
-def is_local_sqlite(uri: str) -> bool:
-    """True for an embedded SQLite store (`sqlite:///...`), the default under the xsell home."""
-    return uri.startswith("sqlite:///")
-
-
-def sqlite_path(uri: str) -> Path:
-    """File of a `sqlite:///...` URI."""
-    if not is_local_sqlite(uri):
-        raise ValueError(f"not a local SQLite URI: {uri}")
-    return Path(uri.removeprefix("sqlite:///"))
-
-
-def use_tracking_uri(uri: str) -> None:
-    """Point MLflow's tracking and registry clients at `uri` for this process.
-
-    `mlflow.set_tracking_uri` also exports MLFLOW_TRACKING_URI (for subprocesses); the variable is put back
-    as it was, so that `Settings.mlflow_uri` keeps meaning "the environment, else SQLite under home" and a
-    later call with another home is not silently redirected to this store.
-    """
-    import mlflow
-
-    before = {key: os.environ.get(key) for key in _URI_ENV}
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    for key, value in before.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
 
 
 def configure_tracking(settings: Settings) -> str:
@@ -63,9 +31,6 @@ def configure_tracking(settings: Settings) -> str:
     an existing experiment is reused (and restored if it was deleted). Runs of the experiment left RUNNING by a
     process that is gone are marked FAILED (`fail_stale_runs`). RegistryError names a URI MLflow cannot use.
     """
-    from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
-
     for key, value in _QUIET_DEFAULTS.items():
         os.environ.setdefault(key, value)
     uri = settings.mlflow_uri
@@ -75,13 +40,10 @@ def configure_tracking(settings: Settings) -> str:
         artifacts = (settings.mlflow_artifacts_dir / settings.registry.experiment).resolve()
         artifacts.mkdir(parents=True, exist_ok=True)
         artifact_location = artifacts.as_uri()
-    try:
-        client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-    except MlflowException as exc:
-        raise RegistryError(f"cannot use MLflow tracking URI {uri!r}: {exc.message}") from exc
+    client = registry_client(settings)
     use_tracking_uri(uri)
     experiment_id = _experiment(client, settings.registry.experiment, artifact_location)
-    fail_stale_runs(client, experiment_id)
+    fail_stale_runs(settings, client, experiment_id)
     return experiment_id
 
 
@@ -133,9 +95,10 @@ def owner_gone(tags: dict[str, str]) -> bool:
     return started is None or started != tags.get(OWNER_STARTED_TAG, started)
 
 
-def fail_stale_runs(client: Any, experiment_id: str) -> list[str]:
+def fail_stale_runs(settings: Settings, client: Any, experiment_id: str) -> list[str]:
     """Mark `FAILED` the RUNNING runs of the experiment whose owner process is gone, and delete the model versions
-    such a run registered that hold no alias (a registration cut short); return the run ids marked."""
+    such a run registered that hold no alias (a registration cut short), each deletion recorded in the audit log
+    (`stale_version_deleted`); return the run ids marked."""
     runs = client.search_runs([experiment_id], filter_string="attributes.status = 'RUNNING'", max_results=1000)
     stale = [run for run in runs if owner_gone(dict(run.data.tags))]
     for run in stale:
@@ -144,14 +107,34 @@ def fail_stale_runs(client: Any, experiment_id: str) -> list[str]:
         client.set_tag(run.info.run_id, STALE_TAG, reason)
         client.set_terminated(run.info.run_id, "FAILED")
         logger.warning("marked run %s (%s) FAILED: %s", run.info.run_id, run.info.run_name, reason)
-        _drop_unfinished_versions(client, run.info.run_id)
+        _drop_unfinished_versions(settings, client, run.info.run_id, reason)
     return [run.info.run_id for run in stale]
 
 
-def _drop_unfinished_versions(client: Any, run_id: str) -> None:
-    """Delete the model versions registered by a dead run that hold no alias (nothing serves them)."""
+def _drop_unfinished_versions(settings: Settings, client: Any, run_id: str, reason: str) -> None:
+    """Delete the model versions registered by a dead run that hold no alias (nothing serves them), recording
+    each in the audit log first; a version whose deletion cannot be recorded is kept (and logged)."""
     for found in client.search_model_versions(f"run_id = '{run_id}'"):
         version = client.get_model_version(found.name, found.version)  # search results carry no aliases
-        if not version.aliases:
-            client.delete_model_version(version.name, version.version)
-            logger.warning("deleted %s version %s: its training run never finished", version.name, version.version)
+        if version.aliases:
+            continue
+        draft = EventDraft(
+            "stale_version_deleted",
+            from_version=int(version.version),
+            reason=f"registered by training run {run_id}, which never finished: {reason}",
+            evidence={"run_id": run_id, "model_name": version.name, "version": int(version.version)},
+            outcome=f"deleted {version.name} version {version.version} (it held no alias)",
+        )
+        try:  # tag=False: the version is about to go, there is nothing to tag
+            record_events(settings, [draft], tag=False)
+        except Exception:
+            logger.error(
+                "kept %s version %s of dead run %s: its deletion could not be recorded in the audit log",
+                version.name,
+                version.version,
+                run_id,
+                exc_info=True,
+            )
+            continue
+        client.delete_model_version(version.name, version.version)
+        logger.warning("deleted %s version %s: its training run never finished", version.name, version.version)

@@ -236,7 +236,7 @@ def shadow_scores(settings: Settings, as_of: date, published_version: int, run_i
         champion = store.published_scores(con, as_of)
     finally:
         con.close()
-    champion = champion[champion["model_version"] == str(published_version)]
+    champion = champion[champion["model_version"] == int(published_version)]
     keys = champion[["account_id", "product"]]
     rows = rows.merge(keys, on=["account_id", "product"], how="inner")
     return run_shadow(settings, as_of, rows, champion, challenger, int(published_version), run_id)

@@ -28,7 +28,12 @@ from scipy import stats
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from features.families import date_sql
+from features.grid import data_bounds
 from features.labels import conversion_cte, label_expr
+from features.store import connect_warehouse, table_exists
+from ingest.pipeline import open_warehouse
+from registry.client import registry_client
+from registry.tracking import configure_tracking, owner_tags
 from serving import store
 from xsell.settings import Settings
 
@@ -121,14 +126,10 @@ def log_comparison(
     per_product: dict[str, ShadowComparison],
 ) -> str:
     """One MLflow run in the shadow experiment with the comparison; returns its run id."""
-    from mlflow import MlflowClient
-
-    from registry.tracking import configure_tracking, owner_tags
-
     name = shadow_experiment(settings)
     registry = settings.registry.model_copy(update={"experiment": name})
     experiment_id = configure_tracking(settings.model_copy(update={"registry": registry}))
-    client = MlflowClient(tracking_uri=settings.mlflow_uri, registry_uri=settings.mlflow_uri)
+    client = registry_client(settings)
     run = client.create_run(
         experiment_id,
         run_name=f"shadow-{as_of.isoformat()}-v{champion_version}-v{challenger_version}",
@@ -170,8 +171,6 @@ def run_shadow(
     """Score `rows` (feature rows) with the `challenger` (a `registry.models.LoadedModel`), compare with the
     `champion` rows (account_id, product, propensity), store both in the warehouse and log to MLflow; return the
     stored comparison row."""
-    from features.store import connect_warehouse
-
     cfg = settings.serving.shadow
     scores = rows[["account_id", "product"]].reset_index(drop=True).copy()
     scores["propensity"] = challenger.predict_proba(rows)
@@ -221,20 +220,15 @@ def _labelled_pairs(con: Any, run: pd.Series, horizon_days: int, data_end: date)
                {label_expr(as_of, horizon_days, data_end)} AS label
         FROM {store.SHADOW_SCORES} s
         JOIN {store.SCORES} p ON p.as_of = s.as_of AND p.account_id = s.account_id
-             AND p.product = s.product AND p.model_version = ?
+             AND p.product = s.product AND CAST(p.model_version AS INTEGER) = ?
         LEFT JOIN conversions conv ON conv.account_id = s.account_id AND conv.product = s.product
         WHERE s.as_of = {date_sql(as_of)} AND s.model_version = ?"""
-    return con.execute(sql, [str(int(run["champion_version"])), int(run["challenger_version"])]).df()
+    return con.execute(sql, [int(run["champion_version"]), int(run["challenger_version"])]).df()
 
 
 def realise_matured(settings: Settings) -> list[dict[str, Any]]:
     """Fill the realised ROC-AUC/PR-AUC of every stored shadow run whose labels have matured and that has none
     yet (warehouse row and the run's MLflow metrics `realised/<model>_<metric>`); return what was filled."""
-    from mlflow import MlflowClient
-
-    from features.grid import data_bounds
-    from features.store import connect_warehouse
-
     horizon = settings.features.horizon_days
     filled = []
     con = connect_warehouse(settings)
@@ -254,7 +248,7 @@ def realise_matured(settings: Settings) -> list[dict[str, Any]]:
             store.update_realised(con, as_of, int(run["challenger_version"]), values)
             filled.append({"as_of": as_of.isoformat(), "challenger_version": int(run["challenger_version"]), **values})
             if run["mlflow_run_id"]:
-                client = MlflowClient(tracking_uri=settings.mlflow_uri, registry_uri=settings.mlflow_uri)
+                client = registry_client(settings)
                 for key, value in _finite({k: v for k, v in values.items()}).items():
                     client.log_metric(str(run["mlflow_run_id"]), f"realised/{key}", value)
     finally:
@@ -267,9 +261,6 @@ def realise_matured(settings: Settings) -> list[dict[str, Any]]:
 def shadow_run_count(settings: Settings, challenger_version: int) -> int:
     """Number of distinct as-of dates the challenger `challenger_version` was shadow-scored on (0 when no
     warehouse or no shadow table)."""
-    from features.store import table_exists
-    from ingest.pipeline import open_warehouse
-
     if not settings.warehouse_path.is_file():
         return 0
     con = open_warehouse(settings, read_only=True)

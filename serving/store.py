@@ -1,7 +1,9 @@
 """Warehouse schema `serving`: published scores, shadow scores and shadow comparisons.
 
 - `serving.scores`: the published champion rows (`PUBLIC_COLUMNS`) + `run_id`, `scored_at`; a rerun for an
-  as-of date replaces that date's rows.
+  as-of date replaces that date's rows. `model_version` is an INTEGER, as in `serving.shadow_scores` (the
+  published files keep it as text); a warehouse written when it was text is migrated in place by the first
+  write (`ensure_tables`), and reads cast it, so a home not written since reads the same.
 - `serving.shadow_scores`: as_of, account_id, product, model_name, model_version, propensity, run_id; a rerun
   replaces the rows of that date and model version. Never published.
 - `serving.shadow_runs`: one row per as-of date and challenger version (`SHADOW_RUN_COLUMNS`), replaced by a
@@ -12,6 +14,7 @@ Every write is one transaction on a connection the caller opened writable (`feat
 
 from __future__ import annotations
 
+import logging
 from datetime import date, datetime
 from typing import Any
 
@@ -20,6 +23,8 @@ import pandas as pd
 
 from features.store import table_exists
 from serving.publish import PUBLIC_COLUMNS
+
+log = logging.getLogger(__name__)
 
 SCHEMA = "serving"
 SCORES = f"{SCHEMA}.scores"
@@ -58,7 +63,7 @@ _SCORE_TYPES = {
     "reason_3": "VARCHAR",
     "next_product": "VARCHAR",
     "model_name": "VARCHAR",
-    "model_version": "VARCHAR",
+    "model_version": "INTEGER",
 }
 
 
@@ -67,11 +72,13 @@ def _ddl(table: str, columns: dict[str, str]) -> str:
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the `serving` schema and its tables when missing."""
+    """Create the `serving` schema and its tables when missing; an older `serving.scores` whose `model_version`
+    is text gets the INTEGER column (idempotent)."""
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
     con.execute(
         _ddl(SCORES, {**{c: _SCORE_TYPES[c] for c in PUBLIC_COLUMNS}, "run_id": "VARCHAR", "scored_at": "TIMESTAMP"})
     )
+    _integer_model_version(con)
     con.execute(
         _ddl(
             SHADOW_SCORES,
@@ -87,6 +94,20 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
         )
     )
     con.execute(_ddl(SHADOW_RUNS, SHADOW_RUN_COLUMNS))
+
+
+def _integer_model_version(con: duckdb.DuckDBPyConnection) -> None:
+    """Make `serving.scores.model_version` INTEGER in place when a warehouse written before kept it as text."""
+    found = con.execute(
+        "SELECT data_type FROM information_schema.columns "
+        "WHERE table_schema = ? AND table_name = 'scores' AND column_name = 'model_version'",
+        [SCHEMA],
+    ).fetchall()
+    if found and found[0][0] != "INTEGER":
+        con.execute(
+            f"ALTER TABLE {SCORES} ALTER model_version SET DATA TYPE INTEGER USING CAST(model_version AS INTEGER)"
+        )
+        log.info("%s.model_version is now INTEGER (it was %s)", SCORES, found[0][0])
 
 
 def _transaction(
@@ -117,7 +138,7 @@ def replace_scores(
     """Store the published rows of `as_of`, replacing that date's earlier rows, in one transaction."""
     ensure_tables(con)
     rows = published[list(PUBLIC_COLUMNS)].assign(run_id=run_id, scored_at=scored_at)
-    rows = rows.astype({"rank": "float64"})
+    rows = rows.astype({"rank": "float64", "model_version": "int64"})
     _transaction(con, [(f"DELETE FROM {SCORES} WHERE as_of = ?", [as_of])], rows, SCORES)
 
 
@@ -137,7 +158,11 @@ def published_scores(con: duckdb.DuckDBPyConnection, as_of: date) -> pd.DataFram
     """The published rows of `as_of` (empty when none)."""
     if not table_exists(con, SCHEMA, "scores"):
         return pd.DataFrame(columns=[*PUBLIC_COLUMNS, "run_id", "scored_at"])
-    return con.execute(f"SELECT * FROM {SCORES} WHERE as_of = ? ORDER BY account_id, product", [as_of]).df()
+    return con.execute(
+        f"SELECT * REPLACE (CAST(model_version AS INTEGER) AS model_version) FROM {SCORES} "
+        "WHERE as_of = ? ORDER BY account_id, product",
+        [as_of],
+    ).df()
 
 
 def replace_shadow(con: duckdb.DuckDBPyConnection, scores: pd.DataFrame, run: dict[str, Any]) -> None:

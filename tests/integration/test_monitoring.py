@@ -16,7 +16,8 @@ from features.store import connect_warehouse
 from monitoring.check import history_path, monitoring_dir, run_check
 from monitoring.errors import MonitoringError
 from monitoring.history import read_history
-from registry.log_training import RegisteredModel, log_training
+from registry.log_training import log_training
+from registry.models import RegisteredModel
 from training.dataset import load_training_frame
 from training.pipeline import train_propensity
 from xsell.settings import Settings

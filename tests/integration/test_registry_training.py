@@ -14,8 +14,8 @@ from mlflow import MlflowClient
 
 from features.store import connect_warehouse
 from ingest.pipeline import consolidate_raw
-from registry.log_training import RegisteredModel, log_training
-from registry.models import alias_uri, load_model, model_versions
+from registry.log_training import log_training
+from registry.models import RegisteredModel, alias_uri, load_model, model_versions
 from synth import generate_raw
 from tests.unit.registry.factories import QUIET
 from training.dataset import load_training_frame

@@ -18,7 +18,8 @@ from mlflow import MlflowClient
 
 from features.build import read_snapshot
 from features.store import connect_warehouse
-from registry.log_training import RegisteredModel, log_training
+from registry.log_training import log_training
+from registry.models import RegisteredModel
 from serving.batch import publish_scores, shadow_scores
 from serving.model_artifacts import POLICY_ARTIFACT, serving_artifacts
 from serving.publish import PUBLIC_COLUMNS

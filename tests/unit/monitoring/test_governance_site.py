@@ -19,7 +19,7 @@ from monitoring.check import CheckPlan, ModelRef, monitoring_dir, record_decisio
 from monitoring.governance_site import SiteSummary, build_site, render_markdown
 from monitoring.site_links import check_links
 from registry.audit import record_registration
-from registry.log_training import RegisteredModel
+from registry.models import RegisteredModel
 from registry.tracking import configure_tracking
 from tests.unit.monitoring.factories import drift_result
 from tests.unit.registry.governance import insert_shadow_runs

@@ -28,7 +28,7 @@ from training.result import TrainingResult
 from xsell.settings import ENV_PREFIX, Settings, load_settings
 
 if TYPE_CHECKING:
-    from registry.log_training import RegisteredModel
+    from registry.models import RegisteredModel
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from mlflow import MlflowClient
 
-from registry.aliases import AliasState, current_aliases, promote, reconcile, registry_status, rollback
+from registry.aliases import AliasState, current_aliases, promote, reconcile, rollback
 from registry.audit import read_alias_state, read_events, verify_audit_log
 from registry.errors import RegistryError
 from registry.gates import maybe_promote, promote_version
@@ -168,15 +168,6 @@ def test_promote_version_by_mode(governed: Settings) -> None:
         == "promoted (gates disabled)"
     )
     assert current_aliases(governed) == AliasState(champion=2, challenger=None, previous_champion=3)
-
-
-def test_status_lists_aliases_versions_and_decisions(governed: Settings) -> None:
-    promote(governed, 3, "better")
-    status = registry_status(governed)
-    assert (status["champion"], status["challenger"], status["previous_champion"]) == (3, None, 1)
-    assert [v["version"] for v in status["versions"]] == [3, 2, 1]
-    assert status["versions"][2]["metrics"]["pr_auc"] > 0
-    assert status["last_decisions"][-1]["action"] == "promote" and status["gates_mode"] == "enabled"
 
 
 def test_maybe_promote_waits_for_mode_and_shadow_runs(governed: Settings) -> None:

@@ -13,7 +13,6 @@ import pytest
 
 from ingest.pipeline import open_warehouse
 from registry.audit import (
-    AUDIT_TABLE,
     EventDraft,
     read_alias_state,
     read_events,
@@ -22,6 +21,7 @@ from registry.audit import (
     resolve_actor,
     verify_audit_log,
 )
+from registry.audit_store import AUDIT_TABLE
 from tests.unit.registry.conftest import mlflow_env
 from xsell.settings import Settings, load_settings
 

@@ -12,16 +12,10 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from registry import log_training as lt
-from registry.log_training import (
-    RegisteredModel,
-    code_version,
-    log_training,
-    pip_requirements,
-    training_metrics,
-    training_params,
-)
-from registry.models import model_versions
+from registry.log_training import log_training
+from registry.models import RegisteredModel, model_versions
+from registry.provenance import code_version
+from registry.run_content import PLOTS
 from training.result import TrainingResult
 from xsell.settings import Settings
 
@@ -195,35 +189,11 @@ def test_a_failing_plot_is_reported_not_fatal(
     def broken(result: TrainingResult) -> None:
         raise KeyError("no such column")
 
-    monkeypatch.setitem(lt.PLOTS, "plots/shap_summary.png", broken)
+    monkeypatch.setitem(PLOTS, "plots/shap_summary.png", broken)
     registered = log_training(training_result, mlflow_settings, trial_runs=False)
     run = _client(mlflow_settings).get_run(registered.run_id)
     assert run.info.status == "FINISHED"
     assert run.data.tags["missing_plots"] == "plots/shap_summary.png"
-
-
-def test_training_metrics_and_params_are_named_and_finite(
-    result_factory: Callable[..., TrainingResult], training_result: TrainingResult, settings: Settings
-) -> None:
-    metrics = {k: {p: dict(v) for p, v in by.items()} for k, by in training_result.metrics.items()}
-    metrics["xsell"]["overall"]["roc_auc"] = float("nan")
-    names = training_metrics(result_factory(metrics=metrics))
-    assert "xsell/overall/roc_auc" not in names and "xsell/overall/pr_auc" in names
-    params = training_params(training_result, settings, "why")
-    assert params["reason"] == "why" and all(isinstance(v, str) for v in params.values())
-
-
-def test_pip_requirements_are_pinned_and_include_skops() -> None:
-    names = {r.split("==")[0] for r in pip_requirements()}
-    assert {"mlflow", "lightgbm", "scikit-learn", "skops", "cloudpickle", "pandas"} <= names
-    assert all("==" in r for r in pip_requirements())
-
-
-def test_trials_table_serialises_datetimes(training_result: TrainingResult) -> None:
-    table = lt.trials_table(training_result.trials)
-    assert isinstance(table["datetime_start"].iloc[0], str)
-    assert json.loads(table.to_json(orient="split"))  # JSON-safe
-    assert isinstance(pd.Timestamp(table["datetime_start"].iloc[0]), pd.Timestamp)
 
 
 def test_registered_model_to_dict_is_plain(two_versions: TwoVersions) -> None:
@@ -231,15 +201,6 @@ def test_registered_model_to_dict_is_plain(two_versions: TwoVersions) -> None:
     payload = first.to_dict()
     assert json.loads(json.dumps(payload)) == payload
     assert payload["model_uri"] == "models:/xsell-propensity/1" and payload["version"] == 1
-
-
-def test_redact_hides_passwords_in_urls() -> None:
-    extra = {"optuna_storage": "postgresql://xsell:s3cret@db:5432/optuna", "nested": ["https://u:p@h/x", "plain"]}
-    assert lt.redact(extra) == {
-        "optuna_storage": "postgresql://xsell:***@db:5432/optuna",
-        "nested": ["https://u:***@h/x", "plain"],
-    }
-    assert lt.redact("sqlite:////home/optuna.db") == "sqlite:////home/optuna.db"
 
 
 def test_real_style_extra_and_trials_are_logged(

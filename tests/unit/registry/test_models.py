@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 from mlflow.exceptions import MlflowException
 
-from registry.log_training import RegisteredModel
 from registry.models import (
     LoadedModel,
+    RegisteredModel,
     RegistryError,
     alias_uri,
     load_model,

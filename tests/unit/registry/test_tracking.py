@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
+from registry.audit import read_events, verify_audit_log
 from registry.errors import RegistryError
-from registry.tracking import configure_tracking, is_local_sqlite, sqlite_path
+from registry.tracking import configure_tracking
 from xsell.settings import Settings
 
 
@@ -63,13 +64,6 @@ def test_an_unsupported_tracking_uri_fails(mlflow_settings: Settings, monkeypatc
         configure_tracking(mlflow_settings)
 
 
-def test_sqlite_uri_helpers() -> None:
-    assert is_local_sqlite("sqlite:////x/mlflow.db") and not is_local_sqlite("http://mlflow:5000")
-    assert sqlite_path("sqlite:////x/mlflow.db") == Path("/x/mlflow.db")
-    with pytest.raises(ValueError, match="not a local SQLite URI"):
-        sqlite_path("http://mlflow:5000")
-
-
 def _dead_pid() -> int:
     import subprocess
     import sys
@@ -97,7 +91,7 @@ def test_runs_left_running_by_a_dead_process_are_marked_failed(mlflow_settings: 
         client.create_model_version("m", source=f"{dead.info.artifact_uri}/model", run_id=dead.info.run_id)
     client.set_registered_model_alias("m", "champion", "1")
     # when the next start sets up tracking
-    marked = fail_stale_runs(client, experiment_id)
+    marked = fail_stale_runs(mlflow_settings, client, experiment_id)
     # then only the dead owner's run is FAILED, with the reason; its version without an alias is deleted
     assert marked == [dead.info.run_id]
     assert client.get_run(dead.info.run_id).info.status == "FAILED"
@@ -105,8 +99,38 @@ def test_runs_left_running_by_a_dead_process_are_marked_failed(mlflow_settings: 
     for run in (mine, untagged, elsewhere):
         assert client.get_run(run.info.run_id).info.status == "RUNNING"
     assert [str(v.version) for v in client.search_model_versions("name = 'm'")] == ["1"]
+    # and the deletion is in the audit log, naming the run and the version
+    (event,) = read_events(mlflow_settings)
+    assert event.action == "stale_version_deleted" and event.from_version == 2 and event.to_version is None
+    assert event.evidence == {"run_id": dead.info.run_id, "model_name": "m", "version": 2}
+    assert verify_audit_log(mlflow_settings) == []
     # and a second pass finds nothing more to do
-    assert fail_stale_runs(client, experiment_id) == []
+    assert fail_stale_runs(mlflow_settings, client, experiment_id) == []
+    assert len(read_events(mlflow_settings)) == 1
+
+
+def test_a_stale_version_is_kept_when_its_deletion_cannot_be_recorded(
+    mlflow_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from registry import tracking
+    from registry.tracking import OWNER_PID_TAG, fail_stale_runs, owner_tags
+
+    # given a dead run that registered a version without an alias, and an audit log that cannot be written
+    experiment_id = configure_tracking(mlflow_settings)
+    client = MlflowClient(tracking_uri=mlflow_settings.mlflow_uri, registry_uri=mlflow_settings.mlflow_uri)
+    dead = client.create_run(experiment_id, tags=owner_tags() | {OWNER_PID_TAG: str(_dead_pid())})
+    client.create_registered_model("m")
+    client.create_model_version("m", source=f"{dead.info.artifact_uri}/model", run_id=dead.info.run_id)
+
+    def locked(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("cannot open warehouse: locked")
+
+    monkeypatch.setattr(tracking, "record_events", locked)
+    # when the stale run is found, then the run is FAILED but the unrecorded deletion does not happen
+    assert fail_stale_runs(mlflow_settings, client, experiment_id) == [dead.info.run_id]
+    assert client.get_run(dead.info.run_id).info.status == "FAILED"
+    assert [str(v.version) for v in client.search_model_versions("name = 'm'")] == ["1"]
+    assert read_events(mlflow_settings) == []
 
 
 def test_a_reused_pid_is_not_taken_for_the_owner() -> None:

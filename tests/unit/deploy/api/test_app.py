@@ -25,7 +25,8 @@ from deploy.api.service import ScoringService
 from features.build import materialise_snapshot, read_snapshot
 from features.store import connect_warehouse
 from ingest.pipeline import consolidate_raw
-from registry.log_training import ExtraLogs, log_training
+from registry.log_training import log_training
+from registry.run_content import ExtraLogs
 from serving.model_artifacts import POLICY_ARTIFACT
 from serving.tiers import quantile_policy
 from tests.unit.registry.conftest import mlflow_env
