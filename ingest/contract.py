@@ -326,6 +326,9 @@ ID_SOURCES: dict[IdKind, tuple[str, str]] = {
 #: File endings a table folder may hold.
 RAW_SUFFIXES: tuple[str, ...] = (".csv", ".csv.gz", ".parquet")
 
+#: Files at the RAW root that belong to no table yet are expected there (not reported as unknown entries).
+SIDE_FILES: dict[str, str] = {"generator_manifest.json": "what the generator (synth/) wrote and injected"}
+
 
 def table_folder(spec: TableSpec) -> str:
     """Folder (relative to RAW) that holds the table's parts."""
