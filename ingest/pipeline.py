@@ -14,7 +14,8 @@ from typing import Any
 
 import duckdb
 
-from ingest.consolidate import C360, META, OUTPUT_NAMES, ConsolidationResult, consolidate, find_export_time
+from ingest.c360 import C360, META, OUTPUT_NAMES
+from ingest.consolidate import ConsolidationResult, consolidate, find_export_time
 from ingest.contract import FEATURES, PRODUCTS, TABLES, TABLES_BY_NAME
 from ingest.errors import ContractError, QualityGateError
 from ingest.files import inspect_part, scan_table_folder, unknown_entries

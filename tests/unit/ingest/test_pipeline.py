@@ -18,7 +18,7 @@ import pytest
 from factories import BASE_COUNTS, make_settings, product_row, write_raw
 
 from ingest import pipeline
-from ingest.consolidate import OUTPUT_NAMES
+from ingest.c360 import OUTPUT_NAMES
 from ingest.contract import TABLES
 from ingest.errors import ContractError, QualityGateError
 from ingest.pipeline import check_raw_dir, check_raw_export, consolidate_raw, open_warehouse
