@@ -477,9 +477,10 @@ def test_verify_readable_refuses_a_file_truncated_after_its_header_was_read(
 
 
 def test_unknown_entries_lists_what_no_contract_table_reads(tmp_path: Path) -> None:
-    # given a clean export: nothing is unknown (the generator's manifest is expected at the root)
+    # given a clean export: nothing is unknown (the generator's manifest and an as-of cut's record are expected)
     raw = write_raw(tmp_path / "raw")
     (raw / "generator_manifest.json").write_text("{}")
+    (raw / "truncation.json").write_text("{}")
     assert unknown_entries(raw) == {}
     # when folders and files of no table are added at the top level and beside the table folders
     (raw / "legacy").mkdir()
