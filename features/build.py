@@ -91,7 +91,7 @@ def snapshot_sql(primary: str, as_of: date, settings: Settings, data_end: date) 
 
 def feature_code_fingerprint(primary: str, settings: Settings) -> str:
     """Fingerprint of the generated SQL (catalog, families, labels and feature settings): a snapshot record's
-    `code_version`, unlike `registry.log_training.code_version` (package version and git commit)."""
+    `code_version`, unlike `registry.provenance.code_version` (package version and git commit)."""
     sql = snapshot_sql(primary, _FINGERPRINT_DAY, settings, data_end=date(9999, 12, 31))
     return hashlib.sha256(sql.encode()).hexdigest()[:16]
 

@@ -34,9 +34,9 @@ __all__ = [
     "GateDecision",
     "PromotionResult",
     "ShadowRunCount",
+    "compare_scores",
     "evaluate_gates",
     "maybe_promote",
-    "metric_gates",
     "promote_version",
     "recent_labelled_frame",
     "shadow_check",
@@ -164,7 +164,7 @@ def _parity_gap(segments: dict[str, dict[str, Any]], metric: str) -> tuple[float
     return values[high] - values[low], f"{high} {values[high]:.3f} vs {low} {values[low]:.3f}"
 
 
-def metric_gates(
+def compare_scores(
     frame: pd.DataFrame, champion: np.ndarray, challenger: np.ndarray, gates: GateSettings
 ) -> tuple[list[GateCheck], dict[str, Any]]:
     """The metric gates on labelled rows (`label`, `product`, and the segment column when present) scored by both
@@ -303,7 +303,7 @@ def evaluate_gates(
         frame, dates, in_sample = recent_labelled_frame(settings, max(known) if known else None)
         evidence |= {"eval_dates": [d.isoformat() for d in dates], "in_sample": in_sample}
     gates = settings.registry.gates
-    checks, metrics = metric_gates(frame, champion.predict_proba(frame), challenger.predict_proba(frame), gates)
+    checks, metrics = compare_scores(frame, champion.predict_proba(frame), challenger.predict_proba(frame), gates)
     checks.append(shadow_check(int(shadow_runs(version)), gates.min_shadow_runs))
     evidence |= {"rows": len(frame), "positives": int(frame["label"].sum()), "metrics": metrics}
     report = _report_path(settings, champion.version, version)

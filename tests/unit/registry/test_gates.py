@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from registry.errors import RegistryError
-from registry.gates import evaluate_gates, metric_gates, shadow_check
+from registry.gates import compare_scores, evaluate_gates, shadow_check
 from serving.shadow import shadow_run_count
 from tests.unit.registry.governance import insert_shadow_runs
 from xsell.settings import GateSettings, Settings, load_settings
@@ -43,7 +43,7 @@ def by_name(checks: list) -> dict:  # type: ignore[type-arg]
 def test_a_better_challenger_passes_every_metric_gate() -> None:
     frame = labelled()
     champion, challenger = noisy(frame, 1.0, 1), noisy(frame, 2.5, 1)
-    checks, metrics = metric_gates(frame, champion, challenger, GateSettings(parity_tolerance=1.0, ece_tolerance=1.0))
+    checks, metrics = compare_scores(frame, champion, challenger, GateSettings(parity_tolerance=1.0, ece_tolerance=1.0))
     found = by_name(checks)
     assert list(found) == ["pr_auc_gain", "calibration", "per_product", "segment_parity"]
     assert all(c.passed for c in checks), [c.detail for c in checks]
@@ -55,9 +55,9 @@ def test_a_better_challenger_passes_every_metric_gate() -> None:
 def test_the_margin_is_relative_and_equal_models_do_not_beat_it() -> None:
     frame = labelled()
     scores = noisy(frame, 1.5, 2)
-    gain = by_name(metric_gates(frame, scores, scores, GateSettings(min_relative_gain=0.01))[0])["pr_auc_gain"]
+    gain = by_name(compare_scores(frame, scores, scores, GateSettings(min_relative_gain=0.01))[0])["pr_auc_gain"]
     assert not gain.passed and gain.value == 0.0 and gain.threshold == 0.01
-    lenient = by_name(metric_gates(frame, scores, scores, GateSettings(min_relative_gain=0.0))[0])["pr_auc_gain"]
+    lenient = by_name(compare_scores(frame, scores, scores, GateSettings(min_relative_gain=0.0))[0])["pr_auc_gain"]
     assert lenient.passed
 
 
@@ -65,7 +65,7 @@ def test_worse_calibration_beyond_tolerance_fails() -> None:
     frame = labelled()
     champion = noisy(frame, 2.0, 3)
     shifted = 0.3 + 0.7 * champion  # same ranking, probabilities far too high
-    checks = by_name(metric_gates(frame, champion, shifted, GateSettings(min_relative_gain=0.0))[0])
+    checks = by_name(compare_scores(frame, champion, shifted, GateSettings(min_relative_gain=0.0))[0])
     assert checks["pr_auc_gain"].passed  # a monotone shift keeps PR-AUC
     assert not checks["calibration"].passed and checks["calibration"].value > 0.1
 
@@ -76,7 +76,7 @@ def test_one_product_worse_beyond_tolerance_fails() -> None:
     challenger = champion.copy()
     security = (frame["product"] == "security").to_numpy()
     challenger[security] = np.random.default_rng(5).random(security.sum())  # no signal left for security
-    check = by_name(metric_gates(frame, champion, challenger, GateSettings(product_tolerance=0.05))[0])["per_product"]
+    check = by_name(compare_scores(frame, champion, challenger, GateSettings(product_tolerance=0.05))[0])["per_product"]
     assert not check.passed and "worst security" in check.detail and check.value < -0.05
 
 
@@ -85,17 +85,17 @@ def test_segment_parity_by_roc_auc_and_by_top_decile_rate() -> None:
     enterprise = (frame["segment"] == "enterprise").to_numpy()
     scores = noisy(frame, 3.0, 6)
     scores[enterprise] = np.random.default_rng(7).random(enterprise.sum()) * 0.01  # useless and never top-ranked
-    roc = by_name(metric_gates(frame, scores, scores, GateSettings(parity_tolerance=0.15))[0])["segment_parity"]
+    roc = by_name(compare_scores(frame, scores, scores, GateSettings(parity_tolerance=0.15))[0])["segment_parity"]
     assert not roc.passed and roc.value > 0.3 and "enterprise" in roc.detail
     top = GateSettings(parity_metric="top_decile_rate", parity_tolerance=0.1)
-    selection = by_name(metric_gates(frame, scores, scores, top)[0])["segment_parity"]
+    selection = by_name(compare_scores(frame, scores, scores, top)[0])["segment_parity"]
     assert not selection.passed and selection.value == pytest.approx(0.2, abs=0.02)  # 40% of smb vs 0% of enterprise
 
 
 def test_small_segments_are_not_compared() -> None:
     frame = labelled(n_per_group=30)  # 60 rows per segment
     scores = noisy(frame, 2.0, 8)
-    check = by_name(metric_gates(frame, scores, scores, GateSettings(min_segment_rows=100))[0])["segment_parity"]
+    check = by_name(compare_scores(frame, scores, scores, GateSettings(min_segment_rows=100))[0])["segment_parity"]
     assert check.passed and check.value is None and "fewer than two segments" in check.detail
 
 
@@ -107,9 +107,9 @@ def test_shadow_runs_gate_counts_against_the_minimum() -> None:
 def test_scores_must_match_the_rows() -> None:
     frame = labelled()
     with pytest.raises(RegistryError, match="scores of 3 and"):
-        metric_gates(frame, np.zeros(3), np.zeros(len(frame)), GateSettings())
+        compare_scores(frame, np.zeros(3), np.zeros(len(frame)), GateSettings())
     with pytest.raises(RegistryError, match="labelled rows"):
-        metric_gates(frame.drop(columns="label"), np.zeros(len(frame)), np.zeros(len(frame)), GateSettings())
+        compare_scores(frame.drop(columns="label"), np.zeros(len(frame)), np.zeros(len(frame)), GateSettings())
 
 
 def test_evaluate_gates_rescores_both_registered_models_and_writes_a_report(
