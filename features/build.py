@@ -26,9 +26,9 @@ log = logging.getLogger(__name__)
 __all__ = [
     "ComputedSnapshot",
     "build_snapshot",
-    "code_version",
     "compute_snapshot",
     "export_snapshot",
+    "feature_code_fingerprint",
     "materialise_snapshot",
     "plan_snapshots",
     "snapshot_dates",
@@ -89,8 +89,9 @@ def snapshot_sql(primary: str, as_of: date, settings: Settings, data_end: date) 
     )
 
 
-def code_version(primary: str, settings: Settings) -> str:
-    """Fingerprint of the generated SQL (catalog, families, labels and feature settings)."""
+def feature_code_fingerprint(primary: str, settings: Settings) -> str:
+    """Fingerprint of the generated SQL (catalog, families, labels and feature settings): a snapshot record's
+    `code_version`, unlike `registry.provenance.code_version` (package version and git commit)."""
     sql = snapshot_sql(primary, _FINGERPRINT_DAY, settings, data_end=date(9999, 12, 31))
     return hashlib.sha256(sql.encode()).hexdigest()[:16]
 
@@ -141,7 +142,7 @@ def materialise_snapshot(con: duckdb.DuckDBPyConnection, as_of: date, settings: 
         sql,
         data_end=bounds.end,
         horizon_days=settings.features.horizon_days,
-        code_version=code_version(primary, settings),
+        code_version=feature_code_fingerprint(primary, settings),
         load_run_id=bounds.load_run_id,
         started=started,
     )
@@ -175,7 +176,7 @@ def compute_snapshot(settings: Settings, as_of: date) -> ComputedSnapshot:
         table=table,
         data_end=bounds.end,
         load_run_id=bounds.load_run_id,
-        code_version=code_version(primary, settings),
+        code_version=feature_code_fingerprint(primary, settings),
         seconds=time.perf_counter() - started,
     )
     log.info("snapshot computed", extra={"as_of": as_of.isoformat(), "rows": table.num_rows})
@@ -194,7 +195,7 @@ def store_snapshot(
             f"snapshot {computed.as_of} was computed on load {computed.load_run_id} (data end {computed.data_end}) but"
             f" the warehouse now holds load {bounds.load_run_id} (data end {bounds.end}): build the features again"
         )
-    expected = code_version(primary, settings)
+    expected = feature_code_fingerprint(primary, settings)
     if computed.code_version != expected:
         raise FeatureError(
             f"snapshot {computed.as_of} was computed by feature code {computed.code_version}, this process runs"
@@ -228,7 +229,7 @@ def is_materialised(con: duckdb.DuckDBPyConnection, as_of: date, settings: Setti
         return False
     bounds = data_bounds(con, settings)
     return (
-        record.code_version == code_version(primary_product(con), settings)
+        record.code_version == feature_code_fingerprint(primary_product(con), settings)
         and record.load_run_id == bounds.load_run_id
         and record.data_end == bounds.end
     )

@@ -90,7 +90,7 @@ def silence_stderr_at_exit() -> None:
 
 
 def expected_errors() -> tuple[type[BaseException], ...]:
-    from deploy.team.services import ServiceError
+    from deploy.team.processes import ServiceError
     from features.errors import FeatureError
     from ingest.errors import ContractError, QualityGateError
     from monitoring.errors import MonitoringError

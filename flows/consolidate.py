@@ -9,7 +9,7 @@ from typing import Any
 from prefect import flow
 
 from ingest.contract import TABLES
-from ingest.pipeline import check_raw_dir, new_run_id, staging_dir
+from ingest.pipeline import check_raw_export, new_run_id, staging_dir
 from tasks.ingest_tasks import load_warehouse_task, stage_table_task
 from xsell import progress
 from xsell.faults import fault_point
@@ -19,7 +19,7 @@ from xsell.settings import Settings
 @flow(name="consolidate", log_prints=False, validate_parameters=False)
 def consolidate_flow(raw_dir: Path, settings: Settings) -> dict[str, Any]:
     """Stage every contract table (in parallel), then consolidate them in one warehouse transaction."""
-    check_raw_dir(raw_dir)
+    check_raw_export(raw_dir, settings)  # every table's header, before any staging
     run_id = new_run_id()
     root = staging_dir(settings, run_id)
     progress.start("stage", "staging raw tables", total=len(TABLES))

@@ -9,7 +9,7 @@ import typer
 from flows.console import err_console, friendly_errors, out_console
 
 if TYPE_CHECKING:
-    from deploy.team.services import ServiceStatus
+    from deploy.team.processes import ServiceStatus
 
 services_app = typer.Typer(
     help="Team-mode servers on loopback: PostgreSQL (MLflow, Optuna, Prefect databases), MLflow with basic-auth, "
@@ -36,7 +36,8 @@ def _table(statuses: list[ServiceStatus]) -> str:
 @friendly_errors
 def start(ctx: typer.Context, names: Names = None, json_out: JsonFlag = False) -> None:
     """Start the services (idempotent: running ones are reported, not restarted) and write HOME/services/team.env."""
-    from deploy.team.services import services_dir, start_services
+    from deploy.team.processes import services_dir
+    from deploy.team.servers import start_services
     from flows.cli import _print_json, _start
 
     settings = _start(ctx)
@@ -58,7 +59,7 @@ def start(ctx: typer.Context, names: Names = None, json_out: JsonFlag = False) -
 @friendly_errors
 def stop(ctx: typer.Context, names: Names = None, json_out: JsonFlag = False) -> None:
     """Stop the services (PostgreSQL last); every process of each service ends."""
-    from deploy.team.services import stop_services
+    from deploy.team.servers import stop_services
     from flows.cli import _print_json, _start
 
     statuses = stop_services(_start(ctx), names)
@@ -72,7 +73,7 @@ def stop(ctx: typer.Context, names: Names = None, json_out: JsonFlag = False) ->
 @friendly_errors
 def status(ctx: typer.Context, json_out: JsonFlag = False) -> None:
     """Each service: pid, URL, and whether it answers healthy now; exits 1 when any is not healthy."""
-    from deploy.team.services import service_status
+    from deploy.team.servers import service_status
     from flows.cli import _print_json, _start
 
     statuses = service_status(_start(ctx))

@@ -29,6 +29,7 @@ from ingest.contract import (
     TABLES,
     TICKETS,
     TOUCHES,
+    TRUNCATION_NAME,
     USAGE,
     TableSpec,
 )
@@ -40,8 +41,6 @@ from xsell.fileio import atomic_dir
 
 log = logging.getLogger(__name__)
 
-#: File written at the root of a truncated export, describing the cut.
-TRUNCATION_NAME = "truncation.json"
 #: Days after issue when an unpaid invoice is declared uncollectible (contract).
 UNCOLLECTIBLE_AFTER_DAYS = 60
 

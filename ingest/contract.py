@@ -326,6 +326,15 @@ ID_SOURCES: dict[IdKind, tuple[str, str]] = {
 #: File endings a table folder may hold.
 RAW_SUFFIXES: tuple[str, ...] = (".csv", ".csv.gz", ".parquet")
 
+#: Written by an as-of cut (`ingest.asof`) at the root of the export it writes: what the cut kept.
+TRUNCATION_NAME = "truncation.json"
+
+#: Files at the RAW root that belong to no table yet are expected there (not reported as unknown entries).
+SIDE_FILES: dict[str, str] = {
+    "generator_manifest.json": "what the generator (synth/) wrote and injected",
+    TRUNCATION_NAME: "what an as-of cut kept",
+}
+
 
 def table_folder(spec: TableSpec) -> str:
     """Folder (relative to RAW) that holds the table's parts."""

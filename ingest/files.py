@@ -13,7 +13,7 @@ import duckdb
 import pyarrow
 import pyarrow.parquet
 
-from ingest.contract import RAW_SUFFIXES, TABLES, TableSpec, table_folder
+from ingest.contract import RAW_SUFFIXES, SIDE_FILES, TABLES, TableSpec, table_folder
 from ingest.csvcheck import MAX_LINE_BYTES, NOT_UTF8, CsvProblem, diagnose, read_header
 from ingest.errors import ContractError
 from xsell.duck import quote_str
@@ -105,13 +105,13 @@ def _entry_kind(path: Path, rel: str, spec: TableSpec) -> tuple[Literal["part", 
     return "part", ""
 
 
-def scan_table_folder(raw_dir: Path, spec: TableSpec) -> TableFiles:
+def scan_table_folder(raw_dir: Path, spec: TableSpec, *, warn: bool = True) -> TableFiles:
     """The parts of `spec` under RAW, sorted by path, and every skipped entry, each logged as a warning.
 
     A symbolic link to a readable file is read like the file. A part that cannot be opened (a dangling or
     looping link, or not a regular file) stops the run with an error naming it; anything else that is not a
-    part (subfolders, hidden entries, other files) is skipped, warned about and listed, by the first table of a
-    shared folder only. An absent folder, or one without parts, is an error naming it.
+    part (subfolders, hidden entries, other files) is skipped, warned about (unless not `warn`) and listed, by the
+    first table of a shared folder only. An absent folder, or one without parts, is an error naming it.
     """
     folder = raw_dir / table_folder(spec)
     if not folder.is_dir():
@@ -127,11 +127,41 @@ def scan_table_folder(raw_dir: Path, spec: TableSpec) -> TableFiles:
             skipped[rel] = why
     if next(iter(_shared_with(spec)), spec) is not spec:  # a shared folder's first table reports its strays
         skipped = {}
-    for rel, why in skipped.items():
+    for rel, why in skipped.items() if warn else ():
         log.warning("skipping an entry of a table folder", extra={"file": rel, "table": spec.name, "reason": why})
     if not parts:
         raise ContractError(folder, f"no .csv, .csv.gz or .parquet file for table {spec.name}")
     return TableFiles(parts=tuple(parts), skipped=skipped)
+
+
+def _kind_of_entry(path: Path) -> str:
+    if path.name.startswith("."):
+        return "hidden entry"
+    if path.is_symlink() and not path.exists():
+        return "dangling symbolic link"
+    return "folder" if path.is_dir() else "file"
+
+
+def unknown_entries(raw_dir: Path) -> dict[str, str]:
+    """Entries of RAW that no contract table reads, at its top level and in the folders grouping tables (`crm/`,
+    `billing/`, ...): relative path -> what it is (`folder`, `file`, `hidden entry`, `dangling symbolic link`).
+
+    A table folder's own strays are listed by its table (`TableFiles.skipped`); the generator's manifest is expected.
+    """
+    folders = {table_folder(t) for t in TABLES}
+    groups = {f.split("/", 1)[0] for f in folders if "/" in f}
+    found: dict[str, str] = {}
+    for path in sorted(raw_dir.iterdir()):
+        if path.name in folders or (path.name in SIDE_FILES and path.is_file()):
+            continue
+        if path.name in groups and path.is_dir():
+            for child in sorted(path.iterdir()):
+                rel = f"{path.name}/{child.name}"
+                if rel not in folders:
+                    found[rel] = _kind_of_entry(child)
+            continue
+        found[path.name] = _kind_of_entry(path)
+    return found
 
 
 def find_parts(raw_dir: Path, spec: TableSpec) -> list[Path]:
@@ -186,8 +216,11 @@ def check_unique_names(names: list[str], rel: str) -> None:
         seen[key] = number
 
 
-def inspect_part(con: duckdb.DuckDBPyConnection, raw_dir: Path, path: Path, spec: TableSpec) -> RawPart:
-    """Read a file's header and map it to the contract; a missing required column stops the run."""
+def inspect_part(
+    con: duckdb.DuckDBPyConnection, raw_dir: Path, path: Path, spec: TableSpec, *, warn: bool = True
+) -> RawPart:
+    """Read a file's header and map it to the contract; a missing required column stops the run (unknown columns
+    are warned about unless not `warn`)."""
     fmt = "parquet" if _suffix_of(path) == ".parquet" else "csv"
     rel = str(path.relative_to(raw_dir))
     described = _header(con, path, rel, fmt)
@@ -209,7 +242,7 @@ def inspect_part(con: duckdb.DuckDBPyConnection, raw_dir: Path, path: Path, spec
         raise ContractError(rel, f"missing required column '{missing[0]}' of {spec.name}", column=missing[0])
     known = {h for h in present.values()}
     unknown = tuple(h for h in header if h not in known)
-    if unknown:
+    if unknown and warn:
         log.warning("ignoring unknown columns", extra={"file": rel, "table": spec.name, "columns": ",".join(unknown)})
     types = {c: types_by_name[h] for c, h in present.items()}
     return RawPart(path=path, relpath=rel, format=fmt, columns=present, types=types, unknown_columns=unknown)

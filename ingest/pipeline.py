@@ -14,9 +14,11 @@ from typing import Any
 
 import duckdb
 
-from ingest.consolidate import C360, META, OUTPUT_NAMES, ConsolidationResult, consolidate, find_export_time
+from ingest.c360 import C360, META, OUTPUT_NAMES
+from ingest.consolidate import ConsolidationResult, consolidate, find_export_time
 from ingest.contract import FEATURES, PRODUCTS, TABLES, TABLES_BY_NAME
 from ingest.errors import ContractError, QualityGateError
+from ingest.files import inspect_part, scan_table_folder, unknown_entries
 from ingest.quality import build_report, write_report
 from ingest.schemas import check_schema_sample, validate_catalog
 from ingest.stage import REASON, SOURCE, StagedTable, stage_table
@@ -60,6 +62,37 @@ def check_raw_dir(raw_dir: Path) -> None:
     """Refuse a RAW path that is not a folder, naming it."""
     if not raw_dir.is_dir():
         raise ContractError(raw_dir, "raw export folder not found")
+
+
+@dataclass(frozen=True)
+class RawExportCheck:
+    """What the check of a RAW export before staging found: the parts of each table, whose headers all fit the
+    contract, and the entries of RAW no contract table reads (relative path -> what it is)."""
+
+    parts: dict[str, int]
+    unknown_entries: dict[str, str]
+
+
+def check_raw_export(raw_dir: Path, settings: Settings) -> RawExportCheck:
+    """Refuse an export before any staging: RAW not a folder, a table folder missing or empty, a part that cannot
+    be opened, or a header that breaks the contract (missing required column, duplicated column, unreadable file),
+    the first problem named by file and column. Entries no contract table reads are warned about, never refused."""
+    check_raw_dir(raw_dir)
+    con = connect(memory_limit=settings.ingest.duckdb_memory_limit, threads=settings.ingest.duckdb_threads)
+    try:
+        parts = {}
+        for spec in TABLES:
+            found = scan_table_folder(raw_dir, spec, warn=False)  # staging warns about what it skips, once
+            for path in found.parts:
+                inspect_part(con, raw_dir, path, spec, warn=False)
+            parts[spec.name] = len(found.parts)
+    finally:
+        con.close()
+    unknown = unknown_entries(raw_dir)
+    for rel, kind in unknown.items():
+        log.warning("ignoring an entry of the export that no contract table reads", extra={"entry": rel, "kind": kind})
+    log.info("raw export checked", extra={"raw_dir": str(raw_dir), "parts": sum(parts.values())})
+    return RawExportCheck(parts=parts, unknown_entries=unknown)
 
 
 def stage_raw_table(raw_dir: Path, table: str, out_root: Path, settings: Settings) -> StagedTable:
@@ -210,8 +243,9 @@ def _load(raw_dir: Path, staged: dict[str, StagedTable], settings: Settings, run
 
 
 def consolidate_raw(raw_dir: Path, settings: Settings, run_id: str | None = None) -> LoadSummary:
-    """Whole consolidation without an orchestrator: stage every table, then load the warehouse."""
-    check_raw_dir(raw_dir)
+    """Whole consolidation without an orchestrator: check every table's header, stage every table, then load the
+    warehouse."""
+    check_raw_export(raw_dir, settings)
     run_id = run_id or new_run_id()
     root = staging_dir(settings, run_id)
     try:

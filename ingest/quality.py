@@ -11,6 +11,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from ingest.consolidate import ConsolidationResult, TableCounts, data_end_of
 from ingest.contract import TABLES
+from ingest.files import unknown_entries
 from ingest.stage import StagedTable
 from xsell.fileio import write_json_atomic, write_text_atomic
 from xsell.settings import QualityGate
@@ -67,7 +68,8 @@ def build_report(
     raw_dir: Path,
     run_id: str,
 ) -> dict[str, Any]:
-    """Assemble the report: per-table counts, id matching, null rates and the gate verdict."""
+    """Assemble the report: per-table counts, id matching, null rates, entries of RAW no table reads (`unknown_entries`:
+    relative path -> what it is) and the gate verdict."""
     tables = {spec.name: table_entry(result.counts[spec.name], staged[spec.name]) for spec in TABLES}
     failures = evaluate_gate(tables, gate)
     totals = {k: sum(t[k] for t in tables.values()) for k in COUNT_KEYS}
@@ -81,6 +83,7 @@ def build_report(
         "tables": tables,
         "id_matching": result.id_matching,
         "null_rates": result.null_rates,
+        "unknown_entries": unknown_entries(raw_dir),
         "gate": {
             "enabled": gate.enabled,
             "passed": not failures,

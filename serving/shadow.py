@@ -1,7 +1,7 @@
 """Batch shadow scoring: the challenger scores the same rows as the champion, is stored, never published, and
 compared.
 
-Comparison of one run (`compare_scores`): PSI of the challenger's scores against the champion's (bins at the
+Comparison of one run (`score_agreement`): PSI of the challenger's scores against the champion's (bins at the
 champion's quantiles), the two-sample Kolmogorov-Smirnov statistic, Spearman rank correlation, and top-decile
 overlap (share of the champion's top `serving.shadow.top_share` rows that are also in the challenger's). Once the
 labels of a shadowed date mature, ROC-AUC and PR-AUC of both models on the same rows (`realised_metrics`).
@@ -79,7 +79,7 @@ def top_overlap(first: ArrayLike, second: ArrayLike, share: float) -> float:
     return len(top_a & top_b) / k
 
 
-def compare_scores(
+def score_agreement(
     champion: ArrayLike, challenger: ArrayLike, top_share: float = 0.1, bins: int = 10
 ) -> ShadowComparison:
     """PSI, KS, Spearman and top-share overlap of two models' scores on the same rows (aligned arrays)."""
@@ -183,9 +183,9 @@ def run_shadow(
     )
     if len(joined) != len(champion):
         raise ValueError(f"shadow rows of {as_of} do not match the champion's: {len(joined)} of {len(champion)}")
-    overall = compare_scores(joined["propensity_a"], joined["propensity_b"], cfg.top_share, cfg.psi_bins)
+    overall = score_agreement(joined["propensity_a"], joined["propensity_b"], cfg.top_share, cfg.psi_bins)
     per_product = {
-        str(p): compare_scores(part["propensity_a"], part["propensity_b"], cfg.top_share, cfg.psi_bins)
+        str(p): score_agreement(part["propensity_a"], part["propensity_b"], cfg.top_share, cfg.psi_bins)
         for p, part in joined.groupby("product", sort=True)
     }
     mlflow_run_id = log_comparison(settings, as_of, champion_version, int(challenger.version), overall, per_product)

@@ -7,7 +7,7 @@ import os
 import stat
 from pathlib import Path
 
-__all__ = ["SecretFileError", "read_secret", "secret_path", "write_secret"]
+__all__ = ["SecretFileError", "read_secret", "secret_path", "write_private", "write_secret"]
 
 logger = logging.getLogger(__name__)
 
@@ -45,13 +45,19 @@ def read_secret(home: Path, name: str, value: str | None = None) -> str | None:
     return text
 
 
+def write_private(path: Path, text: str) -> Path:
+    """Write `text` to `path` atomically with mode 0600 (created so, never world-readable in between)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(tmp, path)
+    return path
+
+
 def write_secret(home: Path, name: str, text: str) -> Path:
     """Write HOME/secrets/<name> with mode 0600 (created so, never world-readable in between); returns the path."""
     path = secret_path(home, name)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(f".{name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text + "\n")
-    os.replace(tmp, path)
-    return path
+    return write_private(path, text + "\n")

@@ -1,1 +1,1 @@
-"""Online scoring API: app, request guard, OpenAPI spec, scoring service and shadow log."""
+"""Online scoring API: app (routes), guard, OpenAPI spec, schemas, serving state, scoring service, shadow log."""

@@ -22,122 +22,32 @@ import secrets
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Any
 
-import pandas as pd
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from deploy.api.guard import BodyLimit, echo, http_error_response, validation_error_response
+from deploy.api.schemas import (
+    InputErrors,
+    Message,
+    NotFound,
+    ReloadAnswer,
+    ScoreRequest,
+    ScoreResponse,
+    invalid_field,
+    payload_frame,
+)
 from deploy.api.service import ScoringService, new_request_id
-from deploy.api.spec import ACCOUNT_ID_MAX_CHARS, openapi_builder
+from deploy.api.spec import openapi_builder
 from serving.scoring import ScoringError
 from xsell.secret_files import read_secret
 from xsell.settings import Settings
 
 log = logging.getLogger(__name__)
-
-
-AccountId = Annotated[str, StringConstraints(min_length=1, max_length=ACCOUNT_ID_MAX_CHARS)]
-
-
-class ScoreRequest(BaseModel):
-    """Either account ids (scored from the latest snapshot) or feature rows (scored as given); the OpenAPI document
-    says it as oneOf two shapes (`deploy.api.spec`)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    account_ids: list[AccountId] | None = Field(None, min_length=1, description="CRM account ids (case-insensitive)")
-    rows: list[dict[str, Any]] | None = Field(
-        None, min_length=1, description="feature rows: account_id, product, optional as_of, feature values"
-    )
-
-    @model_validator(mode="after")
-    def _one_input(self) -> ScoreRequest:
-        if (self.account_ids is None) == (self.rows is None):
-            raise ValueError("give either account_ids or rows (exactly one of them)")
-        return self
-
-
-class ScoredRow(BaseModel):
-    """The champion's published score of one account x product."""
-
-    account_id: str
-    product: str
-    as_of: str
-    propensity: float | None
-    tier: str
-    rank: int | None = Field(description="rank within the product over the snapshot (null for feature rows)")
-    expected_value: float | None
-    next_product: str | None
-    reasons: list[str]
-
-
-class ModelRef(BaseModel):
-    """The model that answered."""
-
-    name: str
-    version: int
-
-
-class ScoreResponse(BaseModel):
-    """Scores of one request."""
-
-    request_id: str
-    model: ModelRef
-    scores: list[ScoredRow]
-    unknown_account_ids: list[str] = Field(description="ids not in the snapshot, each cut to its first 64 characters")
-
-
-class Message(BaseModel):
-    """An error told in one sentence."""
-
-    detail: str
-
-
-class InputError(BaseModel):
-    """One invalid part of a request: where (`loc`), what (`type`, `msg`) and the value sent (cut short)."""
-
-    type: str
-    loc: list[str | int]
-    msg: str
-    input: Any = None
-    ctx: dict[str, Any] | None = None
-
-
-class InputErrors(BaseModel):
-    """The invalid parts of a request."""
-
-    detail: list[InputError]
-
-
-class UnknownAccounts(BaseModel):
-    """None of the account ids is in the snapshot."""
-
-    msg: str
-    snapshot_as_of: str | None
-    unknown_account_ids: list[str]
-
-
-class NotFound(BaseModel):
-    """404 of a score request."""
-
-    detail: UnknownAccounts
-
-
-class ReloadAnswer(BaseModel):
-    """What an admin reload did, and the state served after it."""
-
-    trigger: str
-    reloaded: bool
-    error: str | None
-    at: str
-    model: dict[str, Any]
 
 
 #: Answers every POST may give besides its own (FastAPI adds 422 itself).
@@ -146,48 +56,6 @@ BODY_ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"model": Message, "description": "the body is over api.max_body_bytes"},
     500: {"model": Message, "description": "an unexpected error (logged with its traceback)"},
 }
-
-
-def _invalid(location: tuple[Any, ...], message: str, value: Any = None) -> RequestValidationError:
-    """A 422 naming the field at `location`, in FastAPI's error shape."""
-    return RequestValidationError([{"type": "value_error", "loc": location, "msg": message, "input": value}])
-
-
-def payload_frame(rows: list[dict[str, Any]], row_model: type[BaseModel], max_rows: int) -> pd.DataFrame:
-    """Validated feature rows as a frame (absent features missing, `as_of` today when absent); a
-    RequestValidationError names every invalid field as `body.rows.<i>.<field>`."""
-    if len(rows) > max_rows:
-        raise _invalid(("body", "rows"), f"at most {max_rows} rows per request (api.max_rows), got {len(rows)}")
-    errors: list[dict[str, Any]] = []
-    records: list[dict[str, Any]] = []
-    seen: dict[tuple[str, str], int] = {}
-    for i, row in enumerate(rows):
-        try:
-            record = row_model.model_validate(row).model_dump()
-        except ValidationError as exc:
-            errors.extend(
-                {**{k: v for k, v in e.items() if k in ("type", "msg", "input")}, "loc": ("body", "rows", i, *e["loc"])}
-                for e in exc.errors(include_url=False)
-            )
-            continue
-        key = (record["account_id"], record["product"])
-        if key in seen:
-            errors.append(
-                {
-                    "type": "value_error",
-                    "loc": ("body", "rows", i),
-                    "msg": f"duplicate account_id x product {key} (also row {seen[key]})",
-                    "input": list(key),
-                }
-            )
-        seen.setdefault(key, i)
-        records.append(record)
-    if errors:
-        raise RequestValidationError(errors)
-    frame = pd.DataFrame.from_records(records)
-    today = datetime.now(UTC).date()
-    frame["as_of"] = [today if v is None else v for v in frame["as_of"]]
-    return frame
 
 
 ADMIN_TOKEN_FILE = "api_admin_token"
@@ -289,7 +157,7 @@ def create_app(service: ScoringService) -> FastAPI:
         try:
             if request.account_ids is not None:
                 if len(request.account_ids) > settings.api.max_accounts:
-                    raise _invalid(
+                    raise invalid_field(
                         ("body", "account_ids"),
                         f"at most {settings.api.max_accounts} account ids per request (api.max_accounts)",
                     )

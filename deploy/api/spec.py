@@ -1,6 +1,6 @@
 """The scoring API's OpenAPI document: FastAPI's, with the score request said exactly.
 
-FastAPI describes `POST /v1/score`'s body from the model that validates it (`deploy.api.app.ScoreRequest`), which
+FastAPI describes `POST /v1/score`'s body from the model that validates it (`deploy.api.schemas.ScoreRequest`), which
 takes either field and checks the rest in code. The document served instead says what that code accepts: `oneOf`
 an `AccountIdsRequest` (`account_ids`: 1..`api.max_accounts` ids of 1..`ACCOUNT_ID_MAX_CHARS` characters) or a
 `FeatureRowsRequest` (`rows`: 1..`api.max_rows` objects of the champion's `FeatureRow`, whose product is one the

@@ -3,7 +3,7 @@
 Session fixtures, shared by every e2e test (services start once, ~1-2 minutes; the cycle runs once, ~6-10 minutes):
 
 - `team_services` -> `TeamServices`: PostgreSQL, the MLflow server (basic-auth) and the Prefect server started by
-  `deploy.team.services.start_services` on free loopback ports, homed in a temporary folder; stopped at the end of the
+  `deploy.team.servers.start_services` on free loopback ports, homed in a temporary folder; stopped at the end of the
   session (the teardown fails when a process of theirs is left). Gives `settings`, `credentials` (MLflow admin and
   database passwords), `env` (the team-mode variables of `HOME/services/team.env`), `mlflow_url`, `prefect_url`,
   `optuna_url`, and helpers `mlflow_get/mlflow_post` (authenticated REST calls) and `prefect_post`.
@@ -31,7 +31,8 @@ from typing import Any
 
 import pytest
 
-from deploy.team.services import load_credentials, service_status, start_services, stop_services, team_env
+from deploy.team.credentials import load_credentials, team_env
+from deploy.team.servers import service_status, start_services, stop_services
 from tests.e2e.team import (
     ACCOUNTS,
     CHAMPION_AS_OF,

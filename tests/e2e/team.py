@@ -18,10 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from deploy.team.services import (
-    Credentials,
-    postgres_url,
-)
+from deploy.team.credentials import Credentials, postgres_url
 from xsell.settings import ENV_PREFIX, Settings
 
 OUTPUT = Path(__file__).parent / "output"

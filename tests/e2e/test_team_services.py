@@ -5,7 +5,8 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
-from deploy.team.services import services_dir, start_services
+from deploy.team.processes import services_dir
+from deploy.team.servers import start_services
 from tests.e2e.team import TeamServices, xsell
 
 

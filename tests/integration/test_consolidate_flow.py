@@ -75,3 +75,34 @@ def test_flow_stops_on_a_broken_file_and_keeps_the_warehouse(
         consolidate_flow(raw_dir=broken, settings=settings)
     if before is not None:
         assert _snapshot(str(settings.warehouse_path)) == before
+
+
+def test_flow_refuses_a_bad_header_before_staging_any_table(
+    prefect_api: None, setup: tuple[Path, Settings], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    from flows.consolidate import consolidate_flow
+    from ingest.contract import TABLES
+    from tasks import ingest_tasks
+
+    raw, settings = setup
+    # given an export whose last table gains a part lacking every column but its first
+    broken = tmp_path / "raw"
+    shutil.copytree(raw, broken)
+    last = TABLES[-1]
+    (broken / last.name / "zz_broken.csv").write_text(f"{last.column_names[0]}\nx\n")
+    staged: list[str] = []
+    real_stage = ingest_tasks.stage_raw_table
+
+    def recording_stage(raw_dir: Path, table: str, out_root: Path, settings: Settings) -> object:
+        staged.append(table)
+        return real_stage(raw_dir, table, out_root, settings)
+
+    monkeypatch.setattr(ingest_tasks, "stage_raw_table", recording_stage)
+    # when the flow runs, then it is refused naming the file and the column, before any table is staged
+    with pytest.raises(
+        ContractError, match=rf"{last.name}/zz_broken\.csv: missing required column '{last.column_names[1]}'"
+    ):
+        consolidate_flow(raw_dir=broken, settings=settings)
+    assert staged == []

@@ -9,7 +9,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ingest.asof import TRUNCATION_NAME, truncate_export
+from ingest.asof import truncate_export
+from ingest.contract import TRUNCATION_NAME
 from ingest.errors import ContractError
 from ingest.files import CSV_OPTIONS
 from ingest.pipeline import consolidate_raw

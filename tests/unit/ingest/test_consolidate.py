@@ -27,7 +27,8 @@ from factories import (
     write_raw,
 )
 
-from ingest.consolidate import OUTPUT_NAMES, consolidate, data_end_of, find_export_time
+from ingest.c360 import OUTPUT_NAMES
+from ingest.consolidate import consolidate, data_end_of, find_export_time
 from ingest.contract import ACCOUNTS, TABLES, TABLES_BY_NAME
 
 COUNT_FIELDS = ("rows_read", "rows_kept", "duplicates", "invalid", "future_dated", "orphans")

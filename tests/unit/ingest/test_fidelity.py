@@ -23,7 +23,7 @@ from factories import (
     write_raw,
 )
 
-from ingest.consolidate import OUTPUT_NAMES
+from ingest.c360 import OUTPUT_NAMES
 from ingest.contract import FEATURES, NPS, PRODUCTS, TABLES, TABLES_BY_NAME
 from ingest.errors import ContractError
 from ingest.pipeline import consolidate_raw

@@ -11,11 +11,18 @@ import duckdb
 import pyarrow
 import pyarrow.parquet
 import pytest
-from factories import KEYS, nps_row, ticket_row, usage_row, write_part
+from factories import KEYS, nps_row, ticket_row, usage_row, write_part, write_raw
 
 from ingest.contract import FEATURES, NPS, PRODUCTS, TICKETS, USAGE
 from ingest.errors import ContractError
-from ingest.files import check_unique_names, find_parts, inspect_part, scan_table_folder, verify_readable
+from ingest.files import (
+    check_unique_names,
+    find_parts,
+    inspect_part,
+    scan_table_folder,
+    unknown_entries,
+    verify_readable,
+)
 
 
 def _tickets(n: int = 3) -> list[dict]:
@@ -464,3 +471,44 @@ def test_verify_readable_refuses_a_file_truncated_after_its_header_was_read(
     # when it is read in full, then the error names the file
     with pytest.raises(ContractError, match=r"support/tickets/t\.csv\.gz: not a readable table"):
         verify_readable(duck, part)
+
+
+# ---- unknown_entries ------------------------------------------------------------------------------
+
+
+def test_unknown_entries_lists_what_no_contract_table_reads(tmp_path: Path) -> None:
+    # given a clean export: nothing is unknown (the generator's manifest and an as-of cut's record are expected)
+    raw = write_raw(tmp_path / "raw")
+    (raw / "generator_manifest.json").write_text("{}")
+    (raw / "truncation.json").write_text("{}")
+    assert unknown_entries(raw) == {}
+    # when folders and files of no table are added at the top level and beside the table folders
+    (raw / "legacy").mkdir()
+    (raw / "notes.txt").write_text("export of May")
+    (raw / "crm" / "leads").mkdir()
+    (raw / "billing" / "credits.csv").write_text("credit_id\n")
+    (raw / ".DS_Store").write_bytes(b"\0")
+    (raw / "old").symlink_to(tmp_path / "gone")
+    # then each is listed with what it is, and no table folder is
+    assert unknown_entries(raw) == {
+        ".DS_Store": "hidden entry",
+        "billing/credits.csv": "file",
+        "crm/leads": "folder",
+        "legacy": "folder",
+        "notes.txt": "file",
+        "old": "dangling symbolic link",
+    }
+
+
+def test_scan_and_inspect_stay_quiet_when_told(tmp_path: Path, duck: duckdb.DuckDBPyConnection, caplog) -> None:
+    # given a table folder with a stray file and a part with an unknown column
+    folder = tmp_path / "support" / "tickets"
+    write_part(folder, "t", TICKETS.name, [{**row, "extra": 1} for row in _tickets()], "csv")
+    (folder / "README.md").write_text("notes")
+    # when scanned and inspected without warnings, then nothing is logged but everything is still listed
+    with caplog.at_level(logging.WARNING, logger="ingest.files"):
+        found = scan_table_folder(tmp_path, TICKETS, warn=False)
+        part = inspect_part(duck, tmp_path, found.parts[0], TICKETS, warn=False)
+    assert caplog.records == []
+    assert found.skipped == {"support/tickets/README.md": "not a .csv, .csv.gz or .parquet file"}
+    assert part.unknown_columns == ("extra",)

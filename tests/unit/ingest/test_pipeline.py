@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import signal
@@ -16,10 +17,12 @@ import pandas as pd
 import pytest
 from factories import BASE_COUNTS, make_settings, product_row, write_raw
 
-from ingest.consolidate import OUTPUT_NAMES
+from ingest import pipeline
+from ingest.c360 import OUTPUT_NAMES
 from ingest.contract import TABLES
 from ingest.errors import ContractError, QualityGateError
-from ingest.pipeline import check_raw_dir, consolidate_raw, open_warehouse
+from ingest.pipeline import check_raw_dir, check_raw_export, consolidate_raw, open_warehouse
+from ingest.quality import render_html
 from xsell.settings import ENV_PREFIX, Settings
 
 REPO = Path(__file__).resolve().parents[3]
@@ -160,7 +163,53 @@ def test_missing_required_column_stops_the_run_before_anything_is_written(tmp_pa
     # and there is no warehouse, no report, no staging left behind
     assert not settings.warehouse_path.exists()
     assert report_files(settings) == []
-    assert list((settings.tmp_dir / "staging").iterdir()) == []
+    assert not (settings.tmp_dir / "staging").exists() or list((settings.tmp_dir / "staging").iterdir()) == []
+
+
+def test_a_refused_header_stops_the_run_before_any_table_is_staged(
+    tmp_path: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given an export whose NPS file (staged among the last tables) lacks the score column
+    raw = write_raw(tmp_path / "raw", drop_column=("survey/nps", "score"))
+    staged: list[str] = []
+    real_stage = pipeline.stage_table
+
+    def recording_stage(con: duckdb.DuckDBPyConnection, raw_dir: Path, spec, out_dir: Path):  # type: ignore[no-untyped-def]
+        staged.append(spec.name)
+        return real_stage(con, raw_dir, spec, out_dir)
+
+    monkeypatch.setattr(pipeline, "stage_table", recording_stage)
+    # when consolidated, then it is refused naming file and column, and no table was staged first
+    with pytest.raises(ContractError, match=r"survey/nps/nps_2026\.csv: missing required column 'score'"):
+        consolidate_raw(raw, settings)
+    assert staged == []
+    assert not (settings.tmp_dir / "staging").exists()
+    # and the check alone refuses it the same way, while the clean export passes it with every table's parts
+    with pytest.raises(ContractError, match="missing required column 'score'"):
+        check_raw_export(raw, settings)
+    clean = check_raw_export(write_raw(tmp_path / "clean"), settings)
+    assert set(clean.parts) == {t.name for t in TABLES} and all(n >= 1 for n in clean.parts.values())
+    assert clean.unknown_entries == {}
+
+
+def test_entries_of_no_table_are_warned_about_and_reported_not_refused(
+    raw_dir: Path, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    # given a clean export with a folder and a file that no contract table reads
+    (raw_dir / "crm" / "leads").mkdir()
+    (raw_dir / "crm" / "leads" / "leads.csv").write_text("lead_id\nL1\n")
+    (raw_dir / "README.txt").write_text("export notes")
+    # when consolidated
+    with caplog.at_level(logging.WARNING, logger="ingest.pipeline"):
+        summary = consolidate_raw(raw_dir, settings)
+    # then the load succeeds, a warning names each entry, and the report lists them beside its usual keys
+    assert summary.gate_passed is True
+    warned = {r.entry for r in caplog.records if "no contract table reads" in r.getMessage()}  # type: ignore[attr-defined]
+    assert warned == {"README.txt", "crm/leads"}
+    report = json.loads(Path(summary.report_json).read_text())
+    assert report["unknown_entries"] == {"README.txt": "file", "crm/leads": "folder"}
+    assert {"run_id", "totals", "tables", "id_matching", "null_rates", "gate"} <= set(report)
+    assert "crm/leads" in render_html(report)
 
 
 def test_missing_required_column_leaves_the_previous_warehouse_and_report(

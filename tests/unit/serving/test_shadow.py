@@ -13,23 +13,23 @@ from factories import make_settings
 from ingest.pipeline import open_warehouse
 from serving import store
 from serving.publish import PUBLIC_COLUMNS
-from serving.shadow import compare_scores, psi, realised_metrics, shadow_run_count, top_overlap
+from serving.shadow import psi, realised_metrics, score_agreement, shadow_run_count, top_overlap
 
 RNG = np.random.default_rng(7)
 
 
 def test_identical_scores_compare_as_identical() -> None:
     scores = RNG.random(500)
-    comparison = compare_scores(scores, scores.copy())
+    comparison = score_agreement(scores, scores.copy())
     assert comparison.rows == 500 and comparison.psi == pytest.approx(0.0, abs=1e-12)
     assert comparison.ks == 0.0 and comparison.spearman == pytest.approx(1.0) and comparison.top_decile_overlap == 1.0
 
 
 def test_shifted_scores_show_drift_and_reversed_rank() -> None:
     scores = RNG.random(2000)
-    shifted = compare_scores(scores, scores + 0.3)
+    shifted = score_agreement(scores, scores + 0.3)
     assert shifted.psi > 0.25 and shifted.ks == pytest.approx(0.3, abs=0.05) and shifted.spearman == pytest.approx(1)
-    reversed_ = compare_scores(scores, 1 - scores)
+    reversed_ = score_agreement(scores, 1 - scores)
     assert reversed_.spearman == pytest.approx(-1.0) and reversed_.top_decile_overlap == 0.0
 
 
@@ -50,7 +50,7 @@ def test_top_overlap_counts_shared_top_rows() -> None:
 
 def test_length_mismatch_is_refused() -> None:
     with pytest.raises(ValueError, match="differ in length"):
-        compare_scores(np.ones(3), np.ones(4))
+        score_agreement(np.ones(3), np.ones(4))
 
 
 def test_realised_metrics_of_both_models() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from xsell.secret_files import SecretFileError, read_secret, secret_path, write_secret
+from xsell.secret_files import SecretFileError, read_secret, secret_path, write_private, write_secret
 from xsell.settings import SettingsError, load_settings
 
 
@@ -46,3 +46,22 @@ def test_the_admin_token_is_refused_in_a_config_file(tmp_path: Path, clean_env: 
     config.write_text("api:\n  admin_token: committed-by-mistake\n")
     with pytest.raises(SettingsError, match=r"api.admin_token is a secret .* XSELL_API__ADMIN_TOKEN"):
         load_settings(config_file=config, home=tmp_path)
+
+
+def test_a_private_file_replaces_the_old_one_at_mode_0600(tmp_path: Path) -> None:
+    # given a file others may read
+    path = tmp_path / "services" / "team.env"
+    path.parent.mkdir()
+    path.write_text("old")
+    path.chmod(0o644)
+    # when it is written as a private file, then it holds only the new text, at 0600, with nothing left beside it
+    assert write_private(path, "new\n") == path
+    assert path.read_text() == "new\n" and stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert [p.name for p in path.parent.iterdir()] == ["team.env"]
+
+
+def test_a_private_file_in_an_unwritable_folder_is_refused(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(OSError):
+        write_private(blocker / "team.env", "x")
