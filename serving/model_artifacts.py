@@ -19,7 +19,9 @@ from typing import Any
 import pandas as pd
 
 from features.build import read_snapshot
+from features.store import connect_warehouse
 from registry.log_training import ExtraLogs, metric_key
+from registry.tracking import use_tracking_uri
 from serving.adoption import adjacent_products, mine_adoption_path, next_products
 from serving.adoption import render_markdown as render_path
 from serving.tiers import TierPolicy, choose_policy, gate_frame, render_tier_table
@@ -40,8 +42,6 @@ def _as_date(value: Any) -> date:
 def holdout_with_gates(result: TrainingResult, settings: Settings) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The holdout rows with `gates_passed` (their features read from the warehouse, the adoption path mined to
     each holdout date), and the adoption path at the last holdout date."""
-    from features.store import connect_warehouse
-
     holdout = result.holdout.copy()
     holdout["as_of"] = holdout["as_of"].map(_as_date)
     gates = settings.serving.tiers.gates
@@ -113,8 +113,6 @@ def load_tier_policy(run_id: str | None, settings: Settings) -> TierPolicy | Non
         return None
     import mlflow
     from mlflow.exceptions import MlflowException
-
-    from registry.tracking import use_tracking_uri
 
     use_tracking_uri(settings.mlflow_uri)
     try:

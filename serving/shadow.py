@@ -28,7 +28,11 @@ from scipy import stats
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from features.families import date_sql
+from features.grid import data_bounds
 from features.labels import conversion_cte, label_expr
+from features.store import connect_warehouse, table_exists
+from ingest.pipeline import open_warehouse
+from registry.tracking import configure_tracking, owner_tags
 from serving import store
 from xsell.settings import Settings
 
@@ -123,8 +127,6 @@ def log_comparison(
     """One MLflow run in the shadow experiment with the comparison; returns its run id."""
     from mlflow import MlflowClient
 
-    from registry.tracking import configure_tracking, owner_tags
-
     name = shadow_experiment(settings)
     registry = settings.registry.model_copy(update={"experiment": name})
     experiment_id = configure_tracking(settings.model_copy(update={"registry": registry}))
@@ -170,8 +172,6 @@ def run_shadow(
     """Score `rows` (feature rows) with the `challenger` (a `registry.models.LoadedModel`), compare with the
     `champion` rows (account_id, product, propensity), store both in the warehouse and log to MLflow; return the
     stored comparison row."""
-    from features.store import connect_warehouse
-
     cfg = settings.serving.shadow
     scores = rows[["account_id", "product"]].reset_index(drop=True).copy()
     scores["propensity"] = challenger.predict_proba(rows)
@@ -232,9 +232,6 @@ def realise_matured(settings: Settings) -> list[dict[str, Any]]:
     yet (warehouse row and the run's MLflow metrics `realised/<model>_<metric>`); return what was filled."""
     from mlflow import MlflowClient
 
-    from features.grid import data_bounds
-    from features.store import connect_warehouse
-
     horizon = settings.features.horizon_days
     filled = []
     con = connect_warehouse(settings)
@@ -267,9 +264,6 @@ def realise_matured(settings: Settings) -> list[dict[str, Any]]:
 def shadow_run_count(settings: Settings, challenger_version: int) -> int:
     """Number of distinct as-of dates the challenger `challenger_version` was shadow-scored on (0 when no
     warehouse or no shadow table)."""
-    from features.store import table_exists
-    from ingest.pipeline import open_warehouse
-
     if not settings.warehouse_path.is_file():
         return 0
     con = open_warehouse(settings, read_only=True)
