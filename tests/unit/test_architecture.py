@@ -9,6 +9,7 @@ every violation as `file:line: rule`.
 from __future__ import annotations
 
 import ast
+import functools
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -271,13 +272,11 @@ def mirror_violations(root: Path, unit: Path) -> list[str]:
 
 # ---- the real tree -------------------------------------------------------------------------------------
 
-_SITES: list[ImportSite] = []
 
-
-def _real_sites() -> list[ImportSite]:
-    if not _SITES:
-        _SITES.extend(scan_imports(REPO))
-    return _SITES
+@functools.cache
+def _real_sites() -> tuple[ImportSite, ...]:
+    """The imports of the repository's packages, scanned once per test session."""
+    return tuple(scan_imports(REPO))
 
 
 def test_the_package_list_is_the_installed_one() -> None:
@@ -304,7 +303,7 @@ def test_own_imports_sit_at_module_top(package: str) -> None:
 
 def test_no_import_cycle_between_modules() -> None:
     # given every run-time import of the project's modules, then no group of modules imports itself back
-    sites = _real_sites()
+    sites = list(_real_sites())
     cycles = import_cycles(sites)
     assert not cycles, "\n".join(describe_cycle(group, sites) for group in cycles)
 
