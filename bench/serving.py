@@ -259,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     home = (args.work / f"serving-home-{accounts}").resolve()
     ensure_consolidated(raw, home)
     if not registered_twice(home):
-        prep = run_child("bench.scoring", ["--child", "prepare", str(home), str(args.trials)])
+        prep = run_child("bench.champions", ["scoring", str(home), str(args.trials)])
         print(
             f"trained on {prep.result['rows']:,} rows, registered versions {prep.result['versions']} "
             f"in {prep.seconds:.1f} s",
