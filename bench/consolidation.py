@@ -12,11 +12,11 @@ import shutil
 from pathlib import Path
 
 from bench.measure import bench_parser, ensure_export, last_month, run_child
+from ingest.pipeline import consolidate_raw
+from xsell.settings import load_settings
 
 
 def _child_consolidate(raw: str, home: str) -> None:
-    from ingest.pipeline import consolidate_raw
-    from xsell.settings import load_settings
 
     summary = consolidate_raw(Path(raw), load_settings(home=home))
     print(json.dumps(summary.to_dict()))

@@ -27,8 +27,20 @@ from pathlib import Path
 from typing import Any
 
 from bench.measure import ensure_consolidated, ensure_export, months_between, run_child, run_child_kind
+from features.build import read_snapshot
+from features.grid import data_bounds, month_end, parse_month, snapshot_dates
+from features.labels import is_labelled
+from features.store import connect_warehouse
+from monitoring.check import performance_window, purge_days
+from monitoring.drift import DriftResult
+from monitoring.performance import ModelMetrics, RealisedPerformance, realised_performance
+from monitoring.policy import CheckRecord, decide
 from monitoring.replay import month_of
+from training.dataset import load_training_frame
+from training.metrics import binary_metrics
+from training.pipeline import train_propensity
 from xsell.fileio import write_json_atomic
+from xsell.settings import load_settings
 
 SCENARIOS = ("stationary", "concept", "covariate")
 
@@ -36,16 +48,6 @@ SCENARIOS = ("stationary", "concept", "covariate")
 def _child_study(home: str, from_month: str, to_month: str, trials: str, seed: str) -> None:
     import numpy as np
     import pandas as pd
-
-    from features.build import read_snapshot
-    from features.grid import data_bounds, month_end, parse_month, snapshot_dates
-    from features.labels import is_labelled
-    from features.store import connect_warehouse
-    from monitoring.check import performance_window, purge_days
-    from monitoring.performance import realised_performance
-    from training.dataset import load_training_frame
-    from training.pipeline import train_propensity
-    from xsell.settings import load_settings
 
     overrides: dict[str, Any] = {"seed": int(seed), "training.optuna_storage": f"sqlite:///{home}/optuna-{seed}.db"}
     settings = load_settings(home=home, **overrides)
@@ -130,10 +132,6 @@ def _child_study(home: str, from_month: str, to_month: str, trials: str, seed: s
 def decide_months(months: list[dict[str, Any]], policy: Any) -> list[dict[str, Any]]:
     """Apply the decision policy's performance rules to the study's months in order (no drift input, the champion
     kept: what the monitor would decide before its first retrain); each month gains `decision` and `reasons`."""
-    from monitoring.drift import DriftResult
-    from monitoring.performance import ModelMetrics, RealisedPerformance
-    from monitoring.policy import CheckRecord, decide
-
     no_drift = DriftResult(drift_share=0.0, drifted_features=(), columns={})
     history: list[CheckRecord] = []
     out = []
@@ -156,8 +154,6 @@ def decide_months(months: list[dict[str, Any]], policy: Any) -> list[dict[str, A
 def _roc_auc(frame: Any) -> float | None:
     """ROC-AUC of the frame's `score` against its `label` (None when one class only)."""
     import math
-
-    from training.metrics import binary_metrics
 
     value = float(binary_metrics(frame["label"].to_numpy(), frame["score"].to_numpy())["roc_auc"])
     return value if math.isfinite(value) else None
@@ -217,7 +213,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         run_child_kind(args.child, {"study": _child_study})
         return 0
-    from xsell.settings import load_settings
 
     settings = load_settings(**{f"monitoring.policy.{kv.split('=', 1)[0]}": kv.split("=", 1)[1] for kv in args.set})
     work = args.work.resolve()

@@ -26,14 +26,16 @@ import time
 from typing import Any
 
 from bench.measure import (
+    backend_env,
     bench_parser,
-    compute_settings,
     ensure_consolidated,
     ensure_export,
     last_month,
     run_child,
-    start_prefect_api,
 )
+from features.build import materialise_snapshot, snapshot_dates
+from features.store import connect_warehouse
+from xsell.settings import load_settings
 
 #: One pass over the usage table, reading every column the features read.
 USAGE_SCAN_SQL = """
@@ -44,9 +46,6 @@ USAGE_SCAN_SQL = """
 
 
 def _child_build(home: str, start: str, end: str) -> None:
-    from features.build import materialise_snapshot, snapshot_dates
-    from features.store import connect_warehouse
-    from xsell.settings import load_settings
 
     settings = load_settings(home=home)
     con = connect_warehouse(settings)
@@ -87,48 +86,6 @@ def _child_build(home: str, start: str, end: str) -> None:
     )
 
 
-def _stored_rows_digest(settings: Any) -> str:
-    """A digest of every materialised row, in key order (equal digests: identical rows)."""
-    import hashlib
-
-    import pandas as pd
-
-    from features.store import connect_warehouse
-
-    con = connect_warehouse(settings, read_only=True)
-    try:
-        rows = con.execute("SELECT * FROM features.snapshot_rows ORDER BY as_of, account_id, product").df()
-    finally:
-        con.close()
-    return hashlib.sha256(pd.util.hash_pandas_object(rows, index=False).to_numpy().tobytes()).hexdigest()[:16]
-
-
-def _child_flows(home: str, start: str, end: str, *backends: str) -> None:
-    start_prefect_api(home)  # before the flows are imported
-    from features.store import connect_warehouse
-    from flows.compute import on_compute
-    from flows.features import build_features_flow
-
-    runs: dict[str, dict[str, Any]] = {}
-    for backend in backends:
-        settings = compute_settings(home, backend, progress=False)
-        con = connect_warehouse(settings)
-        try:
-            con.execute("DROP SCHEMA IF EXISTS features CASCADE")
-        finally:
-            con.close()
-        t0 = time.perf_counter()
-        result = on_compute(build_features_flow, settings)(from_month=start, to_month=end, settings=settings)
-        seconds = time.perf_counter() - t0
-        runs[backend] = {
-            "flow_s": seconds,
-            "snapshots": len(result["snapshots"]),
-            "rows": result["rows"],
-            "digest": _stored_rows_digest(settings),
-        }
-    print(json.dumps(runs))
-
-
 def _print_backends(table: list[dict[str, Any]]) -> None:
     """One line per size and backend: flow wall time, seconds per snapshot, rows identical to the first backend."""
     print(f"{'accounts':>9} {'backend':>8} {'snaps':>5} {'rows':>9} {'flow s':>7} {'s/snap':>7} {'same rows':>9}")
@@ -147,10 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = bench_parser(__doc__)
     args = parser.parse_args(argv)
     if args.child:
-        if args.child[0] == "flows":
-            _child_flows(*args.child[1:])
-        else:
-            _child_build(*args.child[1:4])
+        _child_build(*args.child[1:4])
         return 0
 
     end = last_month(args.start, args.months)
@@ -160,7 +114,9 @@ def main(argv: list[str] | None = None) -> int:
         home = args.work / f"features-home-{accounts}"
         ensure_consolidated(raw, home)
         if args.backend:
-            flows = run_child("bench.features", ["--child", "flows", str(home), args.start, end, *args.backend])
+            flows = run_child(
+                "bench.backends", ["features", str(home), args.start, end, *args.backend], env=backend_env(home)
+            )
             table.append({"accounts": accounts, "runs": flows.result})
             print(f"{accounts:,} accounts: {json.dumps(table[-1])}", file=sys.stderr)
             continue

@@ -7,12 +7,19 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
+
+import synth
+from registry.models import model_versions
+from synth import generate_raw
+from xsell.runtime import environment_defaults, prepare_environment
+from xsell.settings import load_settings
 
 
 @dataclass(frozen=True)
@@ -58,8 +65,6 @@ def run_child_kind(child: list[str], children: Mapping[str, Callable[..., None]]
 
 def registered_versions(settings: Any) -> int:
     """How many versions of the model the home of `settings` has registered (0 when none)."""
-    from registry.models import model_versions
-
     return len(model_versions(settings))
 
 
@@ -83,8 +88,6 @@ def bench_parser(description: str | None) -> argparse.ArgumentParser:
 
 def compute_settings(home: str, backend: str, **overrides: Any) -> Any:
     """Settings homed at `home` with `compute.backend` set; dask: a LocalCluster of 2 one-thread workers."""
-    from xsell.settings import load_settings
-
     values: dict[str, Any] = {"compute.backend": backend, **overrides}
     if backend == "dask":
         values |= {"compute.n_workers": 2, "compute.threads_per_worker": 1}
@@ -92,14 +95,25 @@ def compute_settings(home: str, backend: str, **overrides: Any) -> Any:
 
 
 def start_prefect_api(home: str) -> None:
-    """Prepare the process environment as the CLI does (quiet, Prefect state under `home`), then run one empty flow so
-    the temporary Prefect API is up before anything is timed; call before importing any flow."""
-    from xsell.runtime import prepare_environment
-
+    """Prepare the process environment as the CLI does (quiet, Prefect state under `home`; a child that imported the
+    flows already got it from `backend_env`), then run one empty flow so the temporary Prefect API is up before
+    anything is timed."""
     prepare_environment(Path(home))
     from prefect import flow
 
     flow(name="bench-warm-up")(lambda: None)()
+
+
+def bench_settings(home: str, **overrides: Any) -> Any:
+    """Settings homed at `home` with a fresh Optuna study storage (a new study each run)."""
+    storage = f"sqlite:///{Path(tempfile.mkdtemp(prefix='bench-optuna-')) / 'optuna.db'}"
+    return load_settings(home=home, **{"training.optuna_storage": storage, **overrides})
+
+
+def backend_env(home: Path) -> dict[str, str]:
+    """The environment of a child that imports the flows (and Prefect) at its top: the CLI's defaults for `home`,
+    where not set already (Prefect reads them when imported)."""
+    return {key: value for key, value in environment_defaults(home).items() if key not in os.environ}
 
 
 def last_month(start: str, months: int) -> str:
@@ -113,8 +127,6 @@ def generator_fingerprint() -> str:
     """A short hash of the generator's source: a changed world gets a new cached export."""
     import hashlib
 
-    import synth
-
     digest = hashlib.sha256()
     for path in sorted(Path(synth.__file__).parent.glob("*.py")):
         digest.update(path.read_bytes())
@@ -126,8 +138,6 @@ def ensure_export(
 ) -> Path:
     """A generated export for these parameters (with `drift_kind` drift from `drift_at` when given), cached under
     `work` (keyed by the usage density and the generator's source too)."""
-    from xsell.settings import load_settings
-
     density = load_settings().generator.usage_rows_per_account_month
     drift = f"-{drift_kind}{drift_at}" if drift_at else ""
     raw = work / f"raw-{accounts}-{start}-{end}-s{seed}-d{density:g}{drift}-g{generator_fingerprint()}"
@@ -180,8 +190,6 @@ def months_between(first: date, second: date) -> int:
 def _generate(
     out: str, accounts: int, start: str, end: str, seed: int, drift_at: str = "", drift_kind: str = ""
 ) -> None:
-    from synth import generate_raw
-    from xsell.settings import load_settings
 
     values: dict[str, Any] = {"generator.accounts": accounts, "generator.start": start, "generator.end": end}
     if drift_at:

@@ -18,7 +18,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bench.measure import bench_parser, ensure_consolidated, ensure_export, last_month, run_child
+from bench.measure import bench_parser, bench_settings, ensure_consolidated, ensure_export, last_month, run_child
+from bench.training import _load
+from training.metrics import bootstrap_ranking
+from training.pipeline import train_propensity
 
 MODELS = ("xsell", "logistic", "scorecard")
 BOOTSTRAP = 400
@@ -27,11 +30,7 @@ BOOTSTRAP = 400
 def _child_evaluate(home: str, trials: str, seed: str) -> None:
     import numpy as np
 
-    from bench.training import _load, _settings
-    from training.metrics import bootstrap_ranking
-    from training.pipeline import train_propensity
-
-    settings = _settings(home, seed=int(seed))
+    settings = bench_settings(home, seed=int(seed))
     frame = _load(settings)
     result = train_propensity(frame, settings, trials=int(trials))
     hold = result.holdout

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from bench.measure import (
     bench_parser,
+    bench_settings,
     ensure_consolidated,
     ensure_export,
     last_month,
@@ -29,7 +30,8 @@ from bench.measure import (
     run_child,
     run_child_kind,
 )
-from bench.scoring import _month_end, _settings
+from features.grid import month_end, parse_month
+from monitoring.check import attach_to_champion, drift_check, performance_check, plan_check, record_decision
 
 PHASES = ("plan", "drift", "performance", "decision", "attach")
 
@@ -41,30 +43,9 @@ def _shift(month: str, months: int) -> str:
     return f"{index // 12:04d}-{index % 12 + 1:02d}"
 
 
-def _child_prepare(home: str, trials: str, as_of: str) -> None:
-    from features.store import connect_warehouse
-    from registry.audit import record_registration
-    from registry.log_training import log_training
-    from training.dataset import load_training_frame
-    from training.pipeline import train_propensity
-
-    settings = _settings(home)
-    started = time.perf_counter()
-    con = connect_warehouse(settings)
-    try:
-        frame = load_training_frame(con, settings, date.fromisoformat(as_of))
-    finally:
-        con.close()
-    result = train_propensity(frame, settings, trials=int(trials))
-    registered = log_training(result, settings, reason="bench monitoring", trial_runs=False)
-    record_registration(settings, registered, "bench monitoring")
-    print(json.dumps({"rows": len(frame), "version": registered.version, "seconds": time.perf_counter() - started}))
-
-
 def _child_check(home: str, as_of: str) -> None:
-    from monitoring.check import attach_to_champion, drift_check, performance_check, plan_check, record_decision
 
-    settings = _settings(home)
+    settings = bench_settings(home)
     day = date.fromisoformat(as_of)
     seconds: dict[str, float] = {}
 
@@ -95,7 +76,7 @@ def _child_check(home: str, as_of: str) -> None:
 
 def _registered(home: Path) -> bool:
     """True when `home` holds a registered champion (prepared by an earlier run)."""
-    return registered_versions(_settings(str(home))) >= 1
+    return registered_versions(bench_settings(str(home))) >= 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,21 +87,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lag", type=int, default=6, help="months between the champion's as-of and the check")
     args = parser.parse_args(argv)
     if args.child:
-        run_child_kind(args.child, {"prepare": _child_prepare, "check": _child_check})
+        run_child_kind(args.child, {"check": _child_check})
         return 0
 
     end = last_month(args.start, args.months)
-    as_of = _month_end(end)
-    trained_as_of = _month_end(_shift(end, -args.lag))
+    as_of = month_end(*parse_month(end))
+    trained_as_of = month_end(*parse_month(_shift(end, -args.lag)))
     results = []
     for accounts in args.accounts:
         raw = ensure_export(args.work, accounts, args.start, end, args.seed)
         home = args.work / f"monitoring-home-{accounts}"
         ensure_consolidated(raw, home)
         if not _registered(home):
-            prep = run_child(
-                "bench.monitoring", ["--child", "prepare", str(home), str(args.trials), trained_as_of.isoformat()]
-            )
+            prep = run_child("bench.champions", ["monitoring", str(home), str(args.trials), trained_as_of.isoformat()])
             print(
                 f"{accounts:,} accounts: champion v{prep.result['version']} trained as of {trained_as_of} on "
                 f"{prep.result['rows']:,} rows in {prep.seconds:.1f} s",

@@ -20,67 +20,31 @@ propensity difference from the first backend's output.
 
 from __future__ import annotations
 
-import calendar
 import json
 import sys
-import tempfile
 import time
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 from bench.measure import (
+    backend_env,
     bench_parser,
-    compute_settings,
+    bench_settings,
     ensure_consolidated,
     ensure_export,
     last_month,
     registered_versions,
     run_child,
     run_child_kind,
-    start_prefect_api,
 )
-
-
-def _settings(home: str) -> Any:
-    from xsell.settings import load_settings
-
-    storage = f"sqlite:///{Path(tempfile.mkdtemp(prefix='bench-optuna-')) / 'optuna.db'}"
-    overrides: dict[str, Any] = {"training.optuna_storage": storage}
-    return load_settings(home=home, **overrides)
-
-
-def _month_end(month: str) -> date:
-    year, mon = (int(x) for x in month.split("-"))
-    return date(year, mon, calendar.monthrange(year, mon)[1])
-
-
-def _child_prepare(home: str, trials: str) -> None:
-    from features.store import connect_warehouse
-    from registry.log_training import log_training
-    from serving.model_artifacts import serving_artifacts
-    from training.dataset import load_training_frame
-    from training.pipeline import train_propensity
-
-    settings = _settings(home)
-    started = time.perf_counter()
-    con = connect_warehouse(settings)
-    try:
-        frame = load_training_frame(con, settings)
-    finally:
-        con.close()
-    result = train_propensity(frame, settings, trials=int(trials))
-    extra = serving_artifacts(result, settings)
-    versions = [
-        log_training(result, settings, reason=f"bench {i}", trial_runs=False, extra=extra).version for i in (1, 2)
-    ]
-    print(json.dumps({"rows": len(frame), "versions": versions, "seconds": time.perf_counter() - started}))
+from features.grid import month_end, parse_month
+from serving.batch import publish_scores, shadow_scores
 
 
 def _child_score(home: str, as_of: str, out: str) -> None:
-    from serving.batch import publish_scores, shadow_scores
 
-    settings = _settings(home)
+    settings = bench_settings(home)
     day = date.fromisoformat(as_of)
     started = time.perf_counter()
     published = publish_scores(settings, day, Path(out))
@@ -103,36 +67,6 @@ def _child_score(home: str, as_of: str, out: str) -> None:
     )
 
 
-def _child_flows(home: str, as_of: str, out_dir: str, chunk_rows: str, *backends: str) -> None:
-    start_prefect_api(home)  # before the flows are imported
-    import pandas as pd
-
-    from flows.compute import on_compute
-    from flows.score import score_flow
-
-    day = date.fromisoformat(as_of)
-    runs: dict[str, dict[str, Any]] = {}
-    first: pd.DataFrame | None = None
-    for backend in backends:
-        settings = compute_settings(home, backend, progress=False, **{"compute.scoring_chunk_rows": int(chunk_rows)})
-        out = Path(out_dir) / f"scores-{as_of}-{backend}.parquet"
-        t0 = time.perf_counter()
-        result = on_compute(score_flow, settings)(as_of=day, out=out, settings=settings)
-        seconds = time.perf_counter() - t0
-        scores = pd.read_parquet(out).sort_values(["product", "account_id"]).reset_index(drop=True)
-        first = scores if first is None else first
-        runs[backend] = {
-            "flow_s": seconds,
-            "rows": result["rows"],
-            "chunks": -(-result["rows"] // settings.compute.scoring_chunk_rows),
-            **{f"{k}_s": v for k, v in result["seconds"].items()},
-            "shadowed": result["shadow"] is not None,
-            "max_abs_diff": float((scores["propensity"] - first["propensity"]).abs().max()),
-            "same_tiers": bool((scores["tier"] == first["tier"]).all()),
-        }
-    print(json.dumps(runs))
-
-
 def _print_backends(results: list[dict[str, Any]], as_of: date) -> None:
     """One line per size and backend: flow wall time, its scoring part, and agreement with the first backend."""
     print(f"score flow of {as_of} per compute backend (champion with reasons, tiers, files; challenger in shadow)")
@@ -151,7 +85,7 @@ def _print_backends(results: list[dict[str, Any]], as_of: date) -> None:
 
 def _registered(home: Path) -> bool:
     """True when `home` holds a registered model with a challenger (prepared by an earlier run)."""
-    return registered_versions(_settings(str(home))) >= 2
+    return registered_versions(bench_settings(str(home))) >= 2
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -162,18 +96,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chunk-rows", type=int, default=1000, help="with --backend: compute.scoring_chunk_rows")
     args = parser.parse_args(argv)
     if args.child:
-        run_child_kind(args.child, {"prepare": _child_prepare, "score": _child_score, "flows": _child_flows})
+        run_child_kind(args.child, {"score": _child_score})
         return 0
 
     end = last_month(args.start, args.months)
-    as_of = _month_end(end)
+    as_of = month_end(*parse_month(end))
     results = []
     for accounts in args.accounts:
         raw = ensure_export(args.work, accounts, args.start, end, args.seed)
         home = args.work / f"scoring-home-{accounts}"
         ensure_consolidated(raw, home)
         if not _registered(home):
-            prep = run_child("bench.scoring", ["--child", "prepare", str(home), str(args.trials)])
+            prep = run_child("bench.champions", ["scoring", str(home), str(args.trials)])
             print(
                 f"{accounts:,} accounts: trained on {prep.result['rows']:,} rows and registered versions "
                 f"{prep.result['versions']} in {prep.seconds:.1f} s",
@@ -182,8 +116,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.backend:
             out_dir = home / "bench-scores"
             flows = run_child(
-                "bench.scoring",
-                ["--child", "flows", str(home), as_of.isoformat(), str(out_dir), str(args.chunk_rows), *args.backend],
+                "bench.backends",
+                ["score", str(home), as_of.isoformat(), str(out_dir), str(args.chunk_rows), *args.backend],
+                env=backend_env(home),
             )
             results.append({"accounts": accounts, "runs": flows.result})
             print(f"scoring {accounts:,} accounts: {json.dumps(results[-1])}", file=sys.stderr)

@@ -29,6 +29,7 @@ import numpy as np
 
 from bench.measure import bench_parser, ensure_consolidated, ensure_export, last_month, run_child
 from bench.scoring import _registered as registered_twice
+from features.store import ROWS
 
 
 def _free_port() -> int:
@@ -40,8 +41,6 @@ def _free_port() -> int:
 def _snapshot_rows(home: Path) -> list[dict[str, Any]]:
     """Feature rows of the latest materialised snapshot (read-only, closed before the server starts)."""
     import duckdb
-
-    from features.store import ROWS
 
     con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
     try:
@@ -260,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     home = (args.work / f"serving-home-{accounts}").resolve()
     ensure_consolidated(raw, home)
     if not registered_twice(home):
-        prep = run_child("bench.scoring", ["--child", "prepare", str(home), str(args.trials)])
+        prep = run_child("bench.champions", ["scoring", str(home), str(args.trials)])
         print(
             f"trained on {prep.result['rows']:,} rows, registered versions {prep.result['versions']} "
             f"in {prep.seconds:.1f} s",

@@ -27,24 +27,30 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
-from bench.measure import bench_parser, ensure_consolidated, ensure_export, last_month, run_child, run_child_kind
-
-
-def _settings(home: str, **overrides: Any) -> Any:
-    from xsell.settings import load_settings
-
-    storage = f"sqlite:///{Path(tempfile.mkdtemp(prefix='bench-optuna-')) / 'optuna.db'}"  # a fresh study each run
-    return load_settings(home=home, **{"training.optuna_storage": storage, **overrides})
+from bench.measure import (
+    bench_parser,
+    bench_settings,
+    ensure_consolidated,
+    ensure_export,
+    last_month,
+    run_child,
+    run_child_kind,
+)
+from features.store import connect_warehouse
+from training.boosting import POOLED, base_params, build_fold_sets
+from training.dataset import load_training_frame
+from training.encoding import TableEncoder
+from training.metrics import objective_score
+from training.pipeline import train_propensity
+from training.result import KEY_COLUMNS
+from training.splits import assign_rows, plan_time_splits
+from training.tuning import CVObjective, create_study, make_pruner, suggest_params
 
 
 def _load(settings: Any) -> Any:
-    from features.store import connect_warehouse
-    from training.dataset import load_training_frame
 
     con = connect_warehouse(settings)
     try:
@@ -54,7 +60,7 @@ def _load(settings: Any) -> Any:
 
 
 def _child_materialise(home: str) -> None:
-    settings = _settings(home)
+    settings = bench_settings(home)
     started = time.perf_counter()
     frame = _load(settings)
     print(
@@ -65,9 +71,8 @@ def _child_materialise(home: str) -> None:
 
 
 def _child_train(home: str, trials: str) -> None:
-    from training.pipeline import train_propensity
 
-    settings = _settings(home)
+    settings = bench_settings(home)
     started = time.perf_counter()
     frame = _load(settings)
     loaded = time.perf_counter()
@@ -105,9 +110,6 @@ class NaiveObjective:
         import numpy as np
         from scipy.special import expit
 
-        from training.metrics import objective_score
-        from training.tuning import suggest_params
-
         params = {**self.base, **suggest_params(trial, max_pos_weight=self.max_pos_weight)}
         values = []
         for train, valid in self.folds:
@@ -131,14 +133,8 @@ def _child_objective(home: str, trials: str) -> None:
     import numpy as np
     import optuna
 
-    from training.boosting import POOLED, base_params, build_fold_sets
-    from training.encoding import TableEncoder
-    from training.result import KEY_COLUMNS
-    from training.splits import assign_rows, plan_time_splits
-    from training.tuning import CVObjective, create_study, make_pruner
-
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    settings = _settings(home)
+    settings = bench_settings(home)
     cfg, n = settings.training, int(trials)
     frame = _load(settings).sort_values(["as_of", "account_id", "product"], kind="stable").reset_index(drop=True)
     labels = frame["label"].to_numpy()

@@ -1,1 +1,1 @@
-"""Thin Prefect flows and the `xsell` command line (the top floor)."""
+"""The top floor: the `xsell` command line and thin Prefect flows that wire tasks/ and deploy/ (see ARCHITECTURE.md)."""

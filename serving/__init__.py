@@ -1,1 +1,1 @@
-"""xsell serving layer: batch scoring, publication, tiers, adoption path, shadow comparison and the serving.* tables."""
+"""Batch scoring, publication, tiers, adoption path, shadow comparison and the serving.* tables (imports registry and below)."""

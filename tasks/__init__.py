@@ -1,1 +1,1 @@
-"""Prefect task wrappers: a few lines each (name, retries on I/O, no input caching)."""
+"""Prefect @task wrappers of a few lines over the plain functions of ingest/ .. serving/ (name, retries on I/O, no caching)."""

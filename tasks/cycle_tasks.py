@@ -12,7 +12,22 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from features.build import is_materialised, materialise_snapshot
+from features.store import connect_warehouse
+from ingest.asof import truncate_export
+from monitoring.acting import RegistryView
+from monitoring.check import history_path
+from monitoring.history import record_action
+from monitoring.replay import cycle_snapshot_dates, shuffle_labels
+from registry.aliases import current_aliases, reconcile, rollback
+from registry.audit import record, record_registration
+from registry.gates import promote_version
+from registry.log_training import log_training
+from serving.model_artifacts import serving_artifacts
+from serving.shadow import shadow_run_count
 from tasks.retry import retry_on_io
+from training.dataset import load_training_frame
+from training.pipeline import train_propensity
 from xsell.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -21,18 +36,12 @@ logger = logging.getLogger(__name__)
 @task(name="truncate-export", retries=1, retry_condition_fn=retry_on_io, cache_policy=NO_CACHE)
 def truncate_export_task(raw_dir: Path, out_dir: Path, as_of: date) -> Path:
     """Write the export as it was known at the end of `as_of` (replaces `out_dir`)."""
-    from ingest.asof import truncate_export
-
     return truncate_export(raw_dir, out_dir, as_of)
 
 
 @task(name="materialise-cycle-snapshots", retries=1, retry_condition_fn=retry_on_io, cache_policy=NO_CACHE)
 def materialise_cycle_snapshots_task(settings: Settings, as_of: date) -> list[str]:
     """Materialise (once, from the latest load) the snapshots the month reads: scoring, monitoring and gates."""
-    from features.build import is_materialised, materialise_snapshot
-    from features.store import connect_warehouse
-    from monitoring.replay import cycle_snapshot_dates
-
     dates = cycle_snapshot_dates(settings, as_of)
     built = []
     con = connect_warehouse(settings)
@@ -49,10 +58,6 @@ def materialise_cycle_snapshots_task(settings: Settings, as_of: date) -> list[st
 @task(name="registry-view", retries=1, retry_condition_fn=retry_on_io, cache_policy=NO_CACHE)
 def registry_view_task(settings: Settings) -> Any:
     """The aliases, the challenger's shadow runs and the gates' mode (a `monitoring.acting.RegistryView`)."""
-    from monitoring.acting import RegistryView
-    from registry.aliases import current_aliases, reconcile
-    from serving.shadow import shadow_run_count
-
     reconcile(settings)
     aliases = current_aliases(settings)
     runs = shadow_run_count(settings, aliases.challenger) if aliases.challenger is not None else 0
@@ -70,8 +75,6 @@ def registry_view_task(settings: Settings) -> Any:
 @task(name="rollback", cache_policy=NO_CACHE)
 def rollback_task(settings: Settings, reason: str, evidence: dict[str, Any], actor: str) -> dict[str, Any]:
     """Move the champion back to the previous champion; the audit event as plain values."""
-    from registry.aliases import rollback
-
     return rollback(settings, reason, actor, evidence=evidence).to_dict()
 
 
@@ -88,8 +91,6 @@ def record_action_task(
     actor: str,
 ) -> dict[str, Any]:
     """Append one event (`retrain`, `retrain_deferred`, ...) to the audit trail; the event as plain values."""
-    from registry.audit import record
-
     event = record(
         settings,
         action,
@@ -107,9 +108,6 @@ def record_action_task(
 def note_check_action_task(settings: Settings, as_of: str, action: str) -> None:
     """Note in the checks history what was done about the check of `as_of` (only a carried-out retrain restarts
     the drift debounce)."""
-    from monitoring.check import history_path
-    from monitoring.history import record_action
-
     record_action(history_path(settings), as_of, action)
 
 
@@ -117,16 +115,6 @@ def note_check_action_task(settings: Settings, as_of: str, action: str) -> None:
 def force_degraded_champion_task(settings: Settings, as_of: date, trials: int | None) -> dict[str, Any]:
     """Train a model on labels permuted within each snapshot (it learns nothing), register it and promote it to
     champion by force past the gates: replay's way to show that monitoring rolls a bad champion back."""
-    from features.store import connect_warehouse
-    from monitoring.replay import shuffle_labels
-    from registry.audit import record_registration
-    from registry.gates import promote_version
-    from registry.log_training import log_training
-    from serving.model_artifacts import serving_artifacts
-    from serving.shadow import shadow_run_count
-    from training.dataset import load_training_frame
-    from training.pipeline import train_propensity
-
     con = connect_warehouse(settings)
     try:
         frame = load_training_frame(con, settings, as_of)

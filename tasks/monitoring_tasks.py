@@ -8,6 +8,7 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from monitoring.check import attach_to_champion, drift_check, performance_check, plan_check, record_decision
 from tasks.retry import retry_on_io
 from xsell.settings import Settings
 
@@ -15,40 +16,30 @@ from xsell.settings import Settings
 @task(name="plan-check", retries=1, retry_condition_fn=retry_on_io, cache_policy=NO_CACHE)
 def plan_check_task(settings: Settings, as_of: date) -> Any:
     """Champion, challenger, previous champion, reference and matured snapshot dates of the check."""
-    from monitoring.check import plan_check
-
     return plan_check(settings, as_of)
 
 
 @task(name="drift-report", retries=1, retry_condition_fn=retry_on_io, cache_policy=NO_CACHE)
 def drift_report_task(settings: Settings, plan: Any) -> Any:
     """Feature and prediction drift against the champion's reference, as an Evidently report."""
-    from monitoring.check import drift_check
-
     return drift_check(settings, plan)
 
 
 @task(name="realised-performance", retries=1, retry_condition_fn=retry_on_io, cache_policy=NO_CACHE)
 def realised_performance_task(settings: Settings, plan: Any) -> Any:
     """Realised metrics of every model on the snapshots whose labels matured (None when none did)."""
-    from monitoring.check import performance_check
-
     return performance_check(settings, plan)
 
 
 @task(name="decide", cache_policy=NO_CACHE)
 def decide_task(settings: Settings, plan: Any, drift: Any, performance: Any) -> Any:
     """Apply the decision policy, write decision.json and record the check in the history."""
-    from monitoring.check import record_decision
-
     return record_decision(settings, plan, drift, performance)
 
 
 @task(name="attach-reports", retries=1, retry_condition_fn=retry_on_io, cache_policy=NO_CACHE)
 def attach_reports_task(settings: Settings, plan: Any, decision: Any) -> str | None:
     """Log the check's reports to the champion's MLflow run."""
-    from monitoring.check import attach_to_champion
-
     return attach_to_champion(settings, plan, decision)
 
 

@@ -7,6 +7,7 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from monitoring.governance_site import build_site
 from tasks.retry import retry_on_io
 from xsell.settings import Settings
 
@@ -15,6 +16,4 @@ from xsell.settings import Settings
 def build_site_task(settings: Settings) -> dict[str, Any]:
     """Write `HOME/reports/index.html` and `HOME/reports/site/` (the replay's pages under `site/replay/`); returns the
     summary, with the link check's figures."""
-    from monitoring.governance_site import build_site
-
     return build_site(settings).to_dict()

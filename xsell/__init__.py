@@ -1,1 +1,1 @@
-"""xsell: cross-sell propensity platform."""
+"""xsell plumbing under every layer: settings, logging, atomic files, DuckDB helpers, locks, runtime environment (imports no layer)."""

@@ -33,15 +33,17 @@ SILENT_SERVER_ENV: dict[str, str] = {
 }
 
 
+def environment_defaults(home: Path, log_level: str = "INFO") -> dict[str, str]:
+    """The variables `prepare_environment` sets by default for `home` (pass them to a child process that imports
+    Prefect at its top, before it could set them itself)."""
+    defaults = {**QUIET_ENV, **(SILENT_SERVER_ENV if log_level.upper() != "DEBUG" else {})}  # silent wins
+    home = home.resolve()
+    return {**defaults, "PREFECT_HOME": str(home / "prefect"), "XDG_CONFIG_HOME": str(home / "config")}
+
+
 def prepare_environment(home: Path, log_level: str = "INFO") -> None:
     """Set quiet/offline defaults and keep Prefect's and Evidently's state under `home`; call before importing them."""
-    if log_level.upper() != "DEBUG":
-        for key, value in SILENT_SERVER_ENV.items():
-            os.environ.setdefault(key, value)
-    for key, value in QUIET_ENV.items():
+    for key, value in environment_defaults(home, log_level).items():
         os.environ.setdefault(key, value)
-    home = home.resolve()
-    os.environ.setdefault("PREFECT_HOME", str(home / "prefect"))
-    os.environ.setdefault("XDG_CONFIG_HOME", str(home / "config"))
     for key in ("PREFECT_HOME", "XDG_CONFIG_HOME"):
         Path(os.environ[key]).mkdir(parents=True, exist_ok=True)
