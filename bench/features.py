@@ -44,7 +44,8 @@ USAGE_SCAN_SQL = """
 
 
 def _child_build(home: str, start: str, end: str) -> None:
-    from features.build import materialise_snapshot, snapshot_dates
+    from features.build import materialise_snapshot
+    from features.calendar import snapshot_dates
     from features.store import connect_warehouse
     from xsell.settings import load_settings
 

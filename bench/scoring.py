@@ -78,15 +78,17 @@ def _child_prepare(home: str, trials: str) -> None:
 
 
 def _child_score(home: str, as_of: str, out: str) -> None:
-    from serving.batch import publish_scores, shadow_scores
+    from serving.batch import prepare_scoring, publish_scored, score_rows, shadow_scores
 
     settings = _settings(home)
     day = date.fromisoformat(as_of)
     started = time.perf_counter()
-    published = publish_scores(settings, day, Path(out))
+    prepared = prepare_scoring(settings, day, Path(out))
+    scored = score_rows(prepared.loaded, prepared.rows)
+    published = publish_scored(settings, prepared, scored, Path(out))
     publish_s = time.perf_counter() - started
     started = time.perf_counter()
-    shadow = shadow_scores(settings, day, published["model_version"], published["run_id"])
+    shadow = shadow_scores(settings, prepared, scored)
     shadow_s = time.perf_counter() - started
     print(
         json.dumps(

@@ -133,7 +133,7 @@ def _child_objective(home: str, trials: str) -> None:
 
     from training.boosting import POOLED, base_params, build_fold_sets
     from training.encoding import TableEncoder
-    from training.result import KEY_COLUMNS
+    from features.schema import KEY_COLUMNS
     from training.splits import assign_rows, plan_time_splits
     from training.tuning import CVObjective, create_study, make_pruner
 

@@ -26,7 +26,12 @@ from urllib.parse import quote
 import numpy as np
 import pandas as pd
 
-from features.grid import month_end, parse_month
+from features.calendar import month_end, parse_month, snapshot_dates
+from features.errors import FeatureError
+from features.store import warehouse
+from monitoring.check import plan_check
+from monitoring.errors import MonitoringError
+from training.dataset import labelled_snapshot_dates
 from xsell.fileio import atomic_path, write_text_atomic
 from xsell.settings import Settings
 
@@ -131,8 +136,6 @@ _FLOATS = {
 
 def month_ends(from_month: str, to_month: str) -> list[date]:
     """Month-end dates of `from_month`..`to_month` (YYYY-MM, inclusive); FeatureError on a bad or reversed range."""
-    from features.grid import snapshot_dates
-
     parse_month(from_month)
     parse_month(to_month)
     return snapshot_dates(from_month, to_month, "month_end")
@@ -299,20 +302,12 @@ def shuffle_labels(frame: pd.DataFrame, seed: int) -> pd.DataFrame:
 def cycle_snapshot_dates(settings: Settings, as_of: date) -> list[date]:
     """The snapshot dates one monthly cycle at `as_of` reads: `as_of` (scoring, current drift), the champion's
     reference and matured performance snapshots (monitoring) and the most recent fully labelled ones (gates)."""
-    from features.errors import FeatureError
-    from features.store import connect_warehouse
-    from monitoring.check import plan_check
-    from monitoring.errors import MonitoringError
-    from training.dataset import labelled_snapshot_dates
-
     wanted = {as_of}
-    con = connect_warehouse(settings, read_only=True)
-    try:
-        wanted.update(labelled_snapshot_dates(con, settings)[-settings.registry.gates.eval_snapshots :])
-    except (FeatureError, ValueError):
-        logger.info("no labelled snapshot by %s", as_of)
-    finally:
-        con.close()
+    with warehouse(settings, read_only=True) as con:
+        try:
+            wanted.update(labelled_snapshot_dates(con, settings)[-settings.registry.gates.eval_snapshots :])
+        except (FeatureError, ValueError):
+            logger.info("no labelled snapshot by %s", as_of)
     try:
         plan = plan_check(settings, as_of)
     except MonitoringError as exc:

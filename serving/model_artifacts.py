@@ -18,7 +18,9 @@ from typing import Any
 
 import pandas as pd
 
-from features.build import read_snapshot
+from features.build import SnapshotReader
+from features.schema import ROW_ID_COLUMNS
+from features.store import warehouse
 from registry.log_training import ExtraLogs, metric_key
 from serving.adoption import adjacent_products, mine_adoption_path, next_products
 from serving.adoption import render_markdown as render_path
@@ -40,20 +42,18 @@ def _as_date(value: Any) -> date:
 def holdout_with_gates(result: TrainingResult, settings: Settings) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The holdout rows with `gates_passed` (their features read from the warehouse, the adoption path mined to
     each holdout date), and the adoption path at the last holdout date."""
-    from features.store import connect_warehouse
-
     holdout = result.holdout.copy()
     holdout["as_of"] = holdout["as_of"].map(_as_date)
     gates = settings.serving.tiers.gates
     parts = []
     path = pd.DataFrame()
-    con = connect_warehouse(settings, read_only=True)
-    try:
+    with warehouse(settings, read_only=True) as con:
+        reader = SnapshotReader(con, settings)
         primary, _ = adjacent_products(con)
         for day in sorted(holdout["as_of"].unique()):
-            rows = read_snapshot(con, day, settings)
+            rows = reader.read(day)
             keys = holdout[holdout["as_of"] == day][["account_id", "product", "as_of", "label", "propensity"]]
-            joined = keys.merge(rows.drop(columns=["label"]), on=["account_id", "product", "as_of"], how="inner")
+            joined = keys.merge(rows.drop(columns=["label"]), on=list(ROW_ID_COLUMNS), how="inner")
             if len(joined) < len(keys):
                 raise ValueError(
                     f"holdout rows of {day} not found in the warehouse snapshot: {len(keys) - len(joined)}"
@@ -66,8 +66,6 @@ def holdout_with_gates(result: TrainingResult, settings: Settings) -> tuple[pd.D
             )
             parts.append(pd.concat([joined[list(keys.columns)], gate_frame(joined, gates, joined_next)], axis=1))
         path.attrs["primary"] = primary
-    finally:
-        con.close()
     return pd.concat(parts, ignore_index=True), path
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import asdict, dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 import numpy as np
@@ -27,8 +27,11 @@ from numpy.typing import ArrayLike
 from scipy import stats
 from sklearn.metrics import average_precision_score, roc_auc_score
 
+from features.calendar import is_labelled
 from features.families import date_sql
+from features.grid import data_bounds
 from features.labels import conversion_cte, label_expr
+from features.store import table_exists, warehouse
 from serving import store
 from xsell.settings import Settings
 
@@ -170,8 +173,6 @@ def run_shadow(
     """Score `rows` (feature rows) with the `challenger` (a `registry.models.LoadedModel`), compare with the
     `champion` rows (account_id, product, propensity), store both in the warehouse and log to MLflow; return the
     stored comparison row."""
-    from features.store import connect_warehouse
-
     cfg = settings.serving.shadow
     scores = rows[["account_id", "product"]].reset_index(drop=True).copy()
     scores["propensity"] = challenger.predict_proba(rows)
@@ -204,11 +205,8 @@ def run_shadow(
         "top_decile_overlap": overall.top_decile_overlap,
         "mlflow_run_id": mlflow_run_id,
     }
-    con = connect_warehouse(settings)
-    try:
+    with warehouse(settings) as con:
         store.replace_shadow(con, scores, record)
-    finally:
-        con.close()
     log.info("shadow run stored", extra={k: str(v) for k, v in record.items()})
     return record
 
@@ -232,20 +230,16 @@ def realise_matured(settings: Settings) -> list[dict[str, Any]]:
     yet (warehouse row and the run's MLflow metrics `realised/<model>_<metric>`); return what was filled."""
     from mlflow import MlflowClient
 
-    from features.grid import data_bounds
-    from features.store import connect_warehouse
-
     horizon = settings.features.horizon_days
     filled = []
-    con = connect_warehouse(settings)
-    try:
+    with warehouse(settings) as con:
         runs = store.shadow_runs(con)
         if runs.empty:
             return []
         data_end = data_bounds(con, settings).end
         for _, run in runs[runs["labelled_rows"].isna()].iterrows():
             as_of = pd.Timestamp(run["as_of"]).date()
-            if as_of + timedelta(days=horizon) > data_end:
+            if not is_labelled(as_of, horizon, data_end):
                 continue
             pairs = _labelled_pairs(con, run, horizon, data_end)
             values = realised_metrics(
@@ -257,8 +251,6 @@ def realise_matured(settings: Settings) -> list[dict[str, Any]]:
                 client = MlflowClient(tracking_uri=settings.mlflow_uri, registry_uri=settings.mlflow_uri)
                 for key, value in _finite({k: v for k, v in values.items()}).items():
                     client.log_metric(str(run["mlflow_run_id"]), f"realised/{key}", value)
-    finally:
-        con.close()
     if filled:
         log.info("realised shadow metrics", extra={"runs": len(filled)})
     return filled
@@ -267,13 +259,9 @@ def realise_matured(settings: Settings) -> list[dict[str, Any]]:
 def shadow_run_count(settings: Settings, challenger_version: int) -> int:
     """Number of distinct as-of dates the challenger `challenger_version` was shadow-scored on (0 when no
     warehouse or no shadow table)."""
-    from features.store import table_exists
-    from ingest.pipeline import open_warehouse
-
     if not settings.warehouse_path.is_file():
         return 0
-    con = open_warehouse(settings, read_only=True)
-    try:
+    with warehouse(settings, read_only=True) as con:
         if not table_exists(con, store.SCHEMA, "shadow_runs"):
             return 0
         rows = con.execute(
@@ -281,5 +269,3 @@ def shadow_run_count(settings: Settings, challenger_version: int) -> int:
             [int(challenger_version)],
         ).fetchall()
         return int(rows[0][0])
-    finally:
-        con.close()

@@ -7,7 +7,7 @@
 - `serving.shadow_runs`: one row per as-of date and challenger version (`SHADOW_RUN_COLUMNS`), replaced by a
   rerun; the realised metrics are filled in once the labels of that date mature.
 
-Every write is one transaction on a connection the caller opened writable (`features.store.connect_warehouse`).
+Every write is one transaction on a connection the caller opened writable (`features.store.warehouse`).
 """
 
 from __future__ import annotations
@@ -131,13 +131,6 @@ def previous_tiers(con: duckdb.DuckDBPyConnection, as_of: date) -> pd.DataFrame 
     frame = con.execute(f"SELECT account_id, product, tier, as_of FROM {SCORES} WHERE as_of = ?", [found]).df()
     frame["as_of"] = pd.to_datetime(frame["as_of"]).dt.date
     return frame
-
-
-def published_scores(con: duckdb.DuckDBPyConnection, as_of: date) -> pd.DataFrame:
-    """The published rows of `as_of` (empty when none)."""
-    if not table_exists(con, SCHEMA, "scores"):
-        return pd.DataFrame(columns=[*PUBLIC_COLUMNS, "run_id", "scored_at"])
-    return con.execute(f"SELECT * FROM {SCORES} WHERE as_of = ? ORDER BY account_id, product", [as_of]).df()
 
 
 def replace_shadow(con: duckdb.DuckDBPyConnection, scores: pd.DataFrame, run: dict[str, Any]) -> None:

@@ -29,21 +29,14 @@ def truncate_export_task(raw_dir: Path, out_dir: Path, as_of: date) -> Path:
 @task(name="materialise-cycle-snapshots", retries=1, retry_condition_fn=retry_on_io, cache_policy=NO_CACHE)
 def materialise_cycle_snapshots_task(settings: Settings, as_of: date) -> list[str]:
     """Materialise (once, from the latest load) the snapshots the month reads: scoring, monitoring and gates."""
-    from features.build import is_materialised, materialise_snapshot
-    from features.store import connect_warehouse
+    from features.build import SnapshotReader
+    from features.store import warehouse
     from monitoring.replay import cycle_snapshot_dates
 
     dates = cycle_snapshot_dates(settings, as_of)
-    built = []
-    con = connect_warehouse(settings)
-    try:
-        for day in dates:
-            if not is_materialised(con, day, settings):
-                materialise_snapshot(con, day, settings)
-                built.append(day.isoformat())
-    finally:
-        con.close()
-    return built
+    with warehouse(settings) as con:
+        reader = SnapshotReader(con, settings)
+        return [day.isoformat() for day in dates if reader.ensure(day)]
 
 
 @task(name="registry-view", retries=1, retry_condition_fn=retry_on_io, cache_policy=NO_CACHE)

@@ -30,15 +30,13 @@ from pydantic import AllowInfNan, BaseModel, BeforeValidator, ConfigDict, Field,
 
 from deploy.api.shadow_log import ShadowJob, ShadowWorker
 from deploy.api.spec import ACCOUNT_ID_MAX_CHARS
+from features.schema import KEY_COLUMNS
 from serving.publish import REASON_COLUMNS, publish_rows
 from serving.scoring import ScoringError
 from serving.tiers import GATE_FEATURES, TierPolicy, quantile_policy
 from xsell.settings import Settings
 
 log = logging.getLogger(__name__)
-
-#: Fields of a feature row that are not features.
-ROW_KEYS: tuple[str, ...] = ("account_id", "product", "as_of", "label")
 
 
 @dataclass(frozen=True)
@@ -159,7 +157,7 @@ def payload_row_model(champion: Any, products: Sequence[str]) -> type[BaseModel]
     from features.catalog import FEATURES
 
     strings = set(champion.string_columns) | {f.name for f in FEATURES if f.dtype == "VARCHAR"}
-    names = [*(f.name for f in FEATURES), *(c for c in champion.input_columns if c not in ROW_KEYS)]
+    names = [*(f.name for f in FEATURES), *(c for c in champion.input_columns if c not in KEY_COLUMNS)]
     fields: dict[str, Any] = {
         "account_id": (str, Field(min_length=1, max_length=ACCOUNT_ID_MAX_CHARS)),
         "product": (Literal[tuple(products)], ...),  # type: ignore[valid-type]
