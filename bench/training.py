@@ -131,9 +131,9 @@ def _child_objective(home: str, trials: str) -> None:
     import numpy as np
     import optuna
 
+    from features.schema import KEY_COLUMNS
     from training.boosting import POOLED, base_params, build_fold_sets
     from training.encoding import TableEncoder
-    from features.schema import KEY_COLUMNS
     from training.splits import assign_rows, plan_time_splits
     from training.tuning import CVObjective, create_study, make_pruner
 

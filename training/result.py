@@ -9,6 +9,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
+
 class FittedPropensityModel(Protocol):
     """A fitted, picklable scorer: preprocessing, LightGBM and calibration in one object.
 

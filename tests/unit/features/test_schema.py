@@ -14,12 +14,11 @@ from features.schema import FEATURE_COLUMNS, ROW_ID_COLUMNS, SNAPSHOT_COLUMNS, v
 from features.store import warehouse
 from xsell.settings import Settings
 
-
 INTEGER_FEATURE = next(f.name for f in FEATURES if f.dtype in ("BIGINT", "INTEGER"))
 
 
 def test_columns_are_the_keys_then_the_catalogue() -> None:
-    assert SNAPSHOT_COLUMNS == (*KEY_COLUMNS, *(f.name for f in FEATURES))
+    assert (*KEY_COLUMNS, *(f.name for f in FEATURES)) == SNAPSHOT_COLUMNS
     assert ROW_ID_COLUMNS == ("account_id", "product", "as_of") and FEATURE_COLUMNS[0] == FEATURES[0].name
 
 
