@@ -107,10 +107,9 @@ def code_version(primary: str, settings: Settings) -> str:
     return hashlib.sha256(sql.encode()).hexdigest()[:16]
 
 
-def _to_frame(raw: pd.DataFrame, source: str) -> pd.DataFrame:
+def _to_frame(frame: pd.DataFrame, source: str) -> pd.DataFrame:
     """Stable pandas types (dates as `datetime.date`, nullable Int64 label and integer features, str categories),
-    validated against the snapshot schema."""
-    frame = raw.copy()
+    validated against the snapshot schema; converts `frame` (a fresh query result) in place."""
     frame["as_of"] = pd.to_datetime(frame["as_of"]).dt.date
     frame["label"] = frame["label"].astype("Int64")
     for f in FEATURES:

@@ -2,8 +2,9 @@
 
 Every snapshot handed out as pandas (built, or read from `features.snapshot_rows`) is validated against
 `SNAPSHOT_SCHEMA`: the columns in order (`KEY_COLUMNS`, then every catalogue feature), the keys never null, the label
-0/1 or null (horizon not yet matured), each feature in the pandas type of its SQL type. Checks are vectorised type
-checks only, so validating costs milliseconds per snapshot.
+0/1 or null (horizon not yet matured), each feature in the pandas type of its SQL type. `validate_snapshot` first
+compares the frame with the schema directly (column order, dtypes, the few value rules: about a millisecond, where a
+pandera pass costs ~0.4 ms per column per snapshot), and runs pandera to name what is wrong only when it differs.
 """
 
 from __future__ import annotations
@@ -55,10 +56,29 @@ SNAPSHOT_SCHEMA = pa.DataFrameSchema(
 )
 
 
+#: The pandas dtype the schema expects of each column, in order.
+_DTYPES: tuple[tuple[str, object], ...] = tuple(
+    (name, pd.api.types.pandas_dtype(column.dtype.type)) for name, column in SNAPSHOT_SCHEMA.columns.items()
+)
+
+
+def _fits(frame: pd.DataFrame) -> bool:
+    """True when `frame` fits the schema: its columns in order, their dtypes, keys not null, labels 0/1 or null."""
+    if tuple(frame.columns) != SNAPSHOT_COLUMNS:
+        return False
+    if any(frame.dtypes.iloc[i] != dtype for i, (_, dtype) in enumerate(_DTYPES)):
+        return False
+    keys = [c for c, column in SNAPSHOT_SCHEMA.columns.items() if not column.nullable]
+    labels = frame["label"].dropna()
+    return not frame[keys].isna().to_numpy().any() and bool(labels.isin([0, 1]).all())
+
+
 def validate_snapshot(frame: pd.DataFrame, source: str) -> pd.DataFrame:
     """`frame` when it fits the snapshot schema; else a FeatureError naming `source` and the first failing column."""
+    if _fits(frame):
+        return frame
     try:
-        return SNAPSHOT_SCHEMA.validate(frame)
+        return SNAPSHOT_SCHEMA.validate(frame, inplace=True)  # checks only: no copy, nothing coerced
     except SchemaErrors as exc:
         raise FeatureError(f"{source}: {_reason(exc.schema_errors[0])}") from None
     except SchemaError as exc:

@@ -10,7 +10,7 @@ import pytest
 from features.build import build_snapshot
 from features.catalog import FEATURES, KEY_COLUMNS
 from features.errors import FeatureError
-from features.schema import FEATURE_COLUMNS, ROW_ID_COLUMNS, SNAPSHOT_COLUMNS, validate_snapshot
+from features.schema import FEATURE_COLUMNS, ROW_ID_COLUMNS, SNAPSHOT_COLUMNS, SNAPSHOT_SCHEMA, validate_snapshot
 from features.store import warehouse
 from xsell.settings import Settings
 
@@ -30,6 +30,7 @@ def frame(scenario_settings: Settings) -> pd.DataFrame:
 
 def test_a_built_snapshot_fits_the_schema(frame: pd.DataFrame) -> None:
     pd.testing.assert_frame_equal(validate_snapshot(frame, "built"), frame)
+    SNAPSHOT_SCHEMA.validate(frame)  # the quick comparison and pandera agree
     assert list(frame.columns) == list(SNAPSHOT_COLUMNS)
 
 
