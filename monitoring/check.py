@@ -206,8 +206,8 @@ def performance_window(
 
 
 def reference_window(calendar: SnapshotCalendar, champion: ModelRef, count: int | None) -> tuple[date, ...]:
-    """The last `count` (0 or None: all) snapshot dates within the data of the champion's training window; MonitoringError
-    when it holds none."""
+    """The last `count` (0 or None: all) snapshot dates within the data of the champion's training window;
+    MonitoringError when it holds none."""
     start, end = champion.trained_from, champion.trained_until
     window = calendar.dates(start, end) if start is not None and end is not None else []
     if not window:
