@@ -27,9 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.measure import ensure_consolidated, ensure_export, months_between, run_child, run_child_kind
-from features.build import read_snapshot
-from features.grid import data_bounds, month_end, parse_month, snapshot_dates
-from features.labels import is_labelled
+from features.build import SnapshotReader
+from features.calendar import is_labelled, month_end, parse_month, snapshot_dates
 from features.store import connect_warehouse
 from monitoring.check import performance_window, purge_days
 from monitoring.drift import DriftResult
@@ -54,21 +53,17 @@ def _child_study(home: str, from_month: str, to_month: str, trials: str, seed: s
     first = month_end(*parse_month(from_month))
     con = connect_warehouse(settings)
     try:
-        bounds = data_bounds(con, settings)
+        reader = SnapshotReader(con, settings)
         frame = load_training_frame(con, settings, as_of=first)
         started = time.perf_counter()
         result = train_propensity(frame, settings, trials=int(trials))
         train_s = time.perf_counter() - started
         trained_until = result.data_window[1]
         horizon = settings.features.horizon_days
-        grid = [
-            d for d in snapshot_dates(f"{bounds.start:%Y-%m}", to_month, settings.features.cadence) if d > trained_until
-        ]
+        last = month_end(*parse_month(to_month))
         scored = {}
-        for day in grid:
-            if not is_labelled(day, horizon, bounds.end):
-                continue
-            snap = read_snapshot(con, day, settings)
+        for day in (d for d in reader.calendar.labelled(after=trained_until) if d <= last):
+            snap = reader.read(day)
             snap = snap[snap["label"].notna()].reset_index(drop=True)
             snap["score"] = result.model.predict_proba(snap)
             scored[day] = snap

@@ -33,7 +33,8 @@ from bench.measure import (
     last_month,
     run_child,
 )
-from features.build import materialise_snapshot, snapshot_dates
+from features.build import materialise_snapshot
+from features.calendar import snapshot_dates
 from features.store import connect_warehouse
 from xsell.settings import load_settings
 

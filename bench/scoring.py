@@ -38,8 +38,8 @@ from bench.measure import (
     run_child,
     run_child_kind,
 )
-from features.grid import month_end, parse_month
-from serving.batch import publish_scores, shadow_scores
+from features.calendar import month_end, parse_month
+from serving.batch import prepare_scoring, publish_scored, score_rows, shadow_scores
 
 
 def _child_score(home: str, as_of: str, out: str) -> None:
@@ -47,10 +47,12 @@ def _child_score(home: str, as_of: str, out: str) -> None:
     settings = bench_settings(home)
     day = date.fromisoformat(as_of)
     started = time.perf_counter()
-    published = publish_scores(settings, day, Path(out))
+    prepared = prepare_scoring(settings, day, Path(out))
+    scored = score_rows(prepared.loaded, prepared.rows)
+    published = publish_scored(settings, prepared, scored, Path(out))
     publish_s = time.perf_counter() - started
     started = time.perf_counter()
-    shadow = shadow_scores(settings, day, published["model_version"], published["run_id"])
+    shadow = shadow_scores(settings, prepared, scored)
     shadow_s = time.perf_counter() - started
     print(
         json.dumps(

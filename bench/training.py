@@ -39,13 +39,13 @@ from bench.measure import (
     run_child,
     run_child_kind,
 )
+from features.schema import KEY_COLUMNS
 from features.store import connect_warehouse
 from training.boosting import POOLED, base_params, build_fold_sets
 from training.dataset import load_training_frame
 from training.encoding import TableEncoder
 from training.metrics import objective_score
 from training.pipeline import train_propensity
-from training.result import KEY_COLUMNS
 from training.splits import assign_rows, plan_time_splits
 from training.tuning import CVObjective, create_study, make_pruner, suggest_params
 

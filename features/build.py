@@ -1,4 +1,10 @@
-"""Build point-in-time snapshots: one SQL statement per as-of date over the warehouse, returned or materialised."""
+"""Build point-in-time snapshots: one SQL statement per as-of date over the warehouse, returned or materialised.
+
+`SnapshotReader` works over one open warehouse connection: the data bounds, the primary product and the SQL
+fingerprint (`code_version`) are read once, at their first need, and shared by every as-of date it builds, reads,
+materialises, exports or stores. The one-date functions (`build_snapshot`, `read_snapshot`, ...) open a reader for
+one call; a loop over dates keeps one reader.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import date
+from functools import cached_property
 from pathlib import Path
 
 import duckdb
@@ -14,10 +21,12 @@ import pandas as pd
 import pyarrow as pa
 
 from features import families, store
-from features.catalog import FEATURES, KEY_COLUMNS
+from features.calendar import DataBounds, SnapshotCalendar, check_as_of, dates_within, snapshot_dates
+from features.catalog import FEATURES
 from features.errors import FeatureError
-from features.grid import DataBounds, check_as_of, data_bounds, dates_within, snapshot_dates
+from features.grid import data_bounds
 from features.labels import conversion_cte, label_expr
+from features.schema import SNAPSHOT_COLUMNS, validate_snapshot
 from xsell.duck import quote_ident
 from xsell.settings import Settings
 
@@ -25,13 +34,16 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "ComputedSnapshot",
+    "SnapshotReader",
     "build_snapshot",
     "compute_snapshot",
     "export_snapshot",
     "feature_code_fingerprint",
+    "is_materialised",
     "materialise_snapshot",
     "plan_snapshots",
-    "snapshot_dates",
+    "primary_product",
+    "read_snapshot",
     "snapshot_sql",
     "store_snapshot",
 ]
@@ -90,15 +102,14 @@ def snapshot_sql(primary: str, as_of: date, settings: Settings, data_end: date) 
 
 
 def feature_code_fingerprint(primary: str, settings: Settings) -> str:
-    """Fingerprint of the generated SQL (catalog, families, labels and feature settings): a snapshot record's
-    `code_version`, unlike `registry.provenance.code_version` (package version and git commit)."""
+    """Fingerprint of the generated SQL (catalog, families, labels and feature settings)."""
     sql = snapshot_sql(primary, _FINGERPRINT_DAY, settings, data_end=date(9999, 12, 31))
     return hashlib.sha256(sql.encode()).hexdigest()[:16]
 
 
-def _to_frame(raw: pd.DataFrame) -> pd.DataFrame:
-    """Stable pandas types: dates as `datetime.date`, nullable Int64 label and integer features, str categories."""
-    frame = raw.copy()
+def _to_frame(frame: pd.DataFrame, source: str) -> pd.DataFrame:
+    """Stable pandas types (dates as `datetime.date`, nullable Int64 label and integer features, str categories),
+    validated against the snapshot schema; converts `frame` (a fresh query result) in place."""
     frame["as_of"] = pd.to_datetime(frame["as_of"]).dt.date
     frame["label"] = frame["label"].astype("Int64")
     for f in FEATURES:
@@ -110,44 +121,7 @@ def _to_frame(raw: pd.DataFrame) -> pd.DataFrame:
             frame[f.name] = pd.Series(
                 [v if isinstance(v, str) else None for v in frame[f.name]], index=frame.index, dtype=object
             )
-    return frame[[*KEY_COLUMNS, *(f.name for f in FEATURES)]]
-
-
-def _prepare(con: duckdb.DuckDBPyConnection, as_of: date, settings: Settings) -> tuple[str, DataBounds, str]:
-    bounds = data_bounds(con, settings)
-    check_as_of(as_of, bounds)
-    primary = primary_product(con)
-    return snapshot_sql(primary, as_of, settings, bounds.end), bounds, primary
-
-
-def build_snapshot(con: duckdb.DuckDBPyConnection, as_of: date, settings: Settings) -> pd.DataFrame:
-    """Rows of one snapshot as pandas: `account_id, product, as_of, label`, then every catalog feature."""
-    sql, _, _ = _prepare(con, as_of, settings)
-    started = time.perf_counter()
-    frame = _to_frame(con.execute(sql).df())
-    log.info(
-        "snapshot built",
-        extra={"as_of": as_of.isoformat(), "rows": len(frame), "seconds": round(time.perf_counter() - started, 2)},
-    )
-    return frame
-
-
-def materialise_snapshot(con: duckdb.DuckDBPyConnection, as_of: date, settings: Settings) -> store.SnapshotRecord:
-    """Build one snapshot into `features.snapshot_rows` (its previous rows replaced in one transaction)."""
-    started = time.perf_counter()
-    sql, bounds, primary = _prepare(con, as_of, settings)
-    record = store.write_snapshot(
-        con,
-        as_of,
-        sql,
-        data_end=bounds.end,
-        horizon_days=settings.features.horizon_days,
-        code_version=feature_code_fingerprint(primary, settings),
-        load_run_id=bounds.load_run_id,
-        started=started,
-    )
-    log.info("snapshot materialised", extra=record.to_dict())
-    return record
+    return validate_snapshot(frame[list(SNAPSHOT_COLUMNS)], source)
 
 
 @dataclass(frozen=True)
@@ -162,104 +136,199 @@ class ComputedSnapshot:
     seconds: float
 
 
+class SnapshotReader:
+    """Snapshots over one open warehouse connection (writable to materialise or store, else read-only is enough).
+
+    Data bounds, primary product and SQL fingerprint are read once per reader, at their first need.
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+        self.con = con
+        self.settings = settings
+
+    @cached_property
+    def bounds(self) -> DataBounds:
+        """Days the warehouse describes and the load they come from."""
+        return data_bounds(self.con, self.settings)
+
+    @cached_property
+    def calendar(self) -> SnapshotCalendar:
+        """The configured snapshot calendar over the data."""
+        return SnapshotCalendar.of(self.bounds, self.settings)
+
+    @cached_property
+    def primary(self) -> str:
+        """The catalogue's one primary product."""
+        return primary_product(self.con)
+
+    @cached_property
+    def code_version(self) -> str:
+        """Fingerprint of the snapshot SQL this process generates for this warehouse."""
+        return feature_code_fingerprint(self.primary, self.settings)
+
+    def sql(self, as_of: date) -> str:
+        """The SELECT of the snapshot at `as_of`; FeatureError when it lies outside the data."""
+        check_as_of(as_of, self.bounds)
+        return snapshot_sql(self.primary, as_of, self.settings, self.bounds.end)
+
+    def is_current(self, as_of: date) -> bool:
+        """True when `as_of` is materialised by this code, from the latest load, with the same data end."""
+        record = store.snapshot_record(self.con, as_of)
+        if record is None:
+            return False
+        return (
+            record.code_version == self.code_version
+            and record.load_run_id == self.bounds.load_run_id
+            and record.data_end == self.bounds.end
+        )
+
+    def build(self, as_of: date) -> pd.DataFrame:
+        """Rows of one snapshot as pandas: `account_id, product, as_of, label`, then every catalog feature."""
+        sql = self.sql(as_of)
+        started = time.perf_counter()
+        frame = _to_frame(self.con.execute(sql).df(), f"snapshot {as_of}")
+        log.info(
+            "snapshot built",
+            extra={"as_of": as_of.isoformat(), "rows": len(frame), "seconds": round(time.perf_counter() - started, 2)},
+        )
+        return frame
+
+    def read(self, as_of: date) -> pd.DataFrame:
+        """The snapshot's rows: read when materialised by this code from the latest load, else built."""
+        if self.is_current(as_of):
+            return _to_frame(self.con.execute(store.rows_sql(as_of)).df(), f"materialised snapshot {as_of}")
+        return self.build(as_of)
+
+    def materialise(self, as_of: date) -> store.SnapshotRecord:
+        """Build one snapshot into `features.snapshot_rows` (its previous rows replaced in one transaction)."""
+        started = time.perf_counter()
+        record = store.write_snapshot(
+            self.con,
+            as_of,
+            self.sql(as_of),
+            data_end=self.bounds.end,
+            horizon_days=self.settings.features.horizon_days,
+            code_version=self.code_version,
+            load_run_id=self.bounds.load_run_id,
+            started=started,
+        )
+        log.info("snapshot materialised", extra=record.to_dict())
+        return record
+
+    def ensure(self, as_of: date) -> bool:
+        """Materialise `as_of` unless it is current; True when it was materialised now."""
+        if self.is_current(as_of):
+            return False
+        self.materialise(as_of)
+        return True
+
+    def export(self, as_of: date, out: Path) -> int:
+        """Write one snapshot's rows to a Parquet file atomically (read if current, else built); returns rows."""
+        if self.is_current(as_of):
+            log.info("reading materialised snapshot", extra={"as_of": as_of.isoformat()})
+            return store.copy_to_parquet(self.con, store.rows_sql(as_of), out)
+        return store.copy_to_parquet(self.con, self.sql(as_of), out)
+
+    def store_computed(self, computed: ComputedSnapshot) -> store.SnapshotRecord:
+        """Write computed rows into `features.snapshot_rows` as `materialise` would (same column types, that date's
+        previous rows replaced in one transaction); FeatureError when the warehouse changed in between."""
+        started = time.perf_counter() - computed.seconds
+        sql, bounds = self.sql(computed.as_of), self.bounds
+        if (bounds.load_run_id, bounds.end) != (computed.load_run_id, computed.data_end):
+            raise FeatureError(
+                f"snapshot {computed.as_of} was computed on load {computed.load_run_id} (data end"
+                f" {computed.data_end}) but the warehouse now holds load {bounds.load_run_id} (data end {bounds.end}):"
+                " build the features again"
+            )
+        if computed.code_version != self.code_version:
+            raise FeatureError(
+                f"snapshot {computed.as_of} was computed by feature code {computed.code_version}, this process runs"
+                f" {self.code_version}: install the same xsell version on the Dask workers"
+            )
+        view = f"computed_snapshot_{computed.as_of:%Y%m%d}"
+        columns = store.columns_of(self.con, sql)
+        select = "SELECT " + ", ".join(f"CAST({quote_ident(n)} AS {t}) AS {quote_ident(n)}" for n, t in columns)
+        self.con.register(view, computed.table)
+        try:
+            record = store.write_snapshot(
+                self.con,
+                computed.as_of,
+                f"{select} FROM {view}",
+                data_end=bounds.end,
+                horizon_days=self.settings.features.horizon_days,
+                code_version=self.code_version,
+                load_run_id=bounds.load_run_id,
+                started=started,
+            )
+        finally:
+            self.con.unregister(view)
+        log.info("snapshot stored", extra=record.to_dict())
+        return record
+
+    def plan(self, from_month: str, to_month: str) -> list[date]:
+        """As-of dates of the months `from_month`..`to_month` at the configured cadence, clipped to the data."""
+        wanted = snapshot_dates(from_month, to_month, self.settings.features.cadence)
+        dates = dates_within(wanted, self.bounds)
+        if not dates:
+            raise FeatureError(
+                f"no as-of date of {from_month}..{to_month} falls within the data"
+                f" ({self.bounds.start} .. {self.bounds.end})"
+            )
+        if len(dates) < len(wanted):
+            log.info("as-of dates clipped to the data", extra={"wanted": len(wanted), "kept": len(dates)})
+        return dates
+
+
 def compute_snapshot(settings: Settings, as_of: date) -> ComputedSnapshot:
     """Run one snapshot's SQL on a read-only connection to the warehouse and keep its rows as Arrow."""
     started = time.perf_counter()
-    con = store.connect_warehouse(settings, read_only=True)
-    try:
-        sql, bounds, primary = _prepare(con, as_of, settings)
-        table = con.sql(sql).to_arrow_table()
-    finally:
-        con.close()
-    computed = ComputedSnapshot(
-        as_of=as_of,
-        table=table,
-        data_end=bounds.end,
-        load_run_id=bounds.load_run_id,
-        code_version=feature_code_fingerprint(primary, settings),
-        seconds=time.perf_counter() - started,
-    )
+    with store.warehouse(settings, read_only=True) as con:
+        reader = SnapshotReader(con, settings)
+        table = con.sql(reader.sql(as_of)).to_arrow_table()
+        computed = ComputedSnapshot(
+            as_of=as_of,
+            table=table,
+            data_end=reader.bounds.end,
+            load_run_id=reader.bounds.load_run_id,
+            code_version=reader.code_version,
+            seconds=time.perf_counter() - started,
+        )
     log.info("snapshot computed", extra={"as_of": as_of.isoformat(), "rows": table.num_rows})
     return computed
+
+
+def build_snapshot(con: duckdb.DuckDBPyConnection, as_of: date, settings: Settings) -> pd.DataFrame:
+    """Rows of one snapshot, built (see `SnapshotReader.build`)."""
+    return SnapshotReader(con, settings).build(as_of)
+
+
+def read_snapshot(con: duckdb.DuckDBPyConnection, as_of: date, settings: Settings) -> pd.DataFrame:
+    """Rows of one snapshot, read when current else built (see `SnapshotReader.read`)."""
+    return SnapshotReader(con, settings).read(as_of)
+
+
+def materialise_snapshot(con: duckdb.DuckDBPyConnection, as_of: date, settings: Settings) -> store.SnapshotRecord:
+    """Build one snapshot into `features.snapshot_rows` (see `SnapshotReader.materialise`)."""
+    return SnapshotReader(con, settings).materialise(as_of)
+
+
+def is_materialised(con: duckdb.DuckDBPyConnection, as_of: date, settings: Settings) -> bool:
+    """True when `as_of` is materialised by this code from the latest load (see `SnapshotReader.is_current`)."""
+    return SnapshotReader(con, settings).is_current(as_of)
+
+
+def export_snapshot(con: duckdb.DuckDBPyConnection, as_of: date, settings: Settings, out: Path) -> int:
+    """Write one snapshot's rows to Parquet atomically; returns rows (see `SnapshotReader.export`)."""
+    return SnapshotReader(con, settings).export(as_of, out)
 
 
 def store_snapshot(
     con: duckdb.DuckDBPyConnection, computed: ComputedSnapshot, settings: Settings
 ) -> store.SnapshotRecord:
-    """Write computed rows into `features.snapshot_rows` as `materialise_snapshot` would (same column types, that
-    date's previous rows replaced in one transaction); FeatureError when the warehouse changed in between."""
-    started = time.perf_counter() - computed.seconds
-    sql, bounds, primary = _prepare(con, computed.as_of, settings)
-    if (bounds.load_run_id, bounds.end) != (computed.load_run_id, computed.data_end):
-        raise FeatureError(
-            f"snapshot {computed.as_of} was computed on load {computed.load_run_id} (data end {computed.data_end}) but"
-            f" the warehouse now holds load {bounds.load_run_id} (data end {bounds.end}): build the features again"
-        )
-    expected = feature_code_fingerprint(primary, settings)
-    if computed.code_version != expected:
-        raise FeatureError(
-            f"snapshot {computed.as_of} was computed by feature code {computed.code_version}, this process runs"
-            f" {expected}: install the same xsell version on the Dask workers"
-        )
-    view = f"computed_snapshot_{computed.as_of:%Y%m%d}"
-    columns = store.columns_of(con, sql)
-    select = "SELECT " + ", ".join(f"CAST({quote_ident(n)} AS {t}) AS {quote_ident(n)}" for n, t in columns)
-    con.register(view, computed.table)
-    try:
-        record = store.write_snapshot(
-            con,
-            computed.as_of,
-            f"{select} FROM {view}",
-            data_end=bounds.end,
-            horizon_days=settings.features.horizon_days,
-            code_version=expected,
-            load_run_id=bounds.load_run_id,
-            started=started,
-        )
-    finally:
-        con.unregister(view)
-    log.info("snapshot stored", extra=record.to_dict())
-    return record
-
-
-def is_materialised(con: duckdb.DuckDBPyConnection, as_of: date, settings: Settings) -> bool:
-    """True when `as_of` is materialised by this code, from the latest load, with the same data end."""
-    record = store.snapshot_record(con, as_of)
-    if record is None:
-        return False
-    bounds = data_bounds(con, settings)
-    return (
-        record.code_version == feature_code_fingerprint(primary_product(con), settings)
-        and record.load_run_id == bounds.load_run_id
-        and record.data_end == bounds.end
-    )
-
-
-def read_snapshot(con: duckdb.DuckDBPyConnection, as_of: date, settings: Settings) -> pd.DataFrame:
-    """The snapshot's rows: read when materialised by this code from the latest load, else built."""
-    if is_materialised(con, as_of, settings):
-        return _to_frame(con.execute(store.rows_sql(as_of)).df())
-    return build_snapshot(con, as_of, settings)
-
-
-def export_snapshot(con: duckdb.DuckDBPyConnection, as_of: date, settings: Settings, out: Path) -> int:
-    """Write one snapshot's rows to a Parquet file atomically (read if current, else built); returns rows."""
-    if is_materialised(con, as_of, settings):
-        log.info("reading materialised snapshot", extra={"as_of": as_of.isoformat()})
-        return store.copy_to_parquet(con, store.rows_sql(as_of), out)
-    sql, _, _ = _prepare(con, as_of, settings)
-    return store.copy_to_parquet(con, sql, out)
+    """Write computed rows into `features.snapshot_rows` (see `SnapshotReader.store_computed`)."""
+    return SnapshotReader(con, settings).store_computed(computed)
 
 
 def plan_snapshots(con: duckdb.DuckDBPyConnection, from_month: str, to_month: str, settings: Settings) -> list[date]:
-    """As-of dates of the months `from_month`..`to_month` at the configured cadence, clipped to the data."""
-    wanted = snapshot_dates(from_month, to_month, settings.features.cadence)
-    bounds = data_bounds(con, settings)
-    dates = dates_within(wanted, bounds)
-    if not dates:
-        raise FeatureError(
-            f"no as-of date of {from_month}..{to_month} falls within the data ({bounds.start} .. {bounds.end})"
-        )
-    if len(dates) < len(wanted):
-        log.info("as-of dates clipped to the data", extra={"wanted": len(wanted), "kept": len(dates)})
-    return dates
+    """As-of dates of `from_month`..`to_month` clipped to the data (see `SnapshotReader.plan`)."""
+    return SnapshotReader(con, settings).plan(from_month, to_month)

@@ -1,74 +1,14 @@
-"""The snapshot grid: as-of dates at the configured cadence, and the data bounds they must fall in."""
+"""The data bounds the snapshot calendar runs within, read from the warehouse's latest load."""
 
 from __future__ import annotations
 
-import calendar
-import re
-from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 
 import duckdb
 
+from features.calendar import DataBounds, SnapshotCalendar
 from features.errors import FeatureError
 from xsell.settings import Settings
-
-Cadence = str  # "month_end" | "week_end"
-
-
-@dataclass(frozen=True)
-class DataBounds:
-    """First and last day the warehouse can describe, and the load it comes from."""
-
-    start: date
-    end: date
-    load_run_id: str
-
-
-def parse_month(value: str) -> tuple[int, int]:
-    """`YYYY-MM` -> (year, month); anything else is a FeatureError naming the value."""
-    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", value or ""):
-        raise FeatureError(f"expected a month as YYYY-MM, got {value!r}")
-    year, month = value.split("-")
-    return int(year), int(month)
-
-
-def parse_day(value: str) -> date:
-    """`YYYY-MM-DD` -> date; anything else is a FeatureError naming the value."""
-    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value or ""):
-        raise FeatureError(f"expected a date as YYYY-MM-DD, got {value!r}")
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise FeatureError(f"not a valid date: {value!r}") from None
-
-
-def month_end(year: int, month: int) -> date:
-    """Last day of the month."""
-    return date(year, month, calendar.monthrange(year, month)[1])
-
-
-def snapshot_dates(from_month: str, to_month: str, cadence: Cadence = "month_end") -> list[date]:
-    """As-of dates of the months `from_month`..`to_month` (inclusive): month ends, or week ends (Sundays)."""
-    y0, m0 = parse_month(from_month)
-    y1, m1 = parse_month(to_month)
-    if (y1, m1) < (y0, m0):
-        raise FeatureError(f"--from {from_month} is after --to {to_month}")
-    first, last = date(y0, m0, 1), month_end(y1, m1)
-    if cadence == "month_end":
-        out = []
-        y, m = y0, m0
-        while (y, m) <= (y1, m1):
-            out.append(month_end(y, m))
-            y, m = (y + 1, 1) if m == 12 else (y, m + 1)
-        return out
-    if cadence == "week_end":
-        day = first + timedelta(days=(6 - first.weekday()) % 7)
-        out = []
-        while day <= last:
-            out.append(day)
-            day += timedelta(days=7)
-        return out
-    raise FeatureError(f"unknown cadence {cadence!r}: expected month_end or week_end")
 
 
 def data_bounds(con: duckdb.DuckDBPyConnection, settings: Settings) -> DataBounds:
@@ -93,14 +33,6 @@ def data_bounds(con: duckdb.DuckDBPyConnection, settings: Settings) -> DataBound
     return DataBounds(start=start, end=end, load_run_id=str(run_id))
 
 
-def check_as_of(as_of: date, bounds: DataBounds) -> None:
-    """Refuse an as-of date outside the data."""
-    if as_of < bounds.start or as_of > bounds.end:
-        raise FeatureError(
-            f"as-of date {as_of} is outside the data ({bounds.start} .. {bounds.end}): choose a date within it"
-        )
-
-
-def dates_within(dates: list[date], bounds: DataBounds) -> list[date]:
-    """The dates that fall within the data bounds (a range is clipped to the data)."""
-    return [d for d in dates if bounds.start <= d <= bounds.end]
+def snapshot_calendar(con: duckdb.DuckDBPyConnection, settings: Settings) -> SnapshotCalendar:
+    """The configured snapshot calendar over the warehouse's data bounds."""
+    return SnapshotCalendar.of(data_bounds(con, settings), settings)

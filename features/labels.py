@@ -4,12 +4,8 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from features.calendar import is_labelled
 from features.families import date_sql
-
-
-def is_labelled(as_of: date, horizon_days: int, data_end: date) -> bool:
-    """A snapshot is labelled when its whole horizon (D, D + H] lies within the data."""
-    return as_of + timedelta(days=horizon_days) <= data_end
 
 
 def conversion_cte() -> str:

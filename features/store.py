@@ -1,9 +1,12 @@
-"""Materialised snapshots in the warehouse schema `features`: one delete+insert transaction per as-of date."""
+"""The way into the warehouse (`warehouse`), and materialised snapshots in its schema `features`: one
+delete+insert transaction per as-of date."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -11,9 +14,14 @@ from typing import Any
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
+from features.errors import FeatureError
 from features.families import date_sql
+from ingest.pipeline import open_warehouse
 from xsell.fileio import atomic_path
+from xsell.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +101,6 @@ def write_snapshot(
     started: float,
 ) -> SnapshotRecord:
     """Replace the rows of `as_of` with the query's rows, in one transaction (idempotent)."""
-    import time
-
     con.begin()
     try:
         _ensure_tables(con, select_sql)
@@ -167,9 +173,6 @@ def rows_sql(as_of: date) -> str:
 
 def copy_to_parquet(con: duckdb.DuckDBPyConnection, select_sql: str, out: Path) -> int:
     """Write a query's rows to `out` as Parquet, atomically, every column nullable (one schema for all snapshots)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     table = con.sql(select_sql).to_arrow_table()
     schema = pa.schema([field.with_nullable(True) for field in table.schema])
     with atomic_path(out) as tmp:
@@ -177,11 +180,20 @@ def copy_to_parquet(con: duckdb.DuckDBPyConnection, select_sql: str, out: Path) 
     return int(table.num_rows)
 
 
-def connect_warehouse(settings: Any, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse for features; a missing warehouse is a FeatureError telling what to run first."""
-    from features.errors import FeatureError
-    from ingest.pipeline import open_warehouse
-
+def connect_warehouse(settings: Settings, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse (the caller closes it; prefer `warehouse`); a missing warehouse is a FeatureError telling
+    what to run first."""
     if not Path(settings.warehouse_path).is_file():
         raise FeatureError(f"no warehouse at {settings.warehouse_path}: run `xsell consolidate --raw DIR` first")
     return open_warehouse(settings, read_only=read_only)
+
+
+@contextlib.contextmanager
+def warehouse(settings: Settings, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The warehouse connection for a `with` block, closed when it ends (read-only for readers, so several
+    processes can read at once); a missing warehouse is a FeatureError telling what to run first."""
+    con = connect_warehouse(settings, read_only=read_only)
+    try:
+        yield con
+    finally:
+        con.close()

@@ -301,8 +301,8 @@ def features_command(
     out: Annotated[Path | None, typer.Option(help="Parquet file for the --as-of snapshot's rows.")] = None,
 ) -> None:
     """Build point-in-time feature snapshots: a month range into the warehouse, or one as-of date to Parquet."""
+    from features.calendar import parse_day
     from features.errors import FeatureError
-    from features.grid import parse_day
 
     usage = "give --from YYYY-MM --to YYYY-MM, or --as-of YYYY-MM-DD --out FILE.parquet"
     if as_of is not None:
@@ -372,8 +372,8 @@ def _named(option: str, parse: Any, value: str) -> Any:
 
 def _month_range(from_month: str, to_month: str) -> None:
     """Refuse a --from/--to month range that is malformed or runs backwards, naming the option."""
+    from features.calendar import parse_month
     from features.errors import FeatureError
-    from features.grid import parse_month
 
     if _named("--from", parse_month, from_month) > _named("--to", parse_month, to_month):
         raise FeatureError(f"--from {from_month} is after --to {to_month}")
@@ -689,7 +689,7 @@ def simulate(
     what was known then, consolidate, score (champion + shadow), monitor and act; write
     HOME/reports/simulation/timeline.csv, .png and .html."""
     settings = _start(ctx)
-    from features.grid import parse_month
+    from features.calendar import parse_month
     from ingest.pipeline import check_raw_dir
 
     check_raw_dir(raw)

@@ -34,7 +34,7 @@ def score_flow(as_of: date, out: Path, settings: Settings, model_uri: str | None
     fault_point("score.publishing")
     published = publish_scored_task(settings, prepared, scored, out)
     fault_point("score.shadow")
-    shadow = shadow_scores_task(settings, as_of, published["model_version"], published["run_id"])
+    shadow = shadow_scores_task(settings, prepared, scored)
     realised = realise_shadow_task(settings)
     decision = judge_challenger_task(settings, f"shadow run {published['run_id']}") if shadow else None
     return {**published, "shadow": shadow, "realised": realised, "gates": decision}

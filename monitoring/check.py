@@ -17,11 +17,11 @@ from typing import Any
 
 import pandas as pd
 
-from features.build import read_snapshot
+from features.build import SnapshotReader
+from features.calendar import SnapshotCalendar
 from features.errors import FeatureError
-from features.grid import data_bounds, snapshot_dates
-from features.labels import is_labelled
-from features.store import connect_warehouse
+from features.grid import snapshot_calendar
+from features.store import warehouse
 from monitoring.drift import DriftResult, compare_frames
 from monitoring.errors import MonitoringError
 from monitoring.history import read_history, record_check
@@ -48,6 +48,7 @@ __all__ = [
     "plan_check",
     "purge_days",
     "record_decision",
+    "reference_window",
     "run_check",
 ]
 
@@ -201,6 +202,20 @@ def performance_window(
     return tuple(chosen[-count:]), bool(purged) or not matured
 
 
+def reference_window(calendar: SnapshotCalendar, champion: ModelRef, count: int | None) -> tuple[date, ...]:
+    """The last `count` (0 or None: all) snapshot dates within the data of the champion's training window;
+    MonitoringError when it holds none."""
+    start, end = champion.trained_from, champion.trained_until
+    window = calendar.dates(start, end) if start is not None and end is not None else []
+    if not window:
+        bounds = calendar.bounds
+        raise MonitoringError(
+            f"champion v{champion.version}'s training window {start} .. {end} holds no snapshot date within the "
+            f"data ({bounds.start} .. {bounds.end})"
+        )
+    return tuple(window[-count:] if count else window)
+
+
 def plan_check(settings: Settings, as_of: date) -> CheckPlan:
     """Resolve the models and snapshot dates of the check at `as_of`.
 
@@ -220,32 +235,20 @@ def plan_check(settings: Settings, as_of: date) -> CheckPlan:
         )
     challenger = _model_ref(settings, "challenger", registry.challenger_alias)
     previous = _model_ref(settings, "previous_champion", registry.previous_champion_alias)
-    con = connect_warehouse(settings, read_only=True)
-    try:
-        bounds = data_bounds(con, settings)
-    except FeatureError as exc:
-        raise MonitoringError(str(exc)) from None
-    finally:
-        con.close()
+    with warehouse(settings, read_only=True) as con:
+        try:
+            calendar = snapshot_calendar(con, settings)
+        except FeatureError as exc:
+            raise MonitoringError(str(exc)) from None
+    bounds = calendar.bounds
     if not bounds.start <= as_of <= bounds.end:
         raise MonitoringError(f"as-of date {as_of} is outside the data ({bounds.start} .. {bounds.end})")
-    cadence = settings.features.cadence
-    start, end = champion.trained_from, champion.trained_until
-    window = [d for d in snapshot_dates(f"{start:%Y-%m}", f"{end:%Y-%m}", cadence) if start <= d <= end]
-    window = [d for d in window if bounds.start <= d <= bounds.end]
-    if not window:
-        raise MonitoringError(
-            f"champion v{champion.version}'s training window {start} .. {end} holds no snapshot date within the "
-            f"data ({bounds.start} .. {bounds.end})"
-        )
-    count = settings.monitoring.drift.reference_snapshots
-    reference = tuple(window[-count:] if count else window)
-    labels_known = min(as_of, bounds.end)
-    horizon = settings.features.horizon_days
-    grid = snapshot_dates(f"{bounds.start:%Y-%m}", f"{as_of:%Y-%m}", cadence)
-    matured = [d for d in grid if bounds.start <= d and d > end and is_labelled(d, horizon, labels_known)]
+    reference = reference_window(calendar, champion, settings.monitoring.drift.reference_snapshots)
     performance, out_of_sample = performance_window(
-        matured, end, purge_days(settings), settings.monitoring.performance_snapshots
+        calendar.labelled(by=as_of, after=champion.trained_until),
+        champion.trained_until,
+        purge_days(settings),
+        settings.monitoring.performance_snapshots,
     )
     return CheckPlan(
         as_of=as_of,
@@ -265,14 +268,14 @@ def _read_snapshots(settings: Settings, dates: tuple[date, ...], what: str) -> p
     """Rows of the snapshots at `dates` (read when materialised, else built), with a progress step."""
     key = f"monitor-{what}"
     progress.start(key, f"reading {what} snapshots", total=len(dates))
-    con = connect_warehouse(settings, read_only=True)
     try:
-        frames = []
-        for day in dates:
-            frames.append(read_snapshot(con, day, settings))
-            progress.advance(key)
+        with warehouse(settings, read_only=True) as con:
+            reader = SnapshotReader(con, settings)
+            frames = []
+            for day in dates:
+                frames.append(reader.read(day))
+                progress.advance(key)
     finally:
-        con.close()
         progress.finish(key)
     return pd.concat(frames, ignore_index=True)
 

@@ -26,9 +26,9 @@ from urllib.parse import quote
 import numpy as np
 import pandas as pd
 
+from features.calendar import month_end, parse_month, snapshot_dates
 from features.errors import FeatureError
-from features.grid import month_end, parse_month, snapshot_dates
-from features.store import connect_warehouse
+from features.store import warehouse
 from monitoring.check import plan_check
 from monitoring.errors import MonitoringError
 from training.dataset import labelled_snapshot_dates
@@ -303,13 +303,11 @@ def cycle_snapshot_dates(settings: Settings, as_of: date) -> list[date]:
     """The snapshot dates one monthly cycle at `as_of` reads: `as_of` (scoring, current drift), the champion's
     reference and matured performance snapshots (monitoring) and the most recent fully labelled ones (gates)."""
     wanted = {as_of}
-    con = connect_warehouse(settings, read_only=True)
-    try:
-        wanted.update(labelled_snapshot_dates(con, settings)[-settings.registry.gates.eval_snapshots :])
-    except (FeatureError, ValueError):
-        logger.info("no labelled snapshot by %s", as_of)
-    finally:
-        con.close()
+    with warehouse(settings, read_only=True) as con:
+        try:
+            wanted.update(labelled_snapshot_dates(con, settings)[-settings.registry.gates.eval_snapshots :])
+        except (FeatureError, ValueError):
+            logger.info("no labelled snapshot by %s", as_of)
     try:
         plan = plan_check(settings, as_of)
     except MonitoringError as exc:

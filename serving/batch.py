@@ -10,7 +10,8 @@ apart: `prepare_scoring` (model, snapshot, adoption path, prices), `score_rows` 
 worker: scoring is row by row, so chunks give the same numbers as one call), `publish_scored` (the single writer).
 
 `shadow_scores`: when the challenger alias exists and names another version than the published one, it scores
-the same rows; see `serving.shadow`.
+the same rows, with the snapshot and the champion's scores the run already holds (nothing read again); see
+`serving.shadow`.
 """
 
 from __future__ import annotations
@@ -28,12 +29,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.build import read_snapshot
+from features.build import SnapshotReader
+from features.store import warehouse
+from registry.errors import RegistryError
+from registry.models import alias_uri, load_model, resolve_version
 from serving import store
 from serving.adoption import adjacent_products, mine_adoption_path, render_markdown
 from serving.model_artifacts import load_tier_policy
 from serving.publish import crm_records, entered_ready_now, publish_rows, sidecar_paths, write_crm
 from serving.scoring import TABLE_FORMATS, ScoringError, write_table
+from serving.shadow import run_shadow
 from serving.tiers import TierPolicy, check_gate_columns, quantile_policy
 from xsell.fileio import write_text_atomic
 from xsell.settings import Settings
@@ -87,9 +92,6 @@ class ScoringInput:
 
 def prepare_scoring(settings: Settings, as_of: date, out: Path, model_uri: str | None = None) -> ScoringInput:
     """Load the model (default: the champion, resolved now) and read the snapshot, adoption path and prices."""
-    from features.store import connect_warehouse
-    from registry.models import alias_uri, load_model
-
     if out.suffix.lower() not in TABLE_FORMATS:
         raise ScoringError(f"{out}: output must end in .csv or .parquet")
     clock = time.perf_counter()
@@ -97,15 +99,12 @@ def prepare_scoring(settings: Settings, as_of: date, out: Path, model_uri: str |
     loaded = load_model(uri, settings)
     seconds = {"load_model": time.perf_counter() - clock}
     t0 = time.perf_counter()
-    con = connect_warehouse(settings, read_only=True)
-    try:
-        rows = read_snapshot(con, as_of, settings)
+    with warehouse(settings, read_only=True) as con:
+        rows = SnapshotReader(con, settings).read(as_of)
         check_gate_columns(rows, f"snapshot {as_of}")
         primary, _ = adjacent_products(con)
         path = mine_adoption_path(con, as_of, settings.serving.adoption)
         prices = list_prices(con)
-    finally:
-        con.close()
     seconds["features"] = time.perf_counter() - t0
     return ScoringInput(
         as_of=as_of,
@@ -145,12 +144,7 @@ def publish_scored(
     settings: Settings, prepared: ScoringInput, scored: pd.DataFrame | list[pd.DataFrame], out: Path
 ) -> dict[str, Any]:
     """Tier and publish scored rows (or their chunks, in order): output file, CRM file, alerts, warehouse rows."""
-    from features.store import connect_warehouse
-
-    if isinstance(scored, list):
-        scored = pd.concat(scored, ignore_index=True)
-    if len(scored) != len(prepared.rows):
-        raise ScoringError(f"scored {len(scored)} rows of the {len(prepared.rows)} in snapshot {prepared.as_of}")
+    scored = _all_scored(prepared, scored)
     loaded, as_of = prepared.loaded, prepared.as_of
     seconds = dict(prepared.seconds)
     policy, policy_source = _policy(loaded, settings, scored)
@@ -165,8 +159,7 @@ def publish_scored(
     published = published.sort_values(["product", "rank"]).reset_index(drop=True)
     seconds["score"] = time.perf_counter() - prepared.prepared_at
     t0 = time.perf_counter()
-    con = connect_warehouse(settings)
-    try:
+    with warehouse(settings) as con:
         previous = store.previous_tiers(con, as_of)
         alerts = entered_ready_now(published, previous)
         crm_path, alerts_path = sidecar_paths(out)
@@ -174,8 +167,6 @@ def publish_scored(
         write_crm(crm_records(published), crm_path)
         write_table(alerts, alerts_path)
         store.replace_scores(con, published, as_of, prepared.run_id, datetime.now(UTC).replace(tzinfo=None))
-    finally:
-        con.close()
     report = write_adoption_report(settings, prepared.adoption_path, prepared.primary, as_of)
     seconds["write"] = time.perf_counter() - t0
     seconds["total"] = sum(seconds.values())
@@ -209,34 +200,34 @@ def publish_scores(settings: Settings, as_of: date, out: Path, model_uri: str | 
     return publish_scored(settings, prepared, score_rows(prepared.loaded, prepared.rows), out)
 
 
-def shadow_scores(settings: Settings, as_of: date, published_version: int, run_id: str) -> dict[str, Any] | None:
-    """Shadow-score the challenger on the rows published for `as_of` when it exists and differs from
-    `published_version`; None (and nothing stored) otherwise or when `serving.shadow.enabled` is off."""
-    from features.store import connect_warehouse
-    from registry.errors import RegistryError
-    from registry.models import alias_uri, load_model, resolve_version
-
+def shadow_scores(
+    settings: Settings, prepared: ScoringInput, scored: pd.DataFrame | list[pd.DataFrame]
+) -> dict[str, Any] | None:
+    """Shadow-score the challenger on the rows just published from `prepared` (the champion's `scored` rows, or
+    their chunks in order) when it exists and differs from the published version; None (and nothing stored)
+    otherwise or when `serving.shadow.enabled` is off."""
     if not settings.serving.shadow.enabled:
         return None
+    published_version = int(prepared.loaded.version)
     uri = alias_uri(settings, settings.registry.challenger_alias)
     try:
         info = resolve_version(uri, settings)
     except RegistryError:
         log.info("no challenger to shadow-score (%s)", uri)
         return None
-    if info.version == int(published_version):
+    if info.version == published_version:
         log.info("the challenger is the published model (version %d): no shadow run", info.version)
         return None
-    from serving.shadow import run_shadow
-
     challenger = load_model(uri, settings)
-    con = connect_warehouse(settings, read_only=True)
-    try:
-        rows = read_snapshot(con, as_of, settings)
-        champion = store.published_scores(con, as_of)
-    finally:
-        con.close()
-    champion = champion[champion["model_version"] == int(published_version)]
-    keys = champion[["account_id", "product"]]
-    rows = rows.merge(keys, on=["account_id", "product"], how="inner")
-    return run_shadow(settings, as_of, rows, champion, challenger, int(published_version), run_id)
+    champion = _all_scored(prepared, scored)[["account_id", "product", "propensity"]]
+    champion = champion.astype({"propensity": float})  # as published
+    return run_shadow(settings, prepared.as_of, prepared.rows, champion, challenger, published_version, prepared.run_id)
+
+
+def _all_scored(prepared: ScoringInput, scored: pd.DataFrame | list[pd.DataFrame]) -> pd.DataFrame:
+    """The scored rows of the whole snapshot (chunks concatenated in order); ScoringError when rows are missing."""
+    if isinstance(scored, list):
+        scored = pd.concat(scored, ignore_index=True)
+    if len(scored) != len(prepared.rows):
+        raise ScoringError(f"scored {len(scored)} rows of the {len(prepared.rows)} in snapshot {prepared.as_of}")
+    return scored

@@ -18,8 +18,9 @@ from typing import Any
 
 import pandas as pd
 
-from features.build import read_snapshot
-from features.store import connect_warehouse
+from features.build import SnapshotReader
+from features.schema import ROW_ID_COLUMNS
+from features.store import warehouse
 from registry.client import use_tracking_uri
 from registry.run_content import ExtraLogs, metric_key
 from serving.adoption import adjacent_products, mine_adoption_path, next_products
@@ -47,13 +48,13 @@ def holdout_with_gates(result: TrainingResult, settings: Settings) -> tuple[pd.D
     gates = settings.serving.tiers.gates
     parts = []
     path = pd.DataFrame()
-    con = connect_warehouse(settings, read_only=True)
-    try:
+    with warehouse(settings, read_only=True) as con:
+        reader = SnapshotReader(con, settings)
         primary, _ = adjacent_products(con)
         for day in sorted(holdout["as_of"].unique()):
-            rows = read_snapshot(con, day, settings)
+            rows = reader.read(day)
             keys = holdout[holdout["as_of"] == day][["account_id", "product", "as_of", "label", "propensity"]]
-            joined = keys.merge(rows.drop(columns=["label"]), on=["account_id", "product", "as_of"], how="inner")
+            joined = keys.merge(rows.drop(columns=["label"]), on=list(ROW_ID_COLUMNS), how="inner")
             if len(joined) < len(keys):
                 raise ValueError(
                     f"holdout rows of {day} not found in the warehouse snapshot: {len(keys) - len(joined)}"
@@ -66,8 +67,6 @@ def holdout_with_gates(result: TrainingResult, settings: Settings) -> tuple[pd.D
             )
             parts.append(pd.concat([joined[list(keys.columns)], gate_frame(joined, gates, joined_next)], axis=1))
         path.attrs["primary"] = primary
-    finally:
-        con.close()
     return pd.concat(parts, ignore_index=True), path
 
 

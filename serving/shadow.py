@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import asdict, dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 import numpy as np
@@ -27,11 +27,11 @@ from numpy.typing import ArrayLike
 from scipy import stats
 from sklearn.metrics import average_precision_score, roc_auc_score
 
+from features.calendar import is_labelled
 from features.families import date_sql
 from features.grid import data_bounds
 from features.labels import conversion_cte, label_expr
-from features.store import connect_warehouse, table_exists
-from ingest.pipeline import open_warehouse
+from features.store import table_exists, warehouse
 from registry.client import registry_client
 from registry.tracking import configure_tracking, owner_tags
 from serving import store
@@ -203,11 +203,8 @@ def run_shadow(
         "top_decile_overlap": overall.top_decile_overlap,
         "mlflow_run_id": mlflow_run_id,
     }
-    con = connect_warehouse(settings)
-    try:
+    with warehouse(settings) as con:
         store.replace_shadow(con, scores, record)
-    finally:
-        con.close()
     log.info("shadow run stored", extra={k: str(v) for k, v in record.items()})
     return record
 
@@ -231,15 +228,14 @@ def realise_matured(settings: Settings) -> list[dict[str, Any]]:
     yet (warehouse row and the run's MLflow metrics `realised/<model>_<metric>`); return what was filled."""
     horizon = settings.features.horizon_days
     filled = []
-    con = connect_warehouse(settings)
-    try:
+    with warehouse(settings) as con:
         runs = store.shadow_runs(con)
         if runs.empty:
             return []
         data_end = data_bounds(con, settings).end
         for _, run in runs[runs["labelled_rows"].isna()].iterrows():
             as_of = pd.Timestamp(run["as_of"]).date()
-            if as_of + timedelta(days=horizon) > data_end:
+            if not is_labelled(as_of, horizon, data_end):
                 continue
             pairs = _labelled_pairs(con, run, horizon, data_end)
             values = realised_metrics(
@@ -251,8 +247,6 @@ def realise_matured(settings: Settings) -> list[dict[str, Any]]:
                 client = registry_client(settings)
                 for key, value in _finite({k: v for k, v in values.items()}).items():
                     client.log_metric(str(run["mlflow_run_id"]), f"realised/{key}", value)
-    finally:
-        con.close()
     if filled:
         log.info("realised shadow metrics", extra={"runs": len(filled)})
     return filled
@@ -263,8 +257,7 @@ def shadow_run_count(settings: Settings, challenger_version: int) -> int:
     warehouse or no shadow table)."""
     if not settings.warehouse_path.is_file():
         return 0
-    con = open_warehouse(settings, read_only=True)
-    try:
+    with warehouse(settings, read_only=True) as con:
         if not table_exists(con, store.SCHEMA, "shadow_runs"):
             return 0
         rows = con.execute(
@@ -272,5 +265,3 @@ def shadow_run_count(settings: Settings, challenger_version: int) -> int:
             [int(challenger_version)],
         ).fetchall()
         return int(rows[0][0])
-    finally:
-        con.close()

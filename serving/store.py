@@ -9,7 +9,7 @@
 - `serving.shadow_runs`: one row per as-of date and challenger version (`SHADOW_RUN_COLUMNS`), replaced by a
   rerun; the realised metrics are filled in once the labels of that date mature.
 
-Every write is one transaction on a connection the caller opened writable (`features.store.connect_warehouse`).
+Every write is one transaction on a connection the caller opened writable (`features.store.warehouse`).
 """
 
 from __future__ import annotations

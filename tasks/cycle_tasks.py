@@ -12,8 +12,8 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from features.build import is_materialised, materialise_snapshot
-from features.store import connect_warehouse
+from features.build import SnapshotReader
+from features.store import connect_warehouse, warehouse
 from ingest.asof import truncate_export
 from monitoring.acting import RegistryView
 from monitoring.check import history_path
@@ -43,16 +43,9 @@ def truncate_export_task(raw_dir: Path, out_dir: Path, as_of: date) -> Path:
 def materialise_cycle_snapshots_task(settings: Settings, as_of: date) -> list[str]:
     """Materialise (once, from the latest load) the snapshots the month reads: scoring, monitoring and gates."""
     dates = cycle_snapshot_dates(settings, as_of)
-    built = []
-    con = connect_warehouse(settings)
-    try:
-        for day in dates:
-            if not is_materialised(con, day, settings):
-                materialise_snapshot(con, day, settings)
-                built.append(day.isoformat())
-    finally:
-        con.close()
-    return built
+    with warehouse(settings) as con:
+        reader = SnapshotReader(con, settings)
+        return [day.isoformat() for day in dates if reader.ensure(day)]
 
 
 @task(name="registry-view", retries=1, retry_condition_fn=retry_on_io, cache_policy=NO_CACHE)

@@ -53,9 +53,9 @@ def publish_scored_task(
 
 
 @task(name="shadow-score", retries=1, retry_condition_fn=retry_on_io, cache_policy=NO_CACHE)
-def shadow_scores_task(settings: Settings, as_of: date, published_version: int, run_id: str) -> dict[str, Any] | None:
+def shadow_scores_task(settings: Settings, prepared: ScoringInput, scored: list[pd.DataFrame]) -> dict[str, Any] | None:
     """Shadow-score the challenger on the published rows, store and log the comparison (None: no challenger)."""
-    return shadow_scores(settings, as_of, published_version, run_id)
+    return shadow_scores(settings, prepared, scored)
 
 
 @task(name="realise-shadow", retries=1, retry_condition_fn=retry_on_io, cache_policy=NO_CACHE)

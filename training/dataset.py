@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from datetime import date, timedelta
+from datetime import date
 
 import duckdb
 import pandas as pd
 
-from features.build import is_materialised, materialise_snapshot, read_snapshot, snapshot_dates
-from features.grid import data_bounds, dates_within
+from features.build import SnapshotReader
+from features.calendar import SnapshotCalendar
+from features.grid import snapshot_calendar
+from features.schema import ROW_ID_COLUMNS
 from training.errors import TrainingError
-from training.result import KEY_COLUMNS
 from xsell.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -27,13 +28,15 @@ def labelled_snapshot_dates(
 
     D + horizon <= `as_of` (default: the data end), so every label is final at `as_of`.
     """
-    bounds = data_bounds(con, settings)
-    cutoff = as_of or bounds.end
-    if cutoff > bounds.end:
-        raise TrainingError(f"as-of {cutoff} is after the data end {bounds.end}: labels after it are not known")
-    grid = snapshot_dates(f"{bounds.start:%Y-%m}", f"{bounds.end:%Y-%m}", settings.features.cadence)
-    horizon = timedelta(days=settings.features.horizon_days)
-    return [d for d in dates_within(grid, bounds) if d + horizon <= cutoff]
+    return _labelled_dates(snapshot_calendar(con, settings), as_of)
+
+
+def _labelled_dates(calendar: SnapshotCalendar, as_of: date | None) -> list[date]:
+    """The calendar's dates labelled by `as_of` (default: the data end); TrainingError when it is after the data."""
+    end = calendar.bounds.end
+    if as_of is not None and as_of > end:
+        raise TrainingError(f"as-of {as_of} is after the data end {end}: labels after it are not known")
+    return calendar.labelled(by=as_of)
 
 
 def load_training_frame(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: date | None = None) -> pd.DataFrame:
@@ -43,7 +46,8 @@ def load_training_frame(con: duckdb.DuckDBPyConnection, settings: Settings, as_o
     `con` must then be writable). Features are point in time; labels with D + horizon <= `as_of` are final.
     Columns: `account_id, product, as_of, label` (int) and every catalog feature, rows ordered by as-of date.
     """
-    dates = labelled_snapshot_dates(con, settings, as_of)
+    reader = SnapshotReader(con, settings)
+    dates = _labelled_dates(reader.calendar, as_of)
     if not dates:
         raise TrainingError(
             f"no snapshot has a matured label horizon ({settings.features.horizon_days} days) by "
@@ -52,10 +56,8 @@ def load_training_frame(con: duckdb.DuckDBPyConnection, settings: Settings, as_o
     frames = []
     built = 0
     for day in dates:
-        if not is_materialised(con, day, settings):
-            materialise_snapshot(con, day, settings)
-            built += 1
-        frames.append(read_snapshot(con, day, settings))
+        built += reader.ensure(day)
+        frames.append(reader.read(day))
     frame = pd.concat(frames, ignore_index=True)
     frame = frame[frame["label"].notna()].reset_index(drop=True)
     frame["label"] = frame["label"].astype("int64")
@@ -75,7 +77,7 @@ def load_training_frame(con: duckdb.DuckDBPyConnection, settings: Settings, as_o
 
 def data_hash(frame: pd.DataFrame, sort_by: list[str] | None = None) -> str:
     """sha256 of the rows (column names, then every value), in a stable row order (`sort_by`, default the keys)."""
-    keys = sort_by if sort_by is not None else [c for c in KEY_COLUMNS if c in frame.columns and c != "label"]
+    keys = sort_by if sort_by is not None else [c for c in ROW_ID_COLUMNS if c in frame.columns]
     ordered = frame.sort_values(keys, kind="stable").reset_index(drop=True) if keys else frame.reset_index(drop=True)
     digest = hashlib.sha256("\x1f".join(map(str, ordered.columns)).encode())
     digest.update(pd.util.hash_pandas_object(ordered, index=False).to_numpy().tobytes())

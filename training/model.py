@@ -18,12 +18,12 @@ import pandas as pd
 from scipy.special import expit
 from sklearn.base import BaseEstimator
 
+from features.schema import KEY_COLUMNS
 from training.boosting import POOLED, base_params, fit_boosters
 from training.calibration import Calibrator, fit_calibrator
 from training.encoding import TableEncoder, infer_categorical
 from training.errors import TrainingError
 from training.reasons import FeatureInfo, reason_frame
-from training.result import KEY_COLUMNS
 
 log = logging.getLogger(__name__)
 

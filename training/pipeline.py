@@ -17,13 +17,14 @@ import numpy as np
 import pandas as pd
 
 from features.catalog import FEATURES_BY_NAME
+from features.schema import KEY_COLUMNS
 from training.baselines import scorecard_missing
 from training.dataset import data_hash
 from training.encoding import infer_categorical
 from training.engine import TableSpec, run_engine
 from training.errors import TrainingError
 from training.reasons import catalog_info
-from training.result import KEY_COLUMNS, SplitPlan, TrainingResult
+from training.result import SplitPlan, TrainingResult
 from training.splits import FoldRows, assign_rows, plan_time_splits
 from xsell.settings import Settings
 

@@ -9,9 +9,6 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-#: Key columns of every feature row (never model inputs).
-KEY_COLUMNS: tuple[str, ...] = ("account_id", "product", "as_of", "label")
-
 
 class FittedPropensityModel(Protocol):
     """A fitted, picklable scorer: preprocessing, LightGBM and calibration in one object.

@@ -30,10 +30,8 @@ from pydantic import (
 
 from deploy.api.spec import ACCOUNT_ID_MAX_CHARS
 from features.catalog import FEATURES
+from features.schema import KEY_COLUMNS
 from registry.models import LoadedModel
-
-#: Fields of a feature row that are not features.
-ROW_KEYS: tuple[str, ...] = ("account_id", "product", "as_of", "label")
 
 AccountId = Annotated[str, StringConstraints(min_length=1, max_length=ACCOUNT_ID_MAX_CHARS)]
 
@@ -72,7 +70,7 @@ def payload_row_model(champion: LoadedModel, products: Sequence[str]) -> type[Ba
     every catalogue feature and model input (optional: absent means missing; numbers finite: `NaN`, `Infinity` and
     `1e400` are refused naming the field); any other key is refused."""
     strings = set(champion.string_columns) | {f.name for f in FEATURES if f.dtype == "VARCHAR"}
-    names = [*(f.name for f in FEATURES), *(c for c in champion.input_columns if c not in ROW_KEYS)]
+    names = [*(f.name for f in FEATURES), *(c for c in champion.input_columns if c not in KEY_COLUMNS)]
     fields: dict[str, Any] = {
         "account_id": (str, Field(min_length=1, max_length=ACCOUNT_ID_MAX_CHARS)),
         "product": (Literal[tuple(products)], ...),  # type: ignore[valid-type]

@@ -23,9 +23,8 @@ import pandas as pd
 from pydantic import BaseModel
 
 from deploy.api.schemas import payload_row_model
-from features.build import read_snapshot
-from features.grid import data_bounds
-from features.store import connect_warehouse, list_snapshots
+from features.build import SnapshotReader
+from features.store import list_snapshots, warehouse
 from registry.errors import RegistryError
 from registry.models import LoadedModel, ModelVersionInfo, alias_uri, load_model, resolve_version
 from serving.adoption import mine_adoption_path
@@ -170,19 +169,17 @@ def published_records(published: pd.DataFrame) -> list[dict[str, Any]]:
 def _latest_snapshot(settings: Settings) -> tuple[Snapshot | None, tuple[str, ...], dict[str, float]]:
     """The latest materialised snapshot (None when there is none), the adoption path at its date and the list
     prices, read from the warehouse opened read-only and closed before returning."""
-    con = connect_warehouse(settings, read_only=True)
-    try:
+    with warehouse(settings, read_only=True) as con:
+        reader = SnapshotReader(con, settings)
         records = list_snapshots(con)
         snapshot = None
         if records.empty:
-            cutoff = data_bounds(con, settings).end
+            cutoff = reader.bounds.end
         else:
             cutoff = pd.Timestamp(records["as_of"].max()).date()
-            snapshot = Snapshot.from_rows(cutoff, read_snapshot(con, cutoff, settings))
+            snapshot = Snapshot.from_rows(cutoff, reader.read(cutoff))
         order = tuple(mine_adoption_path(con, cutoff, settings.serving.adoption)["product"])
         prices = list_prices(con)
-    finally:
-        con.close()
     return snapshot, order, prices
 
 

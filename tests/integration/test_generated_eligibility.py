@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from features.build import build_snapshot
-from features.grid import month_end
+from features.calendar import month_end
 from features.store import connect_warehouse
 from ingest.contract import TIER_ORDER
 from ingest.pipeline import consolidate_raw

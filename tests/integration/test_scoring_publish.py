@@ -20,7 +20,7 @@ from features.build import read_snapshot
 from features.store import connect_warehouse
 from registry.log_training import log_training
 from registry.models import RegisteredModel
-from serving.batch import publish_scores, shadow_scores
+from serving.batch import prepare_scoring, publish_scored, publish_scores, score_rows, shadow_scores
 from serving.model_artifacts import POLICY_ARTIFACT, serving_artifacts
 from serving.publish import PUBLIC_COLUMNS
 from serving.shadow import shadow_experiment, shadow_run_count
@@ -142,8 +142,10 @@ def test_reruns_are_idempotent_and_alerts_follow_the_previous_run(trained: Train
     # when the same date is scored twice and a later date once
     one = publish_scores(settings, AS_OF, tmp_path / "a.parquet")
     two = publish_scores(settings, AS_OF, tmp_path / "b.parquet")
-    later = publish_scores(settings, LATER, tmp_path / "later.csv")
-    shadow_scores(settings, LATER, later["model_version"], later["run_id"])
+    prepared = prepare_scoring(settings, LATER, tmp_path / "later.csv")
+    scored = score_rows(prepared.loaded, prepared.rows)
+    later = publish_scored(settings, prepared, scored, tmp_path / "later.csv")
+    shadow_scores(settings, prepared, scored)
     # then the files and stored rows are the same, and the later alerts compare with the earlier date
     a, b = pd.read_parquet(tmp_path / "a.parquet"), pd.read_parquet(tmp_path / "b.parquet")
     pd.testing.assert_frame_equal(a, b)

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date
+from pathlib import Path
 
 import duckdb
 import pandas as pd
 import pytest
 
-from features.build import build_snapshot, primary_product, snapshot_sql
+from features import build
+from features.build import SnapshotReader, build_snapshot, primary_product, snapshot_sql
 from features.errors import FeatureError
-from features.store import connect_warehouse
+from features.store import connect_warehouse, warehouse
 from tests.factories import ACCOUNT
 from tests.unit.features.conftest import with_features
-from xsell.settings import Settings
+from xsell.settings import Settings, load_settings
 
 ALPHA, BRAVO, CHARLIE, DELTA = (ACCOUNT[k] for k in ("alpha", "bravo", "charlie", "delta"))
 
@@ -224,3 +226,54 @@ def test_snapshot_sql_names_no_product(scenario_settings: Settings) -> None:
     sql = snapshot_sql("primary-x", date(2026, 3, 31), scenario_settings, date(2026, 3, 31))
     assert "'primary-x'" in sql
     assert "'analytics'" not in sql and "'automation'" not in sql  # ('security' is also a ticket category)
+
+
+def test_a_reader_reads_bounds_primary_and_fingerprint_once(
+    writable_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a reader over one connection, counting the warehouse reads of bounds and primary product
+    calls = {"bounds": 0, "primary": 0, "sql": 0}
+
+    def counted(name: str, real):  # type: ignore[no-untyped-def]
+        def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
+            calls[name] += 1
+            return real(*args, **kwargs)
+
+        return wrapper
+
+    monkeypatch.setattr(build, "data_bounds", counted("bounds", build.data_bounds))
+    monkeypatch.setattr(build, "primary_product", counted("primary", build.primary_product))
+    monkeypatch.setattr(build, "snapshot_sql", counted("sql", build.snapshot_sql))
+    days = [date(2025, 10, 31), date(2025, 11, 30), date(2025, 12, 31)]
+    with warehouse(writable_settings) as con:
+        reader = SnapshotReader(con, writable_settings)
+        # when it materialises (if not current) and reads three dates, twice
+        built = [reader.ensure(d) for d in days]
+        frames = [reader.read(d) for d in days]
+        again = [reader.ensure(d) for d in days]
+    # then bounds and primary product were read once, the SQL generated once per date plus once to fingerprint it
+    assert calls == {"bounds": 1, "primary": 1, "sql": len(days) + 1}
+    assert built == [True, True, True] and again == [False, False, False]
+    assert [f["as_of"].iloc[0] for f in frames] == days
+
+
+def test_a_reader_refuses_a_date_outside_the_data_and_a_warehouse_without_data(tmp_path: Path) -> None:
+    con = duckdb.connect()
+    try:
+        reader = SnapshotReader(con, load_settings(home=tmp_path))
+        with pytest.raises(FeatureError, match="consolidate"):
+            reader.read(date(2025, 1, 31))
+    finally:
+        con.close()
+
+
+def test_a_reader_over_the_scenario_matches_the_one_date_functions(
+    con: duckdb.DuckDBPyConnection, scenario_settings: Settings
+) -> None:
+    reader = SnapshotReader(con, scenario_settings)
+    pd.testing.assert_frame_equal(
+        reader.read(date(2026, 3, 31)), build_snapshot(con, date(2026, 3, 31), scenario_settings)
+    )
+    assert reader.code_version == build.feature_code_fingerprint(reader.primary, scenario_settings)
+    with pytest.raises(FeatureError, match="outside the data"):
+        reader.build(date(2030, 1, 31))

@@ -1,4 +1,4 @@
-"""The snapshot grid: as-of dates, data bounds and the errors for dates outside them."""
+"""The data bounds read from the warehouse, and the month range planned within them."""
 
 from __future__ import annotations
 
@@ -9,45 +9,9 @@ import pytest
 
 from features.build import plan_snapshots
 from features.errors import FeatureError
-from features.grid import DataBounds, check_as_of, data_bounds, dates_within, parse_day, parse_month, snapshot_dates
+from features.grid import data_bounds, snapshot_calendar
 from features.store import connect_warehouse
 from xsell.settings import Settings, load_settings
-
-
-def test_month_ends_of_a_range_inclusive_with_leap_february() -> None:
-    assert snapshot_dates("2023-11", "2024-02") == [
-        date(2023, 11, 30),
-        date(2023, 12, 31),
-        date(2024, 1, 31),
-        date(2024, 2, 29),
-    ]
-    assert snapshot_dates("2025-06", "2025-06") == [date(2025, 6, 30)]
-
-
-def test_week_ends_are_the_sundays_of_the_months() -> None:
-    assert snapshot_dates("2025-01", "2025-01", "week_end") == [date(2025, 1, d) for d in (5, 12, 19, 26)]
-
-
-@pytest.mark.parametrize(
-    ("start", "end", "cadence", "message"),
-    [
-        ("2025/01", "2025-02", "month_end", "YYYY-MM"),
-        ("2025-01", "2025-13", "month_end", "YYYY-MM"),
-        ("2025-03", "2025-02", "month_end", "is after"),
-        ("2025-01", "2025-02", "daily", "unknown cadence"),
-    ],
-)
-def test_bad_ranges_are_named(start: str, end: str, cadence: str, message: str) -> None:
-    with pytest.raises(FeatureError, match=message):
-        snapshot_dates(start, end, cadence)
-
-
-def test_parse_month_and_day() -> None:
-    assert parse_month("2024-02") == (2024, 2)
-    assert parse_day("2024-02-29") == date(2024, 2, 29)
-    for bad in ("2025-02-30", "2025/01/01", "20250101", ""):
-        with pytest.raises(FeatureError):
-            parse_day(bad)
 
 
 def test_data_bounds_span_first_usage_day_to_export_day(scenario_settings: Settings) -> None:
@@ -68,15 +32,19 @@ def test_data_bounds_of_an_empty_database_is_a_feature_error() -> None:
     con = duckdb.connect()
     with pytest.raises(FeatureError, match="consolidate"):
         data_bounds(con, load_settings())
+    with pytest.raises(FeatureError, match="consolidate"):
+        snapshot_calendar(con, load_settings())
 
 
-def test_as_of_outside_the_data_is_refused() -> None:
-    bounds = DataBounds(start=date(2024, 1, 1), end=date(2024, 12, 31), load_run_id="r")
-    check_as_of(date(2024, 6, 30), bounds)
-    for outside in (date(2023, 12, 31), date(2025, 1, 1)):
-        with pytest.raises(FeatureError, match="outside the data"):
-            check_as_of(outside, bounds)
-    assert dates_within([date(2023, 12, 31), date(2024, 1, 31), date(2025, 1, 31)], bounds) == [date(2024, 1, 31)]
+def test_snapshot_calendar_is_the_configured_grid_over_the_data(scenario_settings: Settings) -> None:
+    con = connect_warehouse(scenario_settings, read_only=True)
+    try:
+        calendar = snapshot_calendar(con, scenario_settings)
+        assert calendar.bounds == data_bounds(con, scenario_settings)
+    finally:
+        con.close()
+    assert (calendar.cadence, calendar.horizon_days) == ("month_end", scenario_settings.features.horizon_days)
+    assert calendar.dates()[0] == date(2024, 6, 30) and calendar.dates()[-1] == date(2026, 3, 31)
 
 
 def test_plan_snapshots_clips_the_range_to_the_data(scenario_settings: Settings) -> None:

@@ -134,3 +134,23 @@ def test_connect_without_a_warehouse_is_a_feature_error(tmp_path: Path, scenario
     settings = scenario_settings.model_copy(update={"home": tmp_path / "empty"})
     with pytest.raises(FeatureError, match="consolidate"):
         connect_warehouse(settings)
+
+
+def test_warehouse_closes_the_connection_when_the_block_ends(writable_settings: Settings) -> None:
+    # when a block reads the warehouse read-only, then raises
+    with pytest.raises(RuntimeError, match="inside"), store.warehouse(writable_settings, read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM meta.load_runs").fetchall()[0][0] >= 1
+        with pytest.raises(duckdb.Error):  # read-only: no writes
+            con.execute("CREATE TABLE main.nope (x INTEGER)")
+        raise RuntimeError("inside")
+    # then the connection is closed, and a writer can open the warehouse at once
+    with pytest.raises(duckdb.ConnectionException):
+        con.execute("SELECT 1")
+    with store.warehouse(writable_settings) as writer:
+        writer.execute("CREATE TABLE main.yes (x INTEGER)")
+
+
+def test_warehouse_without_a_warehouse_is_a_feature_error(tmp_path: Path, scenario_settings: Settings) -> None:
+    settings = scenario_settings.model_copy(update={"home": tmp_path / "empty"})
+    with pytest.raises(FeatureError, match="consolidate"), store.warehouse(settings, read_only=True):
+        pass

@@ -7,7 +7,8 @@ from datetime import date
 import pytest
 from factories import run_xsell
 
-from monitoring.check import performance_window, plan_check
+from features.calendar import DataBounds, SnapshotCalendar
+from monitoring.check import ModelRef, performance_window, plan_check, reference_window
 from monitoring.errors import MonitoringError
 from xsell.settings import Settings
 
@@ -33,3 +34,16 @@ def test_performance_window_prefers_snapshots_labelled_after_the_training_labels
     assert performance_window(months, trained_until, 90, 2) == ((months[3], months[4]), True)
     # and nothing matured is no window (nothing to flag)
     assert performance_window([], trained_until, 90, 3) == ((), True)
+
+
+def test_reference_window_is_the_champions_training_snapshots_within_the_data() -> None:
+    # given data from 2024-06-15 to 2025-06-30 and a champion trained on 2024-01-01 .. 2024-10-31
+    calendar = SnapshotCalendar(DataBounds(date(2024, 6, 15), date(2025, 6, 30), "run"), "month_end", 90)
+    champion = ModelRef("champion", 3, "models:/m/3", None, date(2024, 1, 1), date(2024, 10, 31))
+    # then its reference snapshots are the last ones of that window within the data (0: all of them)
+    assert reference_window(calendar, champion, 2) == (date(2024, 9, 30), date(2024, 10, 31))
+    assert reference_window(calendar, champion, 0)[0] == date(2024, 6, 30)
+    # and a window before the data holds none: a MonitoringError naming both
+    before = ModelRef("champion", 3, "models:/m/3", None, date(2023, 1, 1), date(2023, 12, 31))
+    with pytest.raises(MonitoringError, match=r"v3's training window 2023-01-01 .. 2023-12-31 holds no snapshot"):
+        reference_window(calendar, before, 2)

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.grid import snapshot_dates
+from features.calendar import snapshot_dates
 from tests.factories import make_settings
 from xsell.settings import Settings
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.grid import snapshot_dates
+from features.calendar import snapshot_dates
 from training.errors import TrainingError
 from training.splits import assign_rows, plan_time_splits, purge_ok, stratified_splits
 
