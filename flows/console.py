@@ -12,8 +12,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
-from xsell.fileio import UnsafeOutputError
-from xsell.settings import SettingsError
+from xsell.errors import XsellError
 
 err_console = Console(stderr=True)
 out_console = Console()
@@ -21,7 +20,7 @@ out_console = Console()
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class OptionError(ValueError):
+class OptionError(XsellError, ValueError):
     """A command-line option is malformed or does not go with the others; the message names it."""
 
 
@@ -90,39 +89,19 @@ def silence_stderr_at_exit() -> None:
 
 
 def expected_errors() -> tuple[type[BaseException], ...]:
-    from deploy.team.services import ServiceError
-    from features.errors import FeatureError
-    from ingest.errors import ContractError, QualityGateError
-    from monitoring.errors import MonitoringError
-    from registry.errors import RegistryError
-    from serving.scoring import ScoringError
-    from training.errors import TrainingError
+    """The failures the CLI reports as one `error:` line: the platform's own family, and a missing input file."""
+    return (XsellError, FileNotFoundError)
 
-    errors: list[type[BaseException]] = [
-        ContractError,
-        QualityGateError,
-        SettingsError,
-        OptionError,
-        UnsafeOutputError,
-        FileNotFoundError,
-        FeatureError,
-        RegistryError,
-        ScoringError,
-        MonitoringError,
-        TrainingError,
-        ServiceError,
-    ]
-    try:
-        from synth import GeneratorError
 
-        errors.append(GeneratorError)
-    except ImportError:  # pragma: no cover - generator always ships
-        pass
-    return tuple(errors)
+def exit_code(exc: BaseException) -> int:
+    """The exit code of a failure reported in one line: the error's own, 2 for a missing file, else 1."""
+    if isinstance(exc, XsellError):
+        return exc.exit_code
+    return 2 if isinstance(exc, FileNotFoundError) else 1
 
 
 def friendly_errors(fn: F) -> F:
-    """Turn expected failures into one `error:` line on stderr and exit code 2, with no traceback."""
+    """Turn expected failures into one `error:` line on stderr and their exit code, with no traceback."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -130,14 +109,10 @@ def friendly_errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except typer.Exit:
             raise
-        except expected_errors() as exc:
+        except (*expected_errors(), RuntimeError) as exc:
             logging.getLogger("flows.cli").debug("command failed", exc_info=True)
             err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-            raise typer.Exit(code=2) from None
-        except RuntimeError as exc:
-            logging.getLogger("flows.cli").debug("command failed", exc_info=True)
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-            raise typer.Exit(code=1) from None
+            raise typer.Exit(code=exit_code(exc)) from None
         except Exception as exc:
             if logging.getLogger("flows").isEnabledFor(logging.DEBUG):
                 raise

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from xsell.errors import XsellError
 from xsell.faults import FAULT_ENV
 from xsell.reaper import TOKEN_ENV
 
@@ -29,7 +30,7 @@ REPORT_WRITERS = (
 )
 
 
-class SettingsError(ValueError):
+class SettingsError(XsellError, ValueError):
     """Raised when configuration is invalid; the message names the offending key."""
 
 

@@ -33,6 +33,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from xsell.errors import XsellError
 from xsell.fileio import write_text_atomic
 from xsell.settings import Settings
 
@@ -60,7 +61,7 @@ _POSTGRES_OS_USER = "postgres"  # the server refuses to run as root: as root it 
 _LOG_TAIL_LINES = 25
 
 
-class ServiceError(RuntimeError):
+class ServiceError(XsellError, RuntimeError):
     """A service could not be started, checked or stopped; the message names the service and the cause."""
 
 

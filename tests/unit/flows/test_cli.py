@@ -9,10 +9,9 @@ import pytest
 from factories import run_xsell
 from typer.testing import CliRunner
 
-from flows.cli import app
+from flows.cli import COMMANDS, app
 
 runner = CliRunner()
-COMMANDS = [c.name or (c.callback.__name__ if c.callback else "") for c in app.registered_commands]
 
 
 def test_top_level_help_lists_every_command() -> None:
@@ -213,7 +212,7 @@ def test_a_writer_releases_the_home_when_it_ends(tmp_path: Path) -> None:
 
 
 def test_writers_are_the_commands_that_change_the_home() -> None:
-    from flows.cli import WRITERS
+    from flows.context import WRITERS
 
     assert {"consolidate", "features", "train", "score", "promote", "rollback"} <= WRITERS
     assert not {"generate", "predict", "serve", "status", "history", "tune-worker"} & WRITERS

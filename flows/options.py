@@ -1,0 +1,37 @@
+"""Command-line values parsed into dates and months, each error naming the option it came from."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from typing import TypeVar
+
+from features.errors import FeatureError
+from features.grid import parse_day, parse_month
+from flows.console import OptionError
+
+T = TypeVar("T")
+
+
+def named(option: str, parse: Callable[[str], T], value: str) -> T:
+    """`parse(value)`, its FeatureError message prefixed with the option it came from."""
+    try:
+        return parse(value)
+    except FeatureError as exc:
+        raise FeatureError(f"{option}: {exc}") from None
+
+
+def option_day(value: str | None, option: str) -> date | None:
+    """The date an option gives as YYYY-MM-DD (None when not given); anything else is an OptionError naming it."""
+    if value is None:
+        return None
+    try:
+        return parse_day(value)
+    except FeatureError:
+        raise OptionError(f"{option}: expected YYYY-MM-DD, got {value!r}") from None
+
+
+def month_range(from_month: str, to_month: str) -> None:
+    """Refuse a --from/--to month range that is malformed or runs backwards, naming the option."""
+    if named("--from", parse_month, from_month) > named("--to", parse_month, to_month):
+        raise FeatureError(f"--from {from_month} is after --to {to_month}")
