@@ -122,8 +122,8 @@ def _child_flows(home: str, start: str, end: str, *backends: str) -> None:
         seconds = time.perf_counter() - t0
         runs[backend] = {
             "flow_s": seconds,
-            "snapshots": len(result["snapshots"]),
-            "rows": result["rows"],
+            "snapshots": len(result.snapshots),
+            "rows": result.rows,
             "digest": _stored_rows_digest(settings),
         }
     print(json.dumps(runs))

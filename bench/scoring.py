@@ -123,10 +123,10 @@ def _child_flows(home: str, as_of: str, out_dir: str, chunk_rows: str, *backends
         first = scores if first is None else first
         runs[backend] = {
             "flow_s": seconds,
-            "rows": result["rows"],
-            "chunks": -(-result["rows"] // settings.compute.scoring_chunk_rows),
-            **{f"{k}_s": v for k, v in result["seconds"].items()},
-            "shadowed": result["shadow"] is not None,
+            "rows": result.rows,
+            "chunks": -(-result.rows // settings.compute.scoring_chunk_rows),
+            **{f"{k}_s": v for k, v in result.seconds.items()},
+            "shadowed": result.shadow is not None,
             "max_abs_diff": float((scores["propensity"] - first["propensity"]).abs().max()),
             "same_tiers": bool((scores["tier"] == first["tier"]).all()),
         }

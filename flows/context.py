@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,13 @@ from xsell.settings import Settings, load_settings
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+#: The root log level of Prefect's temporary server, below DEBUG. That server is a uvicorn subprocess writing to the
+#: terminal itself, past this process's log filters; its own loggers follow PREFECT_SERVER_LOGGING_LEVEL
+#: (`xsell.runtime`), but SQLAlchemy's pool and asyncio log through its root logger, e.g. `sqlalchemy.pool.impl.NullPool
+#: - Exception closing connection ... CancelledError` as it stops (PrefectHQ/prefect#16504). Prefect applies this level
+#: only to a root logger without a handler of its own: not to this process's, which `configure_logging` gave one.
+SERVER_ROOT_LEVEL_ENV = "PREFECT_LOGGING_ROOT_LEVEL"
 
 #: Commands that write to the home: one at a time per home (the others wait, see `xsell.homelock`).
 WRITERS = frozenset(
@@ -70,6 +78,7 @@ def command_settings(ctx: typer.Context, **more: Any) -> Settings:
     if settings.log_level != "DEBUG":  # one-line errors; tracebacks only with --log-level DEBUG
         handler.addFilter(OneLine())
         quiet_background_errors()
+        os.environ.setdefault(SERVER_ROOT_LEVEL_ENV, "CRITICAL")
     lock_home(ctx, settings)
     return settings
 
