@@ -15,8 +15,8 @@ from functools import cache
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
+from typer import _click as click  # the click that typer's groups and commands are made of
 from typer.core import TyperCommand, TyperGroup
 
 from flows.console import silence_stderr_at_exit
@@ -79,10 +79,7 @@ def load_command(name: str) -> click.Command:
     if COMMANDS[name] in APPS:
         group.name = name
         return group
-    command = group.get_command(click.Context(group), name)
-    if command is None:  # pragma: no cover - a test checks every listed command exists
-        raise RuntimeError(f"command {name} not found in {COMMANDS[name]}")
-    return command
+    return group.commands[name]
 
 
 class LazyCommands(TyperGroup):

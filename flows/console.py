@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
 import functools
 import logging
+import os
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -77,8 +80,6 @@ def silence_stderr_at_exit() -> None:
 
     DuckDB's bindings print harmless 'nanobind: leaked ...' notes during interpreter shutdown.
     """
-    import atexit
-    import os
 
     def _mute() -> None:
         sys.stderr.flush()
@@ -88,9 +89,13 @@ def silence_stderr_at_exit() -> None:
     atexit.register(_mute)
 
 
-def expected_errors() -> tuple[type[BaseException], ...]:
+def expected_errors() -> tuple[type[Exception], ...]:
     """The failures the CLI reports as one `error:` line: the platform's own family, and a missing input file."""
     return (XsellError, FileNotFoundError)
+
+
+#: What `friendly_errors` reports in one line without a hint: the expected failures and any RuntimeError.
+ONE_LINE_ERRORS: tuple[type[Exception], ...] = (*expected_errors(), RuntimeError)
 
 
 def exit_code(exc: BaseException) -> int:
@@ -109,7 +114,7 @@ def friendly_errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except typer.Exit:
             raise
-        except (*expected_errors(), RuntimeError) as exc:
+        except ONE_LINE_ERRORS as exc:
             logging.getLogger("flows.cli").debug("command failed", exc_info=True)
             err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
             raise typer.Exit(code=exit_code(exc)) from None
@@ -126,8 +131,6 @@ def friendly_errors(fn: F) -> F:
 def quiet_background_errors() -> None:
     """An exception escaping a background thread, or raised where Python cannot report it (a finaliser), is logged
     as one warning line instead of a traceback on stderr."""
-    import threading
-
     log = logging.getLogger("flows.cli")
 
     def thread_hook(args: threading.ExceptHookArgs) -> None:

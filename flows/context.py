@@ -17,9 +17,9 @@ from typing import Any, TypeVar
 import typer
 
 from flows.console import (
+    ONE_LINE_ERRORS,
     ConsoleStream,
     RichSink,
-    expected_errors,
     make_progress,
     out_console,
     quiet_background_errors,
@@ -74,7 +74,7 @@ def command_settings(ctx: typer.Context, **more: Any) -> Settings:
     writes; call before importing Prefect (its state lives under the home)."""
     settings = cli_state(ctx).settings(**more)
     handler = configure_logging(settings.log_level, settings.log_json, stream=ConsoleStream())  # type: ignore[arg-type]
-    handler.addFilter(DropExpectedErrors((*expected_errors(), RuntimeError)))  # the CLI prints these in one line
+    handler.addFilter(DropExpectedErrors(ONE_LINE_ERRORS))  # the CLI prints these in one line
     if settings.log_level != "DEBUG":  # one-line errors; tracebacks only with --log-level DEBUG
         handler.addFilter(OneLine())
         quiet_background_errors()

@@ -15,7 +15,7 @@ import typer
 from features.store import connect_warehouse
 from flows.console import OptionError, err_console, friendly_errors
 from flows.context import command_settings, print_json, with_progress
-from flows.options import option_day
+from flows.options import optional_day
 from training.dataset import load_training_frame
 from training.periods import parse_grain
 from training.pipeline import tune_propensity_worker
@@ -91,7 +91,7 @@ def train(
         if label or time or id_col or time_grain is not None or purge_periods is not None:
             raise OptionError("--label, --time, --time-grain, --purge-periods and --id go with --table FILE")
         connect_warehouse(settings, read_only=True).close()  # fail fast, before the orchestrator starts
-        day = option_day(as_of, "--as-of")
+        day = optional_day(as_of, "--as-of")
         from flows.train import train_flow
 
         result = with_progress(settings, train_flow, settings=settings, as_of=day, trials=trials, timeout=timeout)
@@ -132,7 +132,7 @@ def tune_worker_command(
     else:
         con = connect_warehouse(settings)
         try:
-            rows = load_training_frame(con, settings, option_day(as_of, "--as-of"))
+            rows = load_training_frame(con, settings, optional_day(as_of, "--as-of"))
         finally:
             con.close()
     name, ran = tune_propensity_worker(rows, settings, study_name=study, worker=worker, timeout=timeout)

@@ -21,14 +21,17 @@ def named(option: str, parse: Callable[[str], T], value: str) -> T:
         raise FeatureError(f"{option}: {exc}") from None
 
 
-def option_day(value: str | None, option: str) -> date | None:
-    """The date an option gives as YYYY-MM-DD (None when not given); anything else is an OptionError naming it."""
-    if value is None:
-        return None
+def option_day(value: str, option: str) -> date:
+    """The date an option gives as YYYY-MM-DD; anything else is an OptionError naming the option and the value."""
     try:
         return parse_day(value)
     except FeatureError:
         raise OptionError(f"{option}: expected YYYY-MM-DD, got {value!r}") from None
+
+
+def optional_day(value: str | None, option: str) -> date | None:
+    """`option_day` of an option that may be left out (None)."""
+    return None if value is None else option_day(value, option)
 
 
 def month_range(from_month: str, to_month: str) -> None:

@@ -9,12 +9,12 @@ import pytest
 from features.errors import FeatureError
 from features.grid import parse_month
 from flows.console import OptionError
-from flows.options import month_range, named, option_day
+from flows.options import month_range, named, option_day, optional_day
 
 
 def test_an_option_day_is_a_date_or_nothing() -> None:
     assert option_day("2025-06-30", "--as-of") == date(2025, 6, 30)
-    assert option_day(None, "--as-of") is None
+    assert optional_day(None, "--as-of") is None and optional_day("2025-06-30", "--as-of") == date(2025, 6, 30)
 
 
 @pytest.mark.parametrize("value", ["2025-13-01", "2025-06-31", "30/06/2025", "20250630", ""])
