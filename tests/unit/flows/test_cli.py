@@ -246,3 +246,11 @@ def test_top_level_help_imports_no_command_module() -> None:
 def test_an_unknown_command_is_refused() -> None:
     result = runner.invoke(app, ["nope"])
     assert result.exit_code == 2 and "No such command" in result.output
+
+
+def test_every_command_a_module_defines_is_listed() -> None:
+    # given the command modules, then each command they define is in the root listing, under that module
+    from flows.cli import APPS, source_help
+
+    for module in set(COMMANDS.values()) - set(APPS):
+        assert set(source_help(module)) == {name for name, home in COMMANDS.items() if home == module}, module
