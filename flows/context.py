@@ -39,6 +39,7 @@ T = TypeVar("T")
 #: (`xsell.runtime`), but SQLAlchemy's pool and asyncio log through its root logger, e.g. `sqlalchemy.pool.impl.NullPool
 #: - Exception closing connection ... CancelledError` as it stops (PrefectHQ/prefect#16504). Prefect applies this level
 #: only to a root logger without a handler of its own: not to this process's, which `configure_logging` gave one.
+#: Set only when no PREFECT_API_URL is given, so Dask worker processes (which need that URL) keep their root level.
 SERVER_ROOT_LEVEL_ENV = "PREFECT_LOGGING_ROOT_LEVEL"
 
 #: Commands that write to the home: one at a time per home (the others wait, see `xsell.homelock`).
@@ -78,7 +79,8 @@ def command_settings(ctx: typer.Context, **more: Any) -> Settings:
     if settings.log_level != "DEBUG":  # one-line errors; tracebacks only with --log-level DEBUG
         handler.addFilter(OneLine())
         quiet_background_errors()
-        os.environ.setdefault(SERVER_ROOT_LEVEL_ENV, "CRITICAL")
+        if not os.environ.get("PREFECT_API_URL"):  # a temporary server will run (no worker processes then)
+            os.environ.setdefault(SERVER_ROOT_LEVEL_ENV, "CRITICAL")
     lock_home(ctx, settings)
     return settings
 
