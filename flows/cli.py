@@ -32,7 +32,7 @@ COMMANDS: dict[str, str] = {
     "report": "flows.ops_cli",
     "deploy": "flows.ops_cli",
     "train": "flows.model_cli",
-    "tune-worker": "flows.model_cli",
+    "tune-worker": "flows.worker_cli",
     "score": "flows.serving_cli",
     "monitor": "flows.ops_cli",
     "simulate": "flows.ops_cli",
