@@ -53,8 +53,8 @@ def _child_features(home: str, start: str, end: str, *backends: str) -> None:
         seconds = time.perf_counter() - t0
         runs[backend] = {
             "flow_s": seconds,
-            "snapshots": len(result["snapshots"]),
-            "rows": result["rows"],
+            "snapshots": len(result.snapshots),
+            "rows": result.rows,
             "digest": _stored_rows_digest(settings),
         }
     print(json.dumps(runs))
@@ -76,10 +76,10 @@ def _child_score(home: str, as_of: str, out_dir: str, chunk_rows: str, *backends
         first = scores if first is None else first
         runs[backend] = {
             "flow_s": seconds,
-            "rows": result["rows"],
-            "chunks": -(-result["rows"] // settings.compute.scoring_chunk_rows),
-            **{f"{k}_s": v for k, v in result["seconds"].items()},
-            "shadowed": result["shadow"] is not None,
+            "rows": result.rows,
+            "chunks": -(-result.rows // settings.compute.scoring_chunk_rows),
+            **{f"{k}_s": v for k, v in result.seconds.items()},
+            "shadowed": result.shadow is not None,
             "max_abs_diff": float((scores["propensity"] - first["propensity"]).abs().max()),
             "same_tiers": bool((scores["tier"] == first["tier"]).all()),
         }

@@ -30,7 +30,7 @@ from bench.measure import (
     run_child,
     run_child_kind,
 )
-from features.grid import month_end, parse_month
+from features.calendar import month_end, parse_month
 from monitoring.check import attach_to_champion, drift_check, performance_check, plan_check, record_decision
 
 PHASES = ("plan", "drift", "performance", "decision", "attach")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from xsell.errors import XsellError
 
-class FeatureError(ValueError):
+
+class FeatureError(XsellError, ValueError):
     """A feature request that cannot be served: no warehouse, a date outside the data, a bad date format."""

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
+from xsell.errors import XsellError
 from xsell.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -22,8 +23,10 @@ log = logging.getLogger(__name__)
 F = TypeVar("F")
 
 
-class ComputeError(RuntimeError):
+class ComputeError(XsellError, RuntimeError):
     """The configured compute backend cannot be used; the message names the setting and what failed."""
+
+    exit_code = 1
 
 
 def check_scheduler(address: str, timeout_seconds: float) -> None:

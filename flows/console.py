@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
 import functools
 import logging
+import os
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -12,8 +15,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
-from xsell.fileio import UnsafeOutputError
-from xsell.settings import SettingsError
+from xsell.errors import XsellError
 
 err_console = Console(stderr=True)
 out_console = Console()
@@ -21,7 +23,7 @@ out_console = Console()
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class OptionError(ValueError):
+class OptionError(XsellError, ValueError):
     """A command-line option is malformed or does not go with the others; the message names it."""
 
 
@@ -78,8 +80,6 @@ def silence_stderr_at_exit() -> None:
 
     DuckDB's bindings print harmless 'nanobind: leaked ...' notes during interpreter shutdown.
     """
-    import atexit
-    import os
 
     def _mute() -> None:
         sys.stderr.flush()
@@ -89,40 +89,24 @@ def silence_stderr_at_exit() -> None:
     atexit.register(_mute)
 
 
-def expected_errors() -> tuple[type[BaseException], ...]:
-    from deploy.team.processes import ServiceError
-    from features.errors import FeatureError
-    from ingest.errors import ContractError, QualityGateError
-    from monitoring.errors import MonitoringError
-    from registry.errors import RegistryError
-    from serving.scoring import ScoringError
-    from training.errors import TrainingError
+def expected_errors() -> tuple[type[Exception], ...]:
+    """The failures the CLI reports as one `error:` line: the platform's own family, and a missing input file."""
+    return (XsellError, FileNotFoundError)
 
-    errors: list[type[BaseException]] = [
-        ContractError,
-        QualityGateError,
-        SettingsError,
-        OptionError,
-        UnsafeOutputError,
-        FileNotFoundError,
-        FeatureError,
-        RegistryError,
-        ScoringError,
-        MonitoringError,
-        TrainingError,
-        ServiceError,
-    ]
-    try:
-        from synth import GeneratorError
 
-        errors.append(GeneratorError)
-    except ImportError:  # pragma: no cover - generator always ships
-        pass
-    return tuple(errors)
+#: What `friendly_errors` reports in one line without a hint: the expected failures and any RuntimeError.
+ONE_LINE_ERRORS: tuple[type[Exception], ...] = (*expected_errors(), RuntimeError)
+
+
+def exit_code(exc: BaseException) -> int:
+    """The exit code of a failure reported in one line: the error's own, 2 for a missing file, else 1."""
+    if isinstance(exc, XsellError):
+        return exc.exit_code
+    return 2 if isinstance(exc, FileNotFoundError) else 1
 
 
 def friendly_errors(fn: F) -> F:
-    """Turn expected failures into one `error:` line on stderr and exit code 2, with no traceback."""
+    """Turn expected failures into one `error:` line on stderr and their exit code, with no traceback."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -130,14 +114,10 @@ def friendly_errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except typer.Exit:
             raise
-        except expected_errors() as exc:
+        except ONE_LINE_ERRORS as exc:
             logging.getLogger("flows.cli").debug("command failed", exc_info=True)
             err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-            raise typer.Exit(code=2) from None
-        except RuntimeError as exc:
-            logging.getLogger("flows.cli").debug("command failed", exc_info=True)
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-            raise typer.Exit(code=1) from None
+            raise typer.Exit(code=exit_code(exc)) from None
         except Exception as exc:
             if logging.getLogger("flows").isEnabledFor(logging.DEBUG):
                 raise
@@ -151,8 +131,6 @@ def friendly_errors(fn: F) -> F:
 def quiet_background_errors() -> None:
     """An exception escaping a background thread, or raised where Python cannot report it (a finaliser), is logged
     as one warning line instead of a traceback on stderr."""
-    import threading
-
     log = logging.getLogger("flows.cli")
 
     def thread_hook(args: threading.ExceptHookArgs) -> None:

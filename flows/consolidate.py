@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Any
 
 from prefect import flow
 
 from ingest.contract import TABLES
-from ingest.pipeline import check_raw_export, new_run_id, staging_dir
+from ingest.pipeline import LoadSummary, check_raw_export, new_run_id, staging_dir
 from tasks.ingest_tasks import load_warehouse_task, stage_table_task
 from xsell import progress
 from xsell.faults import fault_point
@@ -17,7 +16,7 @@ from xsell.settings import Settings
 
 
 @flow(name="consolidate", log_prints=False, validate_parameters=False)
-def consolidate_flow(raw_dir: Path, settings: Settings) -> dict[str, Any]:
+def consolidate_flow(raw_dir: Path, settings: Settings) -> LoadSummary:
     """Stage every contract table (in parallel), then consolidate them in one warehouse transaction."""
     check_raw_export(raw_dir, settings)  # every table's header, before any staging
     run_id = new_run_id()
@@ -33,6 +32,6 @@ def consolidate_flow(raw_dir: Path, settings: Settings) -> dict[str, Any]:
         progress.start("load", "consolidating warehouse", total=None)
         summary = load(raw_dir, staged, settings, run_id)
         progress.finish("load")
-        return summary.to_dict()
+        return summary
     finally:
         shutil.rmtree(root, ignore_errors=True)

@@ -9,6 +9,7 @@ evidence. `monitoring.acting.plan_action` says what to do.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -20,9 +21,10 @@ from flows.consolidate import consolidate_flow
 from flows.monitor import monitor_flow
 from flows.score import score_flow
 from flows.train import train_flow
-from monitoring.acting import plan_action
+from monitoring.acting import Action, plan_action
 from monitoring.check import monitoring_dir
 from monitoring.policy import Decision
+from registry.aliases import current_aliases
 from tasks.cycle_tasks import (
     force_degraded_champion_task,
     materialise_cycle_snapshots_task,
@@ -39,11 +41,70 @@ logger = logging.getLogger(__name__)
 ACTOR = "xsell monitor"
 
 
+@dataclass(frozen=True)
+class Acted:
+    """What was done about a monitoring decision: the planned action, its audit event and the new registration
+    (after a retrain)."""
+
+    action: Action
+    event: dict[str, Any] | None = None
+    trained: dict[str, Any] | None = None
+
+    @property
+    def kind(self) -> str:
+        """`none`, `retrain`, `rollback` or `defer`."""
+        return self.action.kind
+
+    @property
+    def reason(self) -> str:
+        """Why this action."""
+        return self.action.reason
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON values: the action's fields, then `event` and `trained`."""
+        return {**self.action.to_dict(), "event": self.event, "trained": self.trained}
+
+
+@dataclass(frozen=True)
+class CycleResult:
+    """One month of the loop: what was trained or forced, the aliases before and after, the scoring's headline, the
+    monitoring decision and what was done about it."""
+
+    as_of: date
+    bootstrap: dict[str, Any] | None
+    degraded: dict[str, Any] | None
+    aliases_before: dict[str, Any]
+    aliases_after: dict[str, Any]
+    scored: dict[str, Any]
+    decision: Decision
+    decision_json: str
+    acted: Acted | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON values."""
+        return {
+            "as_of": self.as_of.isoformat(),
+            "bootstrap": self.bootstrap,
+            "degraded": self.degraded,
+            "aliases_before": self.aliases_before,
+            "aliases_after": self.aliases_after,
+            "scored": self.scored,
+            "decision": self.decision.to_dict(),
+            "decision_json": self.decision_json,
+            "acted": self.acted.to_dict() if self.acted is not None else None,
+        }
+
+
+def decision_json(settings: Settings, decision: Decision) -> Path:
+    """Where the check of `decision` wrote its `decision.json`."""
+    return monitoring_dir(settings) / decision.as_of.isoformat() / "decision.json"
+
+
 def decision_evidence(settings: Settings, decision: Decision) -> dict[str, Any]:
     """The audit evidence of an action: the decision file and what it said."""
     return {
-        "decision_json": str(monitoring_dir(settings) / decision.as_of / "decision.json"),
-        "as_of": decision.as_of,
+        "decision_json": str(decision_json(settings, decision)),
+        "as_of": decision.as_of.isoformat(),
         "decision": decision.decision,
         "reasons": list(decision.reasons),
         "drift_share": decision.drift_share,
@@ -55,19 +116,18 @@ def decision_evidence(settings: Settings, decision: Decision) -> dict[str, Any]:
 @flow(name="act-on-decision", log_prints=False, validate_parameters=False)
 def act_on_decision_flow(
     settings: Settings, decision: Decision, trials: int | None = None, timeout: float | None = None
-) -> dict[str, Any]:
+) -> Acted:
     """Carry out `decision`: retrain (the `train` flow as of its date), roll back, or defer; record it in the
-    audit trail with the decision as evidence. Returns `{action, reason, event, trained}`."""
+    audit trail with the decision as evidence."""
     view = registry_view_task(settings)
     action = plan_action(decision.decision, view)
     evidence = decision_evidence(settings, decision)
     why = f"monitoring decision {decision.decision} at {decision.as_of}: " + "; ".join(decision.reasons)
-    out: dict[str, Any] = {**action.to_dict(), "event": None, "trained": None}
+    day = decision.as_of.isoformat()
+    acted = Acted(action)
     if action.kind == "retrain":
         try:
-            trained = train_flow(
-                settings=settings, as_of=date.fromisoformat(decision.as_of), trials=trials, timeout=timeout
-            )
+            trained = train_flow(settings=settings, as_of=decision.as_of, trials=trials, timeout=timeout)
         except Exception as exc:
             record_action_task(
                 settings,
@@ -79,26 +139,26 @@ def act_on_decision_flow(
                 outcome="no challenger registered",
                 actor=ACTOR,
             )
-            note_check_action_task(settings, decision.as_of, "retrain_failed")
+            note_check_action_task(settings, day, "retrain_failed")
             raise
-        out["trained"] = {k: v for k, v in trained.items() if k != "plan"}
-        out["event"] = record_action_task(
+        event = record_action_task(
             settings,
             "retrain",
             from_version=view.champion,
-            to_version=int(trained["version"]),
+            to_version=trained.version,
             reason=why,
-            evidence=evidence | {"run_id": trained.get("run_id"), "trained_as_of": decision.as_of},
+            evidence=evidence | {"run_id": trained.run_id, "trained_as_of": day},
             outcome=(
-                f"registered v{trained['version']} as challenger; shadow-scored by the next scoring runs and judged "
+                f"registered v{trained.version} as challenger; shadow-scored by the next scoring runs and judged "
                 f"by the promotion gates after {settings.registry.gates.min_shadow_runs} of them"
             ),
             actor=ACTOR,
         )
+        acted = Acted(action, event=event, trained=trained.registration())
     elif action.kind == "rollback":
-        out["event"] = rollback_task(settings, why, evidence, ACTOR)
+        acted = Acted(action, event=rollback_task(settings, why, evidence, ACTOR))
     elif action.kind == "defer":
-        out["event"] = record_action_task(
+        event = record_action_task(
             settings,
             f"{decision.decision}_deferred",
             from_version=view.champion,
@@ -108,9 +168,10 @@ def act_on_decision_flow(
             outcome=f"deferred: {action.reason}",
             actor=ACTOR,
         )
-    note_check_action_task(settings, decision.as_of, action.kind)
-    logger.info("acted on %s at %s: %s (%s)", decision.decision, decision.as_of, action.kind, action.reason)
-    return out
+        acted = Acted(action, event=event)
+    note_check_action_task(settings, day, action.kind)
+    logger.info("acted on %s at %s: %s (%s)", decision.decision, day, action.kind, action.reason)
+    return acted
 
 
 @flow(name="monthly-cycle", log_prints=False, validate_parameters=False)
@@ -122,17 +183,14 @@ def monthly_cycle_flow(
     act: bool = True,
     bootstrap: bool = True,
     force_degraded: bool = False,
-) -> dict[str, Any]:
+) -> CycleResult:
     """One month of the loop at `as_of`: consolidate `raw_dir`, train a first champion when none exists
     (`bootstrap`), optionally force a degraded champion (replay's fault injection), materialise the month's
     snapshots, score (champion + challenger in shadow, gates), monitor, and act on the decision (`act`)."""
-    from registry.aliases import current_aliases
-
     consolidate_flow(raw_dir=raw_dir, settings=settings)
     trained = None
     if bootstrap and current_aliases(settings).champion is None:
-        trained = train_flow(settings=settings, as_of=as_of, trials=trials, timeout=None)
-        trained = {k: v for k, v in trained.items() if k != "plan"}
+        trained = train_flow(settings=settings, as_of=as_of, trials=trials, timeout=None).registration()
     degraded = force_degraded_champion_task(settings, as_of, trials) if force_degraded else None
     materialise_cycle_snapshots_task(settings, as_of)
     before = current_aliases(settings)
@@ -141,14 +199,19 @@ def monthly_cycle_flow(
     decision = monitor_flow(as_of=as_of, settings=settings)
     acted = act_on_decision_flow(settings, decision, trials=trials) if act else None
     after = current_aliases(settings)
-    return {
-        "as_of": as_of.isoformat(),
-        "bootstrap": trained,
-        "degraded": degraded,
-        "aliases_before": before.to_dict(),
-        "aliases_after": after.to_dict(),
-        "scored": {k: scored.get(k) for k in ("rows", "model_version", "shadow", "gates")},
-        "decision": decision,
-        "decision_json": str(monitoring_dir(settings) / decision.as_of / "decision.json"),
-        "acted": acted,
-    }
+    return CycleResult(
+        as_of=as_of,
+        bootstrap=trained,
+        degraded=degraded,
+        aliases_before=before.to_dict(),
+        aliases_after=after.to_dict(),
+        scored={
+            "rows": scored.rows,
+            "model_version": scored.model_version,
+            "shadow": scored.shadow,
+            "gates": scored.gates,
+        },
+        decision=decision,
+        decision_json=str(decision_json(settings, decision)),
+        acted=acted,
+    )

@@ -3,6 +3,7 @@ runner: one at a time locally, or on Dask workers), store them from this process
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from prefect import flow, unmapped
@@ -13,8 +14,31 @@ from xsell.faults import fault_point
 from xsell.settings import Settings
 
 
+@dataclass(frozen=True)
+class FeatureBuild:
+    """What a feature build stored: the warehouse, the catalog, one record per snapshot and the row counts."""
+
+    warehouse: str
+    catalog: str
+    snapshots: tuple[dict[str, Any], ...]
+    rows: int
+    labelled_rows: int
+    positives: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON values, in the CLI's key order."""
+        return {
+            "warehouse": self.warehouse,
+            "catalog": self.catalog,
+            "snapshots": list(self.snapshots),
+            "rows": self.rows,
+            "labelled_rows": self.labelled_rows,
+            "positives": self.positives,
+        }
+
+
 @flow(name="build-features", log_prints=False, validate_parameters=False)
-def build_features_flow(from_month: str, to_month: str, settings: Settings) -> dict[str, Any]:
+def build_features_flow(from_month: str, to_month: str, settings: Settings) -> FeatureBuild:
     """Plan the as-of dates of `from_month`..`to_month`, compute their snapshots on the task runner, store each
     once all are computed (no reader holds the warehouse while it is written), write the catalog."""
     dates = plan_snapshots_task(from_month, to_month, settings)
@@ -26,11 +50,11 @@ def build_features_flow(from_month: str, to_month: str, settings: Settings) -> d
         fault_point("features.storing")  # after the first snapshot is stored
     progress.finish("features")
     catalog = write_catalog_task(settings)
-    return {
-        "warehouse": str(settings.warehouse_path),
-        "catalog": str(catalog),
-        "snapshots": records,
-        "rows": sum(r["rows"] for r in records),
-        "labelled_rows": sum(r["labelled_rows"] for r in records),
-        "positives": sum(r["positives"] for r in records),
-    }
+    return FeatureBuild(
+        warehouse=str(settings.warehouse_path),
+        catalog=str(catalog),
+        snapshots=tuple(records),
+        rows=sum(r["rows"] for r in records),
+        labelled_rows=sum(r["labelled_rows"] for r in records),
+        positives=sum(r["positives"] for r in records),
+    )

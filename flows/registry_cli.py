@@ -8,6 +8,13 @@ from typing import Annotated, Any
 import typer
 
 from flows.console import err_console, friendly_errors, out_console
+from flows.context import command_settings, print_json
+from registry.aliases import reconcile
+from registry.aliases import rollback as rollback_champion
+from registry.audit import read_events
+from registry.gates import promote_version
+from registry.status import registry_status
+from serving.shadow import shadow_run_count
 
 registry_app = typer.Typer(
     help="Champion and challenger: status, gated promotion, rollback and the audit history.",
@@ -27,16 +34,12 @@ def _version(value: int | None) -> str:
 @friendly_errors
 def status(ctx: typer.Context, json_out: JsonFlag = False) -> None:
     """Show champion, challenger, previous champion, every version and the last decisions."""
-    from flows.cli import _print_json, _start
-    from registry.aliases import reconcile
-    from registry.status import registry_status
-
-    settings = _start(ctx)
+    settings = command_settings(ctx)
     for event in reconcile(settings):
         err_console.print(f"recorded: {event.summary()}", highlight=False, markup=False)
     payload = registry_status(settings)
     if json_out:
-        _print_json(payload)
+        print_json(payload)
         return
     lines = [
         f"model {payload['model_name']} (gates: {payload['gates_mode']})",
@@ -73,13 +76,9 @@ def promote(
     force: Annotated[bool, typer.Option("--force", help="Promote even when a gate fails (enabled mode).")] = False,
 ) -> None:
     """Make a version the champion after the promotion gates; a refusal is recorded and exits with code 1."""
-    from flows.cli import _print_json, _start
-    from registry.gates import promote_version
-    from serving.shadow import shadow_run_count
-
-    settings = _start(ctx)
+    settings = command_settings(ctx)
     result = promote_version(settings, version, reason, shadow_runs=partial(shadow_run_count, settings), force=force)
-    _print_json(result.to_dict())
+    print_json(result.to_dict())
     event = result.event
     if result.promoted:
         err_console.print(f"promoted v{event.to_version} (was {_version(event.from_version)}): {event.outcome}")
@@ -97,12 +96,9 @@ def rollback(
     reason: Annotated[str | None, typer.Option(help="Why, for the audit trail.")] = None,
 ) -> None:
     """Move the champion back to the previous champion."""
-    from flows.cli import _print_json, _start
-    from registry.aliases import rollback as rollback_champion
-
-    settings = _start(ctx)
+    settings = command_settings(ctx)
     event = rollback_champion(settings, reason or "manual rollback")
-    _print_json(event.to_dict())
+    print_json(event.to_dict())
     err_console.print(f"rolled back: v{event.to_version} serves again (was {_version(event.from_version)})")
 
 
@@ -114,13 +110,10 @@ def history(
     limit: Annotated[int | None, typer.Option(help="Only the latest N entries.", min=1)] = None,
 ) -> None:
     """List the audit trail: registrations, alias moves, promotions, refusals and rollbacks, oldest first."""
-    from flows.cli import _print_json, _start
-    from registry.audit import read_events
-
-    settings = _start(ctx)
+    settings = command_settings(ctx)
     events = [e.to_dict() for e in read_events(settings, limit=limit)]
     if json_out:
-        _print_json(events)
+        print_json(events)
         return
     text = "\n".join(_summary(e) for e in events) or "no registry events recorded yet"
     out_console.print(text, highlight=False, markup=False, soft_wrap=True)

@@ -3,16 +3,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from prefect import flow
 
+from monitoring.governance_site import SiteSummary
 from tasks.report_tasks import build_site_task
 from xsell.settings import Settings
 
 
 @flow(name="report", log_prints=False, validate_parameters=False)
-def report_flow(settings: Settings) -> dict[str, Any]:
+def report_flow(settings: Settings) -> SiteSummary:
     """Link every data-quality report, monitoring check, model version and audit event, of the live home and of the
     replay, in one offline site whose every link is checked."""
     return build_site_task(settings)

@@ -17,6 +17,17 @@ from typing import Any
 
 from prefect import flow
 
+from features.calendar import parse_day
+from flows.compute import on_compute
+from flows.consolidate import consolidate_flow
+from flows.cycle import Acted, act_on_decision_flow
+from flows.monitor import monitor_flow
+from flows.report import report_flow
+from flows.score import Scored, score_flow
+from flows.train import Trained, train_flow
+from monitoring.governance_site import SiteSummary
+from tasks.schedule_tasks import data_end_task
+from xsell.runtime import prepare_environment
 from xsell.settings import Settings, SettingsError, load_settings
 
 __all__ = [
@@ -53,71 +64,101 @@ class ScheduledDeployment:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class DailyRun:
+    """A daily run: the load it consolidated, the date it scored, the scoring and the governance site."""
+
+    load_run_id: str
+    as_of: date
+    scores: Scored
+    report: SiteSummary
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON values."""
+        return {
+            "load_run_id": self.load_run_id,
+            "as_of": self.as_of.isoformat(),
+            "scores": self.scores.to_dict(),
+            "report": self.report.to_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class WeeklyRun:
+    """A weekly run: the date it monitored, the decision, what was done about it (None: not acting)."""
+
+    as_of: date
+    decision: str
+    action: Acted | None
+    report: SiteSummary
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON values."""
+        return {
+            "as_of": self.as_of.isoformat(),
+            "decision": self.decision,
+            "action": self.action.to_dict() if self.action is not None else None,
+            "report": self.report.to_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class MonthlyRun:
+    """A monthly run: the training it registered and the governance site."""
+
+    trained: Trained
+    report: SiteSummary
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON values (the training's plan left out)."""
+        return {"trained": self.trained.registration(), "report": self.report.to_dict()}
+
+
 def _settings(home: str, config: str | None) -> Settings:
     """The run's settings: the served process's environment, the config file and the home it was deployed with."""
-    from xsell.runtime import prepare_environment
-
     settings = load_settings(Path(config) if config else None, home=Path(home))
     prepare_environment(settings.home, settings.log_level)
     return settings
 
 
 def _as_of(settings: Settings, as_of: str | None) -> date:
-    from tasks.schedule_tasks import data_end_task
-
-    return date.fromisoformat(as_of) if as_of else data_end_task(settings)
+    """The run's as-of date: the one it was given, else the data end of the warehouse now."""
+    return parse_day(as_of) if as_of else data_end_task(settings)
 
 
 @flow(name="scheduled-consolidate-score", log_prints=False)
-def scheduled_daily_flow(
-    home: str, raw_dir: str, config: str | None = None, as_of: str | None = None
-) -> dict[str, Any]:
+def scheduled_daily_flow(home: str, raw_dir: str, config: str | None = None, as_of: str | None = None) -> DailyRun:
     """Consolidate the raw export, score the data end (or `as_of`) with the champion and the challenger in shadow,
     refresh the governance site."""
-    from flows.compute import on_compute
-    from flows.consolidate import consolidate_flow
-    from flows.report import report_flow
-    from flows.score import score_flow
-
     settings = _settings(home, config)
     consolidated = consolidate_flow(raw_dir=Path(raw_dir), settings=settings)
     day = _as_of(settings, as_of)
     out = (settings.schedules.scores_dir or settings.home / "scores") / f"scores-{day.isoformat()}.csv"
     scored = on_compute(score_flow, settings)(as_of=day, out=out.resolve(), settings=settings)
-    site = report_flow(settings=settings)
-    return {"load_run_id": consolidated.get("run_id"), "as_of": day.isoformat(), "scores": scored, "report": site}
+    return DailyRun(consolidated.run_id, day, scored, report_flow(settings=settings))
 
 
 @flow(name="scheduled-monitor", log_prints=False)
-def scheduled_weekly_flow(home: str, config: str | None = None, as_of: str | None = None) -> dict[str, Any]:
+def scheduled_weekly_flow(home: str, config: str | None = None, as_of: str | None = None) -> WeeklyRun:
     """Monitor the champion at the data end (or `as_of`), act on the decision when `monitoring.act`, refresh the
     governance site."""
-    from flows.cycle import act_on_decision_flow
-    from flows.monitor import monitor_flow
-    from flows.report import report_flow
-
     settings = _settings(home, config)
     day = _as_of(settings, as_of)
     decision = monitor_flow(as_of=day, settings=settings)
     acted = None
     if settings.monitoring.act:
         acted = act_on_decision_flow(settings, decision, trials=settings.schedules.retrain_trials)
-    site = report_flow(settings=settings)
-    return {"as_of": day.isoformat(), "decision": decision.decision, "action": acted, "report": site}
+    return WeeklyRun(day, decision.decision, acted, report_flow(settings=settings))
 
 
 @flow(name="scheduled-retrain", log_prints=False)
-def scheduled_monthly_flow(home: str, config: str | None = None, as_of: str | None = None) -> dict[str, Any]:
+def scheduled_monthly_flow(home: str, config: str | None = None, as_of: str | None = None) -> MonthlyRun:
     """Train on the snapshots matured by the data end (or `as_of`) and register a challenger, refresh the
     governance site."""
-    from flows.report import report_flow
-    from flows.train import train_flow
-
     settings = _settings(home, config)
-    day = date.fromisoformat(as_of) if as_of else None
+    day = parse_day(as_of) if as_of else None  # None: the train flow resolves the data end (and says so)
     trained = train_flow(settings=settings, as_of=day, trials=settings.schedules.retrain_trials)
-    site = report_flow(settings=settings)
-    return {"trained": {k: v for k, v in trained.items() if k != "plan"}, "report": site}
+    return MonthlyRun(trained, report_flow(settings=settings))
 
 
 _FLOWS: dict[str, Any] = {DAILY: scheduled_daily_flow, WEEKLY: scheduled_weekly_flow, MONTHLY: scheduled_monthly_flow}

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
+from deploy.team.processes import ServiceStatus, services_dir
+from deploy.team.servers import service_status, start_services, stop_services
 from flows.console import err_console, friendly_errors, out_console
-
-if TYPE_CHECKING:
-    from deploy.team.processes import ServiceStatus
+from flows.context import command_settings, print_json
 
 services_app = typer.Typer(
     help="Team-mode servers on loopback: PostgreSQL (MLflow, Optuna, Prefect databases), MLflow with basic-auth, "
@@ -36,15 +36,11 @@ def _table(statuses: list[ServiceStatus]) -> str:
 @friendly_errors
 def start(ctx: typer.Context, names: Names = None, json_out: JsonFlag = False) -> None:
     """Start the services (idempotent: running ones are reported, not restarted) and write HOME/services/team.env."""
-    from deploy.team.processes import services_dir
-    from deploy.team.servers import start_services
-    from flows.cli import _print_json, _start
-
-    settings = _start(ctx)
+    settings = command_settings(ctx)
     statuses = start_services(settings, names)
     env_file = services_dir(settings) / "team.env"
     if json_out:
-        _print_json({"services": [s.to_dict() for s in statuses], "team_env": str(env_file)})
+        print_json({"services": [s.to_dict() for s in statuses], "team_env": str(env_file)})
         return
     out_console.print(_table(statuses), highlight=False, markup=False)
     err_console.print(
@@ -59,12 +55,9 @@ def start(ctx: typer.Context, names: Names = None, json_out: JsonFlag = False) -
 @friendly_errors
 def stop(ctx: typer.Context, names: Names = None, json_out: JsonFlag = False) -> None:
     """Stop the services (PostgreSQL last); every process of each service ends."""
-    from deploy.team.servers import stop_services
-    from flows.cli import _print_json, _start
-
-    statuses = stop_services(_start(ctx), names)
+    statuses = stop_services(command_settings(ctx), names)
     if json_out:
-        _print_json([s.to_dict() for s in statuses])
+        print_json([s.to_dict() for s in statuses])
         return
     out_console.print(_table(statuses), highlight=False, markup=False)
 
@@ -73,12 +66,9 @@ def stop(ctx: typer.Context, names: Names = None, json_out: JsonFlag = False) ->
 @friendly_errors
 def status(ctx: typer.Context, json_out: JsonFlag = False) -> None:
     """Each service: pid, URL, and whether it answers healthy now; exits 1 when any is not healthy."""
-    from deploy.team.servers import service_status
-    from flows.cli import _print_json, _start
-
-    statuses = service_status(_start(ctx))
+    statuses = service_status(command_settings(ctx))
     if json_out:
-        _print_json([s.to_dict() for s in statuses])
+        print_json([s.to_dict() for s in statuses])
     else:
         out_console.print(_table(statuses), highlight=False, markup=False)
     if not all(s.healthy for s in statuses):

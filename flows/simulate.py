@@ -12,17 +12,18 @@ half-way is redone from its start); anything else, or `fresh`, starts clean (the
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import time
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 from prefect import flow
 
-from flows.cycle import monthly_cycle_flow
-from monitoring.policy import Decision
+from flows.cycle import CycleResult, monthly_cycle_flow
 from monitoring.replay import (
     SimulationPaths,
     TimelineRow,
@@ -45,6 +46,32 @@ logger = logging.getLogger(__name__)
 
 #: Progress key of the month bar (the CLI draws only this one).
 PROGRESS_KEY = "simulate"
+
+
+@dataclass(frozen=True)
+class Simulation:
+    """A replay's outputs: the timeline and its plot and page, the simulation home, the months run now, every row."""
+
+    timeline: str
+    plot: str
+    html: str
+    simulation_home: str
+    months_run: tuple[str, ...]
+    rows: tuple[TimelineRow, ...]
+
+    def summary(self) -> dict[str, Any]:
+        """Plain JSON values of everything but the rows."""
+        return {
+            "timeline": self.timeline,
+            "plot": self.plot,
+            "html": self.html,
+            "simulation_home": self.simulation_home,
+            "months_run": list(self.months_run),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON values, the rows included."""
+        return {**self.summary(), "rows": [r.to_dict() for r in self.rows]}
 
 
 def simulation_settings(settings: Settings, trials: int) -> Settings:
@@ -75,8 +102,6 @@ def _fingerprint(raw_dir: Path, from_month: str, sim: Settings, degrade_at: str 
 def prepare_home(paths: SimulationPaths, fingerprint: str, fresh: bool) -> list[TimelineRow]:
     """Resume (same fingerprint, not `fresh`): the finished months' rows; else wipe the simulation home and
     timeline and return no rows."""
-    import json
-
     rows = read_timeline(paths.timeline)
     known = json.loads(paths.manifest.read_text()) if paths.manifest.is_file() else {}
     if not fresh and known.get("fingerprint") == fingerprint and rows:
@@ -97,29 +122,29 @@ def _metric(realised: dict[str, Any] | None, role: str, key: str) -> Any:
     return model.get(key)
 
 
-def row_from_cycle(result: dict[str, Any], seconds: float) -> TimelineRow:
+def row_from_cycle(result: CycleResult, seconds: float) -> TimelineRow:
     """The timeline row of one month from the `monthly-cycle` result."""
-    decision: Decision = result["decision"]
-    acted = result.get("acted") or {}
-    before, after = result["aliases_before"], result["aliases_after"]
+    decision = result.decision
+    acted = result.acted
+    before, after = result.aliases_before, result.aliases_after
     realised = decision.metrics.get("realised")
     promoted = ""
     if before["champion"] is not None and before["champion"] != decision.champion_version:
         promoted = f"v{before['champion']} -> v{decision.champion_version}"
-    detail = acted.get("reason", "")
-    if result.get("degraded"):
-        detail = f"forced degraded v{result['degraded']['version']} to champion; " + detail
-    if acted.get("trained"):
-        detail = f"trained v{acted['trained']['version']}"
+    detail = acted.reason if acted is not None else ""
+    if result.degraded:
+        detail = f"forced degraded v{result.degraded['version']} to champion; " + detail
+    if acted is not None and acted.trained:
+        detail = f"trained v{acted.trained['version']}"
     holdout = (realised or {}).get("champion_holdout") or {}
     return TimelineRow(
-        as_of=decision.as_of,
+        as_of=decision.as_of.isoformat(),
         champion_version=decision.champion_version,
         challenger_version=after["challenger"] if after["challenger"] != after["champion"] else None,
         decision=decision.decision,
         drift_share=decision.drift_share,
         reasons="; ".join(decision.reasons),
-        action=acted.get("kind", ""),
+        action=acted.kind if acted is not None else "",
         action_detail=detail,
         promoted=promoted,
         champion_after=after["champion"],
@@ -130,7 +155,7 @@ def row_from_cycle(result: dict[str, Any], seconds: float) -> TimelineRow:
         previous_pr_auc=_metric(realised, "previous_champion", "pr_auc"),
         challenger_pr_auc=_metric(realised, "challenger", "pr_auc"),
         holdout_pr_auc=holdout.get("pr_auc"),
-        decision_json=result["decision_json"],
+        decision_json=result.decision_json,
         seconds=round(seconds, 1),
     )
 
@@ -151,7 +176,7 @@ def simulate_flow(
     trials: int = 10,
     fresh: bool = False,
     degrade_at: str | None = None,
-) -> dict[str, Any]:
+) -> Simulation:
     """Replay `from_month`..`to_month` of the export `raw_dir` month by month (see the module docstring); returns
     the timeline rows, the paths and the months run now."""
     months = month_ends(from_month, to_month)
@@ -174,14 +199,14 @@ def simulate_flow(
         progress.finish(PROGRESS_KEY)
         if not todo and rows:
             write_outputs(paths, rows, settings)
-    return {
-        "timeline": str(paths.timeline),
-        "plot": str(paths.plot),
-        "html": str(paths.html),
-        "simulation_home": str(paths.home),
-        "months_run": [d.isoformat() for d in todo],
-        "rows": [r.to_dict() for r in rows],
-    }
+    return Simulation(
+        timeline=str(paths.timeline),
+        plot=str(paths.plot),
+        html=str(paths.html),
+        simulation_home=str(paths.home),
+        months_run=tuple(d.isoformat() for d in todo),
+        rows=tuple(rows),
+    )
 
 
 def _replay_month(

@@ -2,28 +2,65 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 from prefect import flow
 
+from tasks.schedule_tasks import data_end_task
 from tasks.serving_tasks import serving_artifacts_task
 from tasks.training_tasks import load_training_frame_task, log_and_register_task, train_table_task, train_task
 from xsell.settings import Settings
 
 
+@dataclass(frozen=True)
+class Trained:
+    """A registered training: the model version, its run and aliases, headline metrics, and the plan it ran."""
+
+    name: str
+    version: int
+    run_id: str
+    model_uri: str
+    aliases: tuple[str, ...]
+    metrics: dict[str, float] = field(default_factory=dict)
+    experiment_id: str = ""
+    plan: str = ""
+
+    def registration(self) -> dict[str, Any]:
+        """Plain JSON values of the registration (the plan left out)."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "run_id": self.run_id,
+            "model_uri": self.model_uri,
+            "aliases": list(self.aliases),
+            "metrics": dict(self.metrics),
+            "experiment_id": self.experiment_id,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON values: the registration, then the plan."""
+        return {**self.registration(), "plan": self.plan}
+
+
+def _trained(registered: dict[str, Any], plan: str) -> Trained:
+    return Trained(**{**registered, "aliases": tuple(registered["aliases"])}, plan=plan)
+
+
 @flow(name="train", log_prints=False, validate_parameters=False)
 def train_flow(
     settings: Settings, as_of: date | None = None, trials: int | None = None, timeout: float | None = None
-) -> dict[str, Any]:
-    """Train on the snapshots whose labels had matured by `as_of` and register a challenger with its tier policy,
-    tier table and adoption path."""
-    frame = load_training_frame_task(settings, as_of)
+) -> Trained:
+    """Train on the snapshots whose labels had matured by `as_of` (default: the data end, read once here) and
+    register a challenger with its tier policy, tier table and adoption path."""
+    day = as_of if as_of is not None else data_end_task(settings)
+    frame = load_training_frame_task(settings, day)
     result = train_task(frame, settings, trials, timeout)
     extra = serving_artifacts_task(result, settings)
     registered = log_and_register_task(result, settings, reason=f"train as of {as_of or 'data end'}", extra=extra)
-    return {**registered, "plan": result.plan.describe()}
+    return _trained(registered, result.plan.describe())
 
 
 @flow(name="train-table", log_prints=False, validate_parameters=False)
@@ -36,9 +73,9 @@ def train_table_flow(
     trials: int | None = None,
     time_grain: str | int | None = None,
     purge_periods: int | None = None,
-) -> dict[str, Any]:
+) -> Trained:
     """Train on a user's own feature table (its time column cut into periods of `time_grain`, default automatic)
     and register it."""
     result = train_table_task(table, label, time_col, id_col, settings, trials, time_grain, purge_periods)
     registered = log_and_register_task(result, settings, reason=f"trained on table {table.name}")
-    return {**registered, "plan": result.plan.describe()}
+    return _trained(registered, result.plan.describe())

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from xsell.errors import XsellError
 
-class ContractError(ValueError):
+
+class ContractError(XsellError, ValueError):
     """A raw file breaks the data contract: not a table, or a required column is missing."""
 
     def __init__(self, file: Path | str, message: str, column: str | None = None) -> None:
@@ -14,7 +16,7 @@ class ContractError(ValueError):
         super().__init__(f"{file}: {message}")
 
 
-class QualityGateError(RuntimeError):
+class QualityGateError(XsellError, RuntimeError):
     """The data-quality gate refused the export; `failures` lists each reason."""
 
     def __init__(self, failures: list[str], report_path: Path | None = None) -> None:

@@ -403,7 +403,7 @@ def attach_to_champion(settings: Settings, plan: CheckPlan, decision: Decision) 
     client = registry_client(settings)
     artifact_path = f"monitoring/{plan.as_of.isoformat()}"
     client.log_artifacts(plan.champion.run_id, str(plan.out_dir), artifact_path=artifact_path)
-    client.set_tag(plan.champion.run_id, "monitoring.last_as_of", decision.as_of)
+    client.set_tag(plan.champion.run_id, "monitoring.last_as_of", decision.as_of.isoformat())
     client.set_tag(plan.champion.run_id, "monitoring.last_decision", decision.decision)
     return artifact_path
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from xsell.errors import XsellError
 
-class MonitoringError(ValueError):
+
+class MonitoringError(XsellError, ValueError):
     """A check that cannot run: no champion, an as-of date outside the data, a training window that is unknown;
     the message names the date or field concerned."""

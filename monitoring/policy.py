@@ -83,7 +83,7 @@ class CheckRecord:
 class Decision:
     """What one check decided and why, with the evidence behind it (`decision.json`)."""
 
-    as_of: str
+    as_of: date
     decision: DecisionKind
     reasons: tuple[str, ...]
     drift_share: float
@@ -99,7 +99,7 @@ class Decision:
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON values: `as_of, decision, reasons, drift_share, drifted_features, metrics, report_html` first."""
         return {
-            "as_of": self.as_of,
+            "as_of": self.as_of.isoformat(),
             "decision": self.decision,
             "reasons": list(self.reasons),
             "drift_share": self.drift_share,
@@ -128,7 +128,7 @@ class Decision:
         }
         interval = realised.get("roc_auc_ci")
         return CheckRecord(
-            as_of=self.as_of,
+            as_of=self.as_of.isoformat(),
             champion_version=self.champion_version,
             drifted=self.drifted,
             drift_share=self.drift_share,
@@ -341,7 +341,8 @@ def decide(
 ) -> Decision:
     """Decide `rollback`, `retrain` or `none` for the check at `as_of` from its drift, the earlier checks and the
     realised performance (None when no labels have matured); pure: nothing is read or written."""
-    day = as_of.isoformat() if isinstance(as_of, date) else str(as_of)
+    check_day = as_of if isinstance(as_of, date) else date.fromisoformat(str(as_of))
+    day = check_day.isoformat()
     drifted = is_drifted(drift, policy)
     flags = _window(day, champion_version, drifted, history, policy.window_checks)
     count = sum(flags)
@@ -376,7 +377,7 @@ def decide(
         "realised": performance.to_dict() if performance is not None else None,
     }
     return Decision(
-        as_of=day,
+        as_of=check_day,
         decision=kind,
         reasons=reasons,
         drift_share=drift.drift_share,

@@ -8,6 +8,7 @@ from typing import Any
 
 import pandas as pd
 
+from xsell.errors import XsellError
 from xsell.fileio import atomic_path
 
 log = logging.getLogger(__name__)
@@ -16,7 +17,7 @@ log = logging.getLogger(__name__)
 TABLE_FORMATS: tuple[str, ...] = (".csv", ".parquet")
 
 
-class ScoringError(ValueError):
+class ScoringError(XsellError, ValueError):
     """Scoring cannot run as asked (unknown output format, missing columns); the message says why."""
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from xsell.errors import XsellError
 
-class GeneratorError(ValueError):
+
+class GeneratorError(XsellError, ValueError):
     """Raised when the generator cannot run as asked; the message names the setting or folder."""

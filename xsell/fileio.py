@@ -12,6 +12,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from xsell.errors import XsellError
+
 
 @contextmanager
 def atomic_path(target: Path) -> Iterator[Path]:
@@ -60,7 +62,7 @@ def atomic_dir(target: Path) -> Iterator[Path]:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-class UnsafeOutputError(ValueError):
+class UnsafeOutputError(XsellError, ValueError):
     """An output path that would land on the home's state, or that its writer cannot produce; names the option."""
 
 

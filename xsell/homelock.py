@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from xsell.errors import XsellError
+
 logger = logging.getLogger(__name__)
 
 LOCK_NAME = "xsell.lock"
@@ -28,8 +30,10 @@ POLL_SECONDS = 0.5
 REPORT_SECONDS = 30.0
 
 
-class HomeBusyError(RuntimeError):
+class HomeBusyError(XsellError, RuntimeError):
     """Another process held the home's writer lock for longer than the wait timeout."""
+
+    exit_code = 1
 
 
 @dataclass(frozen=True)

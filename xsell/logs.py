@@ -106,13 +106,24 @@ class OneLine(logging.Filter):
 
 
 class DropExpectedErrors(logging.Filter):
-    """Drop orchestrator error records about failures the CLI reports itself in one line."""
+    """Drop orchestrator error records about failures the CLI reports itself in one line (a record names the
+    failure by its type: an expected type's own name, or the name of any subclass of an expected type of ours)."""
 
     def __init__(self, expected: tuple[type[BaseException], ...], prefixes: tuple[str, ...] = ("prefect",)) -> None:
         super().__init__()
         self._expected = expected
-        self._names = tuple(t.__name__ for t in expected)
         self._prefixes = prefixes
+
+    def _names(self) -> set[str]:
+        """Names of the expected types and, for those not built in, of their subclasses known now."""
+        names: set[str] = set()
+        pending = list(self._expected)
+        while pending:
+            kind = pending.pop()
+            names.add(kind.__name__)
+            if kind.__module__ != "builtins":
+                pending.extend(kind.__subclasses__())
+        return names
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno < logging.ERROR or not record.name.startswith(self._prefixes):
@@ -120,4 +131,4 @@ class DropExpectedErrors(logging.Filter):
         if record.exc_info and isinstance(record.exc_info[1], self._expected):
             return False
         message = record.getMessage()
-        return not any(name in message for name in self._names)
+        return not any(name in message for name in self._names())

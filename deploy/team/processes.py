@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from xsell.errors import XsellError
 from xsell.fileio import write_text_atomic
 from xsell.settings import Settings
 
@@ -48,7 +49,7 @@ __all__ = [
 _LOG_TAIL_LINES = 25
 
 
-class ServiceError(RuntimeError):
+class ServiceError(XsellError, RuntimeError):
     """A service could not be started, checked or stopped; the message names the service and the cause."""
 
 

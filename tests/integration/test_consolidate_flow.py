@@ -47,13 +47,13 @@ def test_flow_builds_warehouse_and_report_idempotently(prefect_api: None, setup:
     raw, settings = setup
     # when the flow runs twice on the same export
     first = consolidate_flow(raw_dir=raw, settings=settings)
-    before = _snapshot(first["warehouse"])
+    before = _snapshot(first.warehouse)
     second = consolidate_flow(raw_dir=raw, settings=settings)
     # then it reports where things are, and the warehouse content is the same
-    assert Path(first["report_json"]).is_file() and Path(first["report_html"]).is_file()
-    assert first["totals"] == second["totals"]
-    assert _snapshot(second["warehouse"]) == before
-    report = json.loads(Path(second["report_json"]).read_text())
+    assert Path(first.report_json).is_file() and Path(first.report_html).is_file()
+    assert first.totals == second.totals
+    assert _snapshot(second.warehouse) == before
+    report = json.loads(Path(second.report_json).read_text())
     assert report["gate"]["passed"] is True
     assert not any((settings.tmp_dir / "staging").iterdir()), "staging scratch is cleaned up"
 

@@ -9,7 +9,7 @@ import shutil
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pandas as pd
@@ -20,6 +20,10 @@ from features.build import build_snapshot, compute_snapshot, store_snapshot
 from features.errors import FeatureError
 from features.store import connect_warehouse
 from xsell.settings import Settings
+
+if TYPE_CHECKING:
+    from flows.features import FeatureBuild
+    from flows.score import Scored
 
 FROM, TO = "2025-05", "2025-08"  # four month-end snapshots of the generated export (2024-01..2025-12)
 SCORE_AS_OF = date(2025, 9, 30)
@@ -61,13 +65,12 @@ def copy_of(settings: Settings, home: Path, **compute: Any) -> Settings:
     return settings.model_copy(update={"home": home, "compute": settings.compute.model_copy(update=compute)})
 
 
-def run_features(settings: Settings) -> dict[str, Any]:
+def run_features(settings: Settings) -> FeatureBuild:
     """The `build-features` flow on the task runner that the settings choose (as the CLI runs it)."""
     from flows.compute import on_compute
     from flows.features import build_features_flow
 
-    result: dict[str, Any] = on_compute(build_features_flow, settings)(from_month=FROM, to_month=TO, settings=settings)
-    return result
+    return on_compute(build_features_flow, settings)(from_month=FROM, to_month=TO, settings=settings)
 
 
 def stored(settings: Settings) -> tuple[pd.DataFrame, pd.DataFrame, list[tuple[str, str]]]:
@@ -92,13 +95,13 @@ def test_dask_feature_build_equals_the_local_run(
     # when the flow builds the same months locally, on a LocalCluster of its own, and on a running scheduler
     results = {name: run_features(s) for name, s in (("local", local), ("own", own_cluster), ("remote", remote))}
     # then four snapshots with rows were stored each time
-    assert [r["as_of"] for r in results["local"]["snapshots"]] == [
+    assert [r["as_of"] for r in results["local"].snapshots] == [
         "2025-05-31",
         "2025-06-30",
         "2025-07-31",
         "2025-08-31",
     ]
-    assert results["local"]["rows"] > 0
+    assert results["local"].rows > 0
     # and the stored rows, their column types and the snapshot records are equal
     rows, records, types = stored(local)
     for settings in (own_cluster, remote):
@@ -160,13 +163,12 @@ def trained(consolidated: Settings, tmp_path_factory: pytest.TempPathFactory) ->
     return settings
 
 
-def run_scoring(settings: Settings, out: Path) -> dict[str, Any]:
+def run_scoring(settings: Settings, out: Path) -> Scored:
     """The `score` flow on the task runner that the settings choose (as the CLI runs it)."""
     from flows.compute import on_compute
     from flows.score import score_flow
 
-    result: dict[str, Any] = on_compute(score_flow, settings)(as_of=SCORE_AS_OF, out=out, settings=settings)
-    return result
+    return on_compute(score_flow, settings)(as_of=SCORE_AS_OF, out=out, settings=settings)
 
 
 @pytest.mark.slow
@@ -180,15 +182,15 @@ def test_dask_batch_scores_equal_the_local_run(
     one = run_scoring(local, tmp_path / "local.csv")
     two = run_scoring(remote, tmp_path / "remote.csv")
     # then the Dask run scored several chunks and published the same rows
-    assert one["rows"] == two["rows"] > 3 * 60
+    assert one.rows == two.rows > 3 * 60
     keys = ["product", "account_id"]
-    left = pd.read_csv(one["out"]).sort_values(keys).reset_index(drop=True)
-    right = pd.read_csv(two["out"]).sort_values(keys).reset_index(drop=True)
+    left = pd.read_csv(one.out).sort_values(keys).reset_index(drop=True)
+    right = pd.read_csv(two.out).sort_values(keys).reset_index(drop=True)
     pd.testing.assert_frame_equal(right, left, check_exact=False, rtol=0, atol=1e-12)
     assert (right["tier"] == left["tier"]).all() and (right["rank"] == left["rank"]).all()
     # and the CRM records and alerts are the same
     for suffix in (".crm.jsonl", ".alerts.csv"):
-        assert Path(two["out"]).with_suffix(suffix).read_text() == Path(one["out"]).with_suffix(suffix).read_text()
+        assert Path(two.out).with_suffix(suffix).read_text() == Path(one.out).with_suffix(suffix).read_text()
     # and so are the rows stored in the warehouse
     stored = []
     for settings in (local, remote):

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
+from xsell.errors import XsellError
+
 ENV_PREFIX = "XSELL_"
 CONFIG_ENV = "XSELL_CONFIG"
 
 
-class SettingsError(ValueError):
+class SettingsError(XsellError, ValueError):
     """Raised when configuration is invalid; the message names the offending key."""
 
 

@@ -9,10 +9,9 @@ import pytest
 from factories import run_xsell
 from typer.testing import CliRunner
 
-from flows.cli import app
+from flows.cli import COMMANDS, app
 
 runner = CliRunner()
-COMMANDS = [c.name or (c.callback.__name__ if c.callback else "") for c in app.registered_commands]
 
 
 def test_top_level_help_lists_every_command() -> None:
@@ -213,7 +212,45 @@ def test_a_writer_releases_the_home_when_it_ends(tmp_path: Path) -> None:
 
 
 def test_writers_are_the_commands_that_change_the_home() -> None:
-    from flows.cli import WRITERS
+    from flows.context import WRITERS
 
     assert {"consolidate", "features", "train", "score", "promote", "rollback"} <= WRITERS
     assert not {"generate", "predict", "serve", "status", "history", "tune-worker"} & WRITERS
+
+
+def test_every_listed_command_loads_with_the_help_its_source_gives() -> None:
+    # given each command of the root listing, then its module defines it and the help read from source is its own
+    from flows.cli import APPS, load_command, source_help
+
+    for name, module in COMMANDS.items():
+        command = load_command(name)
+        expected = source_help(module)["*" if module in APPS else name]
+        assert command.help == expected and expected, name
+
+
+def test_top_level_help_imports_no_command_module() -> None:
+    # given a fresh interpreter, when the root help is drawn, then no command module nor the scientific stack loads
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from typer.testing import CliRunner; from flows.cli import app;"
+        "r = CliRunner().invoke(app, ['--help']); assert r.exit_code == 0, r.output;"
+        "print(sorted(m for m in sys.modules if m.endswith('_cli') or m in ('pandas', 'duckdb', 'prefect')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"
+
+
+def test_an_unknown_command_is_refused() -> None:
+    result = runner.invoke(app, ["nope"])
+    assert result.exit_code == 2 and "No such command" in result.output
+
+
+def test_every_command_a_module_defines_is_listed() -> None:
+    # given the command modules, then each command they define is in the root listing, under that module
+    from flows.cli import APPS, source_help
+
+    for module in set(COMMANDS.values()) - set(APPS):
+        assert set(source_help(module)) == {name for name, home in COMMANDS.items() if home == module}, module

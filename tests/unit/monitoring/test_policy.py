@@ -161,6 +161,19 @@ def test_decision_json_has_the_public_fields() -> None:
     assert isinstance(decision, Decision) and decision.record().drifted is True
 
 
+def test_the_decision_date_is_a_date_and_its_json_text() -> None:
+    # given a check decided from a date or from its text, then the decision holds the date and writes it as text
+    from datetime import date
+
+    for given in (date(2025, 6, 30), "2025-06-30"):
+        decision = decide(given, drift_result(0.4), [], None, POLICY, champion_version=3)
+        assert decision.as_of == date(2025, 6, 30)
+        assert decision.to_dict()["as_of"] == "2025-06-30" and decision.record().as_of == "2025-06-30"
+    # and a malformed date is refused
+    with pytest.raises(ValueError):
+        decide("2025-06-31", drift_result(0.4), [], None, POLICY, champion_version=3)
+
+
 def test_policy_window_must_hold_the_persistence(clean_env: None) -> None:
     with pytest.raises(SettingsError, match="persist_checks"):
         load_settings(**{"monitoring.policy.persist_checks": 4, "monitoring.policy.window_checks": 3})

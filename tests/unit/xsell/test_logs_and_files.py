@@ -47,6 +47,20 @@ def test_expected_errors_from_the_orchestrator_are_dropped() -> None:
     assert keep.filter(ours) is True
 
 
+def test_a_failure_named_by_a_subclass_of_our_family_is_dropped() -> None:
+    # given a filter for the platform's error family, when prefect logs an error naming a layer's error, it is dropped
+    from features.errors import FeatureError
+    from xsell.errors import XsellError
+
+    keep = DropExpectedErrors((XsellError,))
+    named = f"Finished in state Failed('Flow run encountered an exception: {FeatureError.__name__}: no data')"
+    assert keep.filter(logging.LogRecord("prefect.flow_runs", logging.ERROR, "x", 1, named, None, None)) is False
+    # and a built-in type's subclasses are not implied (RuntimeError does not drop a RecursionError line)
+    builtin = DropExpectedErrors((RuntimeError,))
+    other = logging.LogRecord("prefect.flow_runs", logging.ERROR, "x", 1, "RecursionError: deep", None, None)
+    assert builtin.filter(other) is True
+
+
 def test_atomic_write_replaces_whole_file(tmp_path: Path) -> None:
     target = tmp_path / "sub" / "report.json"
     write_json_atomic(target, {"a": 1})
