@@ -8,13 +8,16 @@ says there is nothing to show) so a degenerate evaluation never stops a run from
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
 
 from training.result import CalibrationReport
+
+if TYPE_CHECKING:  # matplotlib is imported when a plot is drawn, not when the registry is
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 #: Score columns of the holdout frame, by model name (the trained model first, then the baselines).
 SCORE_COLUMNS: Mapping[str, str] = {"xsell": "propensity", "scorecard": "scorecard", "logistic": "logistic"}
@@ -22,6 +25,8 @@ _STYLE = {"xsell": "-", "scorecard": "--", "logistic": ":"}
 
 
 def _figure(width: float = 7.0, height: float = 5.0, ncols: int = 1) -> tuple[Figure, list[Axes]]:
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
     axes = fig.subplots(1, ncols, squeeze=False)[0]
     return fig, list(axes)

@@ -24,8 +24,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
-from scipy import stats
-from sklearn.metrics import average_precision_score, roc_auc_score
 
 from features.calendar import is_labelled
 from features.families import date_sql
@@ -91,6 +89,8 @@ def score_agreement(
     if n < 2:
         nan = float("nan")
         return ShadowComparison(n, nan, nan, nan, top_overlap(a, b, top_share))
+    from scipy import stats  # heavy: imported when runs are compared, not when the CLI starts
+
     rho = float("nan") if np.ptp(a) == 0 or np.ptp(b) == 0 else float(stats.spearmanr(a, b).statistic)
     return ShadowComparison(
         rows=n,
@@ -103,6 +103,8 @@ def score_agreement(
 
 def realised_metrics(labels: ArrayLike, champion: ArrayLike, challenger: ArrayLike) -> dict[str, float | None]:
     """ROC-AUC and PR-AUC of both models on the same labelled rows (None when the labels hold one class)."""
+    from sklearn.metrics import average_precision_score, roc_auc_score  # heavy: imported when used
+
     y = np.asarray(labels, dtype=int)
     out: dict[str, float | None] = {"labelled_rows": len(y)}
     both = len(y) > 0 and 0 < y.sum() < len(y)
