@@ -12,12 +12,19 @@ Trial budget: the coordinating process (`tune`) tops the study up with WAITING t
 `trials` trials that did not fail, and every process (the coordinator, or worker processes started by it or by
 `xsell tune-worker` elsewhere) only runs slots it claimed atomically (WAITING -> RUNNING in the database); nobody
 creates a trial beyond the budget, so N trials are run exactly once, however many workers share the study. A running
-trial records a heartbeat: one whose worker died is failed by the coordinator after the grace period and replaced by
-a new slot, so no trial is lost.
+trial records a heartbeat: one whose worker died is failed by the coordinator after the grace period (at once when
+the worker ran on the coordinator's host and its process is gone) and replaced by a new slot, so no trial is lost.
+
+Resuming: every slot has an ordinal (its place in the budget; a replacement takes the failed trial's), slots are
+claimed in ordinal order, and each trial's sampler is seeded from (seed, ordinal) (`SlotSeededSampler`). A rerun
+after a crash therefore runs the same trials, with the same parameters, as the uninterrupted run would have, when
+one thread runs the trials (`n_jobs=1`, no worker processes). With several threads or workers the order in which
+trials finish is timing, and TPE's later suggestions depend on it: such studies are not reproducible trial by trial.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import os
@@ -88,7 +95,6 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 BUDGETED = (TrialState.WAITING, TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED)
 HEARTBEAT_SECONDS = 10  # a running trial touches the database this often ...
 GRACE_SECONDS = 60  # ... and is failed (then replaced) when it has not for this long: its worker died
-WORKER_SEED_STRIDE = 10_007  # sampler seed offset between worker processes, so they do not replay one random start
 
 
 def suggest_params(trial: optuna.Trial, *, max_pos_weight: float) -> dict[str, Any]:
@@ -296,6 +302,78 @@ def make_storage(url: str) -> optuna.storages.RDBStorage:
         return optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS)
 
 
+def slot_ordinal(trial: optuna.trial.FrozenTrial) -> int:
+    """The trial's place in the budget (0 = the default trial); a trial planned before ordinals existed: its number."""
+    return int(trial.user_attrs.get("ordinal", trial.number))
+
+
+class SlotSeededSampler(optuna.samplers.BaseSampler):
+    """Multivariate TPE whose randomness, for each trial, comes from (seed, the trial's slot ordinal) alone.
+
+    One TPE sampler per running trial, seeded from the pair: a trial draws the same parameters whichever process
+    or thread runs it and however many trials ran before in this process, so a study resumed after a crash (its
+    killed trial's slot planned again under the same ordinal) samples what the uninterrupted study sampled, given
+    the same finished trials. TPE's history is the study's finished trials, so with one thread (`n_jobs=1`, one
+    worker) the trial sequence is reproducible; with several threads or workers which trials have finished when
+    a trial starts depends on timing, and so do the parameters of later trials.
+    """
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+        self._samplers: dict[int, optuna.samplers.TPESampler] = {}
+        self._lock = threading.Lock()
+
+    def _sampler(self, trial: optuna.trial.FrozenTrial) -> optuna.samplers.TPESampler:
+        with self._lock:
+            sampler = self._samplers.get(trial.number)
+            if sampler is None:
+                seed = int(np.random.SeedSequence([self.seed, slot_ordinal(trial)]).generate_state(1)[0])
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                    sampler = optuna.samplers.TPESampler(seed=seed, multivariate=True)
+                self._samplers[trial.number] = sampler
+            return sampler
+
+    def infer_relative_search_space(
+        self, study: optuna.Study, trial: optuna.trial.FrozenTrial
+    ) -> dict[str, optuna.distributions.BaseDistribution]:
+        return self._sampler(trial).infer_relative_search_space(study, trial)
+
+    def sample_relative(
+        self,
+        study: optuna.Study,
+        trial: optuna.trial.FrozenTrial,
+        search_space: dict[str, optuna.distributions.BaseDistribution],
+    ) -> dict[str, Any]:
+        return self._sampler(trial).sample_relative(study, trial, search_space)
+
+    def sample_independent(
+        self,
+        study: optuna.Study,
+        trial: optuna.trial.FrozenTrial,
+        param_name: str,
+        param_distribution: optuna.distributions.BaseDistribution,
+    ) -> Any:
+        return self._sampler(trial).sample_independent(study, trial, param_name, param_distribution)
+
+    def before_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        self._sampler(trial).before_trial(study, trial)
+
+    def after_trial(
+        self,
+        study: optuna.Study,
+        trial: optuna.trial.FrozenTrial,
+        state: TrialState,
+        values: Sequence[float] | None,
+    ) -> None:
+        self._sampler(trial).after_trial(study, trial, state, values)
+        with self._lock:
+            self._samplers.pop(trial.number, None)
+
+    def reseed_rng(self) -> None:
+        """Nothing to reseed: every trial's randomness is fixed by its slot."""
+
+
 def create_study(
     storage: str | optuna.storages.BaseStorage,
     name: str,
@@ -303,45 +381,33 @@ def create_study(
     direction: str,
     seed: int,
     startup_trials: int = 5,
-    worker: int = 0,
     load_only: bool = False,
 ) -> optuna.Study:
-    """Create or load the named study, with a seeded TPE sampler and a median pruner.
+    """Create or load the named study, with a slot-seeded TPE sampler (`SlotSeededSampler`) and a median pruner.
 
-    The sampler seed is `seed` for a new study and is offset by the trials already in it for a loaded one, and by
-    `worker` (0: the coordinator), so workers joining a shared study do not replay the same random start.
+    The same `seed` in every process: each trial's draws depend on its slot, never on who runs it or on a restart.
     `load_only`: the study must exist (a worker never creates one); TrainingError names the study otherwise.
     """
     if isinstance(storage, str) and storage.startswith("sqlite:///"):
         Path(storage.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     pruner = make_pruner(startup_trials)
-    offset = worker * WORKER_SEED_STRIDE
+    sampler = SlotSeededSampler(seed)
     if load_only:
         try:
-            study = optuna.load_study(study_name=name, storage=storage, pruner=pruner)
+            return optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
         except KeyError:
             raise TrainingError(
                 f"no study {name!r} in {redact_url(str(getattr(storage, 'url', storage)))}: start the coordinator "
                 "(`xsell train --workers N`) first; it creates the study and its trial budget"
             ) from None
-    else:
-        study = optuna.create_study(
-            storage=storage,
-            study_name=name,
-            direction=direction,  # type: ignore[arg-type]
-            sampler=optuna.samplers.TPESampler(seed=seed + offset, multivariate=True),
-            pruner=pruner,
-            load_if_exists=True,
-        )
-    existing = sum(1 for t in study.get_trials(deepcopy=False) if t.state != TrialState.WAITING)
-    if existing or load_only:
-        study = optuna.load_study(
-            study_name=name,
-            storage=storage,
-            sampler=optuna.samplers.TPESampler(seed=seed + offset + existing, multivariate=True),
-            pruner=pruner,
-        )
-    return study
+    return optuna.create_study(
+        storage=storage,
+        study_name=name,
+        direction=direction,  # type: ignore[arg-type]
+        sampler=sampler,
+        pruner=pruner,
+        load_if_exists=True,
+    )
 
 
 def check_shared_storage(url: str) -> None:
@@ -357,16 +423,19 @@ def plan_trial_budget(study: optuna.Study, trials: int) -> int:
     """Add WAITING slots until the study holds `trials` trials that did not fail; return how many were added.
 
     Called by the one coordinating process of a study (slots replace failed trials, so a rerun with the same
-    target after a crash runs only what is missing). The first slot of a fresh study is `DEFAULT_TRIAL`.
+    target after a crash runs only what is missing). Every slot has an ordinal, its place in the budget: a slot
+    replacing a failed trial takes the smallest free ordinal (the failed trial's), which fixes its sampler seed
+    and its turn (slots are claimed in ordinal order). Ordinal 0 is `DEFAULT_TRIAL`.
     """
-    existing = study.get_trials(deepcopy=False)
-    budgeted = sum(1 for t in existing if t.state in BUDGETED)
-    missing = max(0, trials - budgeted)
-    for i in range(missing):
-        if not existing and i == 0:
-            study.enqueue_trial(DEFAULT_TRIAL, user_attrs={"slot": True, "default": True})
+    budgeted = [t for t in study.get_trials(deepcopy=False) if t.state in BUDGETED]
+    missing = max(0, trials - len(budgeted))
+    taken = {slot_ordinal(t) for t in budgeted}
+    free = (i for i in itertools.count() if i not in taken)
+    for ordinal in itertools.islice(free, missing):
+        if ordinal == 0:
+            study.enqueue_trial(DEFAULT_TRIAL, user_attrs={"slot": True, "ordinal": 0, "default": True})
         else:
-            study.enqueue_trial({}, user_attrs={"slot": True})
+            study.enqueue_trial({}, user_attrs={"slot": True, "ordinal": ordinal})
     return missing
 
 
@@ -380,7 +449,8 @@ def _claim_slot(storage: optuna.storages.BaseStorage, study_id: int) -> int | No
 
 
 def _claim_unlocked(storage: optuna.storages.BaseStorage, study_id: int) -> int | None:
-    for frozen in storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.WAITING,)):
+    waiting = storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.WAITING,))
+    for frozen in sorted(waiting, key=lambda t: (slot_ordinal(t), t.number)):
         try:
             if storage.set_trial_state_values(frozen._trial_id, state=TrialState.RUNNING):
                 return frozen._trial_id
@@ -570,9 +640,32 @@ def _progress(study: optuna.Study) -> Callable[[optuna.trial.FrozenTrial], None]
 
 
 def _fail_stale(study: optuna.Study) -> None:
+    """Fail the running trials whose worker died: at once when it ran on this host, else after the grace period."""
+    dead = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)) if _worker_died_here(t)]
+    for trial in dead:
+        if study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
+            log.warning("failed a trial whose worker died", extra={"trial": trial.number, "worker": _worker(trial)})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
+
+
+def _worker(trial: optuna.trial.FrozenTrial) -> str:
+    return str(trial.user_attrs.get("worker", ""))
+
+
+def _worker_died_here(trial: optuna.trial.FrozenTrial) -> bool:
+    """True when the trial's worker ran on this host and its process no longer exists (e.g. killed with -9)."""
+    host, _, pid = _worker(trial).rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
 
 
 def _tune(
@@ -588,7 +681,7 @@ def _tune(
 ) -> TuningOutcome:
     store = make_storage(storage)
     study = create_study(store, study_name, direction=objective.direction, seed=seed)
-    _fail_stale(study)  # trials left RUNNING by a run that died: failed, then replaced by the budget
+    _fail_stale(study)  # trials left RUNNING by a run that died: failed, then replaced (same slot) by the budget
     finished = sum(1 for t in study.get_trials(deepcopy=False) if t.state in FINISHED)
     added = plan_trial_budget(study, trials)
     waiting, _ = _open_trials(study)
@@ -659,15 +752,15 @@ def tune_worker(
 ) -> int:
     """Join the coordinator's study and run its WAITING slots until none is left; return how many trials ran here.
 
-    Never creates a trial or a study (TrainingError when the study does not exist); `worker` (>= 1) offsets the
-    sampler seed.
+    Never creates a trial or a study (TrainingError when the study does not exist); `worker` (>= 1) names this
+    process in the log.
     """
     check_shared_storage(storage)
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         store = make_storage(storage)
-        study = create_study(store, study_name, direction=objective.direction, seed=seed, worker=worker, load_only=True)
+        study = create_study(store, study_name, direction=objective.direction, seed=seed, load_only=True)
         if study.direction.name.lower() != objective.direction:
             raise TrainingError(
                 f"study {study_name} {study.direction.name.lower()}s, this worker {objective.direction}s"

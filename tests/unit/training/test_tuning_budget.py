@@ -5,6 +5,11 @@ Worker processes on PostgreSQL are exercised in tests/e2e/test_distributed_tunin
 
 from __future__ import annotations
 
+import math
+import os
+import socket
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -50,7 +55,7 @@ def test_two_workers_run_every_slot_exactly_once(tmp_path: Path) -> None:
 
     def work(i: int) -> None:
         store = make_storage(_url(tmp_path))
-        joined = create_study(store, "b", direction="maximize", seed=1, worker=i + 1, load_only=True)
+        joined = create_study(store, "b", direction="maximize", seed=1, load_only=True)
         ran[i] = run_trial_slots(joined, store, _quick)
 
     threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
@@ -138,7 +143,7 @@ def test_a_fresh_study_starts_from_the_default_trial(tmp_path: Path) -> None:
 
     # when its slots run in a worker (its own storage and study object, as in `xsell tune-worker`: nothing cached)
     worker_store = make_storage(_url(tmp_path))
-    worker = create_study(worker_store, "d", direction="maximize", seed=1, worker=1, load_only=True)
+    worker = create_study(worker_store, "d", direction="maximize", seed=1, load_only=True)
     assert run_trial_slots(worker, worker_store, record) == 3
     # then the first trial is the default, the others are the sampler's own
     assert seen[0] == DEFAULT_TRIAL and all(s != DEFAULT_TRIAL for s in seen[1:])
@@ -147,3 +152,114 @@ def test_a_fresh_study_starts_from_the_default_trial(tmp_path: Path) -> None:
     assert plan_trial_budget(study, 5) == 2
     run_trial_slots(study, store, record)
     assert sum(s == DEFAULT_TRIAL for s in seen) == 1
+
+
+class _Stop(Exception):
+    """Stands for the process dying between two trials."""
+
+
+def _shaped(trial: optuna.Trial) -> float:
+    """A cheap objective over the real search space with a clear optimum, so TPE's history steers later trials."""
+    p = suggest_params(trial, max_pos_weight=30.0)
+    return -abs(math.log(p["learning_rate"] / 0.03)) - abs(p["num_leaves"] - 12) / 12 - p["feature_fraction"]
+
+
+def _by_slot(study: optuna.Study) -> list[tuple[int, dict[str, object], float | None]]:
+    """(ordinal, params, value) of every trial that did not fail, in slot order."""
+    trials = [t for t in study.get_trials(deepcopy=False) if t.state != TrialState.FAIL]
+    return sorted((tuning.slot_ordinal(t), t.params, t.value) for t in trials)
+
+
+def _uninterrupted(tmp_path: Path, trials: int) -> optuna.Study:
+    store = make_storage(f"sqlite:///{tmp_path / 'whole.db'}")
+    study = create_study(store, "s", direction="maximize", seed=11)
+    plan_trial_budget(study, trials)
+    assert run_trial_slots(study, store, _shaped) == trials
+    return study
+
+
+def _run_until(study: optuna.Study, store: optuna.storages.BaseStorage, stop_after: int) -> None:
+    finished: list[int] = []
+
+    def count(trial: optuna.trial.FrozenTrial) -> None:
+        finished.append(trial.number)
+        if len(finished) == stop_after:
+            raise _Stop
+
+    with pytest.raises(_Stop):
+        run_trial_slots(study, store, _shaped, on_finished=count)
+
+
+def _resume(url: str, trials: int) -> tuple[optuna.Study, int]:
+    """What a rerun does: a new process (new storage and sampler) fails dead trials, replans the budget, runs."""
+    store = make_storage(url)
+    study = create_study(store, "s", direction="maximize", seed=11)
+    tuning._fail_stale(study)
+    plan_trial_budget(study, trials)
+    return study, run_trial_slots(study, store, _shaped)
+
+
+def test_a_study_resumed_between_trials_runs_the_uninterrupted_trials(tmp_path: Path) -> None:
+    # given the uninterrupted study of 12 trials (past TPE's 10 random startup trials, so history matters)
+    whole = _uninterrupted(tmp_path, 12)
+    # when the same study stops after 6 finished trials and a new process resumes it
+    url = _url(tmp_path)
+    store = make_storage(url)
+    study = create_study(store, "s", direction="maximize", seed=11)
+    plan_trial_budget(study, 12)
+    _run_until(study, store, 6)
+    resumed, ran = _resume(url, 12)
+    # then only the 6 missing trials ran, with the parameters and values of the uninterrupted run, and the best agrees
+    assert ran == 6
+    assert _by_slot(resumed) == _by_slot(whole)
+    assert resumed.best_params == whole.best_params and resumed.best_trial.number == whole.best_trial.number
+
+
+def test_a_trial_killed_while_running_is_run_again_in_its_turn(tmp_path: Path) -> None:
+    # given the uninterrupted study, and the same study whose 11th trial was left RUNNING by a killed process
+    whole = _uninterrupted(tmp_path, 12)
+    url = _url(tmp_path)
+    store = make_storage(url)
+    study = create_study(store, "s", direction="maximize", seed=11)
+    plan_trial_budget(study, 12)
+    _run_until(study, store, 10)
+    killed = tuning._claim_slot(store, store.get_study_id_from_name("s"))
+    assert killed is not None
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    store.set_trial_user_attr(killed, "worker", f"{socket.gethostname()}:{dead.pid}")
+    # when a new process resumes it (at once: no grace period to wait, the worker is gone from this host)
+    resumed, ran = _resume(url, 12)
+    # then the killed trial is failed and its slot runs again before the later slots, as in the uninterrupted run
+    states = [t.state for t in resumed.get_trials(deepcopy=False)]
+    assert states.count(TrialState.FAIL) == 1 and ran == 2
+    assert _by_slot(resumed) == _by_slot(whole)
+    assert resumed.best_params == whole.best_params
+
+
+def test_a_default_trial_killed_while_running_is_planned_again(tmp_path: Path) -> None:
+    # given a study whose first trial (the default) was claimed by a worker that is gone
+    store = make_storage(_url(tmp_path))
+    study = create_study(store, "d", direction="maximize", seed=1)
+    plan_trial_budget(study, 2)
+    killed = tuning._claim_slot(store, store.get_study_id_from_name("d"))
+    assert killed is not None
+    store.set_trial_user_attr(killed, "worker", f"{socket.gethostname()}:{2**22 + 1}")  # above pid_max: no process
+    # when the budget is planned again
+    tuning._fail_stale(study)
+    assert plan_trial_budget(study, 2) == 1
+    # then the replacement is the default trial again, and it is claimed first
+    claimed = tuning._claim_slot(store, store.get_study_id_from_name("d"))
+    trial = store.get_trial(claimed)  # type: ignore[arg-type]
+    assert trial.user_attrs.get("default") and tuning.slot_ordinal(trial) == 0 and trial.number == 2
+
+
+def test_a_live_workers_trial_is_not_failed_early(tmp_path: Path) -> None:
+    store = make_storage(_url(tmp_path))
+    study = create_study(store, "l", direction="maximize", seed=1)
+    plan_trial_budget(study, 1)
+    claimed = tuning._claim_slot(store, store.get_study_id_from_name("l"))
+    assert claimed is not None
+    store.set_trial_user_attr(claimed, "worker", f"{socket.gethostname()}:{os.getpid()}")
+    tuning._fail_stale(study)
+    assert [t.state for t in study.get_trials(deepcopy=False)] == [TrialState.RUNNING]
