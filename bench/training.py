@@ -106,7 +106,7 @@ class NaiveObjective:
         from scipy.special import expit
 
         from training.metrics import objective_score
-        from training.tuning import suggest_params
+        from training.objective import suggest_params
 
         params = {**self.base, **suggest_params(trial, max_pos_weight=self.max_pos_weight)}
         values = []
@@ -135,7 +135,8 @@ def _child_objective(home: str, trials: str) -> None:
     from training.encoding import TableEncoder
     from training.result import KEY_COLUMNS
     from training.splits import assign_rows, plan_time_splits
-    from training.tuning import CVObjective, create_study, make_pruner
+    from training.objective import CVObjective
+    from training.study import create_study, make_pruner
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     settings = _settings(home)

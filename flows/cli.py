@@ -555,15 +555,15 @@ def tune_worker_command(
         str | None, typer.Option(help="Study to join; refused when this worker's rows name another.")
     ] = None,
     worker: Annotated[
-        int, typer.Option(min=1, help="Worker number (offsets the sampler seed; unique per worker).")
+        int, typer.Option(min=1, help="Worker number (names it in the logs; unique per worker).")
     ] = 1,
     timeout: Annotated[float | None, typer.Option(help="Stop claiming trials after this many seconds.")] = None,
 ) -> None:
     """Join the study of a running `xsell train` (same data, settings and training.optuna_storage on a database
     server) and run its remaining trials; never fits or registers (the coordinator does, once)."""
     settings = _start(ctx)
-    from training.pipeline import tune_propensity_worker
-    from training.tuning import check_shared_storage
+    from training.pipeline import load_labelled_frame, tune_propensity_worker
+    from training.study import check_shared_storage
 
     check_shared_storage(settings.optuna_uri)
     if frame is not None:
@@ -575,14 +575,7 @@ def tune_worker_command(
 
         rows = pd.read_parquet(frame)
     else:
-        from features.store import connect_warehouse
-        from training.dataset import load_training_frame
-
-        con = connect_warehouse(settings)
-        try:
-            rows = load_training_frame(con, settings, _parse_day(as_of, "--as-of"))
-        finally:
-            con.close()
+        rows = load_labelled_frame(settings, _parse_day(as_of, "--as-of"))
     name, ran = tune_propensity_worker(rows, settings, study_name=study, worker=worker, timeout=timeout)
     err_console.print(f"worker {worker}: ran {ran} trials of study {name}")
     _print_json({"study": name, "worker": worker, "trials_run": ran})

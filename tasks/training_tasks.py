@@ -11,7 +11,10 @@ import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from serving.scoring import read_table
 from tasks.retry import retry_on_io
+from training.byo import train_table
+from training.pipeline import load_labelled_frame, train_propensity
 from xsell.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -20,21 +23,12 @@ logger = logging.getLogger(__name__)
 @task(name="load-training-frame", retries=1, retry_condition_fn=retry_on_io, cache_policy=NO_CACHE)
 def load_training_frame_task(settings: Settings, as_of: date | None) -> pd.DataFrame:
     """Materialise (if needed) and read every snapshot whose labels had matured by `as_of`."""
-    from features.store import connect_warehouse
-    from training.dataset import load_training_frame
-
-    con = connect_warehouse(settings)
-    try:
-        return load_training_frame(con, settings, as_of)
-    finally:
-        con.close()
+    return load_labelled_frame(settings, as_of)
 
 
 @task(name="train-model", cache_policy=NO_CACHE)
 def train_task(frame: pd.DataFrame, settings: Settings, trials: int | None, timeout: float | None) -> Any:
     """Tune, fit, calibrate and evaluate the propensity model."""
-    from training.pipeline import train_propensity
-
     return train_propensity(frame, settings, trials=trials, timeout=timeout)
 
 
@@ -50,9 +44,6 @@ def train_table_task(
     purge_periods: int | None = None,
 ) -> Any:
     """Run the same engine on a user's own feature table."""
-    from serving.scoring import read_table
-    from training.byo import train_table
-
     return train_table(
         read_table(table),
         label,

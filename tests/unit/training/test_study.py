@@ -1,4 +1,4 @@
-"""The trial budget of a shared study: slots planned once, claimed once, failed trials replaced (SQLite, threads).
+"""The study protocol (training.study): the trial budget of a shared study: slots planned once, claimed once, failed trials replaced (SQLite, threads).
 
 Worker processes on PostgreSQL are exercised in tests/e2e/test_distributed_tuning.py.
 """
@@ -19,19 +19,12 @@ import pandas as pd
 import pytest
 from optuna.trial import TrialState
 
-from training import tuning
+from tests.unit.training.test_tuning import _objective
+from training import study as protocol
 from training.errors import TrainingError
-from training.tuning import (
-    DEFAULT_TRIAL,
-    check_shared_storage,
-    create_study,
-    make_storage,
-    plan_trial_budget,
-    run_trial_slots,
-    suggest_params,
-    tune,
-    tune_worker,
-)
+from training.objective import DEFAULT_TRIAL, suggest_params
+from training.study import check_shared_storage, create_study, make_storage, plan_trial_budget, run_trial_slots
+from training.tuning import tune, tune_worker
 
 
 def _url(tmp_path: Path) -> str:
@@ -96,15 +89,13 @@ def test_the_budget_replaces_failed_trials_only(tmp_path: Path) -> None:
 def test_a_dead_workers_trial_is_failed_and_run_again(
     frame: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tests.unit.training.test_tuning import _objective
-
-    monkeypatch.setattr(tuning, "HEARTBEAT_SECONDS", 1)
-    monkeypatch.setattr(tuning, "GRACE_SECONDS", 2)
+    monkeypatch.setattr(protocol, "HEARTBEAT_SECONDS", 1)
+    monkeypatch.setattr(protocol, "GRACE_SECONDS", 2)
     # given a study where a worker claimed a slot, beat once, and died
     store = make_storage(_url(tmp_path))
     study = create_study(store, "d", direction="maximize", seed=7)
     plan_trial_budget(study, 3)
-    claimed = tuning._claim_slot(store, store.get_study_id_from_name("d"))
+    claimed = protocol._claim_slot(store, store.get_study_id_from_name("d"))
     assert claimed is not None
     store.record_heartbeat(claimed)
     time.sleep(2.5)
@@ -119,8 +110,6 @@ def test_a_dead_workers_trial_is_failed_and_run_again(
 
 
 def test_workers_need_a_database_server_and_an_existing_study(frame: pd.DataFrame, tmp_path: Path) -> None:
-    from tests.unit.training.test_tuning import _objective
-
     with pytest.raises(TrainingError, match="SQLite cannot lock"):
         check_shared_storage(_url(tmp_path))
     with pytest.raises(TrainingError, match="SQLite cannot lock"):
@@ -167,7 +156,7 @@ def _shaped(trial: optuna.Trial) -> float:
 def _by_slot(study: optuna.Study) -> list[tuple[int, dict[str, object], float | None]]:
     """(ordinal, params, value) of every trial that did not fail, in slot order."""
     trials = [t for t in study.get_trials(deepcopy=False) if t.state != TrialState.FAIL]
-    return sorted((tuning.slot_ordinal(t), t.params, t.value) for t in trials)
+    return sorted((protocol.slot_ordinal(t), t.params, t.value) for t in trials)
 
 
 def _uninterrupted(tmp_path: Path, trials: int) -> optuna.Study:
@@ -178,7 +167,12 @@ def _uninterrupted(tmp_path: Path, trials: int) -> optuna.Study:
     return study
 
 
-def _run_until(study: optuna.Study, store: optuna.storages.BaseStorage, stop_after: int) -> None:
+def _interrupted(tmp_path: Path, trials: int, stop_after: int) -> tuple[str, optuna.storages.BaseStorage]:
+    """The study of `trials` slots, stopped (as a killed process would stop) after `stop_after` finished trials."""
+    url = _url(tmp_path)
+    store = make_storage(url)
+    study = create_study(store, "s", direction="maximize", seed=11)
+    plan_trial_budget(study, trials)
     finished: list[int] = []
 
     def count(trial: optuna.trial.FrozenTrial) -> None:
@@ -188,26 +182,31 @@ def _run_until(study: optuna.Study, store: optuna.storages.BaseStorage, stop_aft
 
     with pytest.raises(_Stop):
         run_trial_slots(study, store, _shaped, on_finished=count)
+    return url, store
 
 
 def _resume(url: str, trials: int) -> tuple[optuna.Study, int]:
     """What a rerun does: a new process (new storage and sampler) fails dead trials, replans the budget, runs."""
     store = make_storage(url)
     study = create_study(store, "s", direction="maximize", seed=11)
-    tuning._fail_stale(study)
+    protocol.fail_dead_trials(study)
     plan_trial_budget(study, trials)
     return study, run_trial_slots(study, store, _shaped)
+
+
+def _claim_as(store: optuna.storages.BaseStorage, study: str, pid: int) -> int:
+    """Claim the study's next slot as process `pid` of this host would (WAITING -> RUNNING, worker recorded)."""
+    claimed = protocol._claim_slot(store, store.get_study_id_from_name(study))
+    assert claimed is not None
+    store.set_trial_user_attr(claimed, "worker", f"{socket.gethostname()}:{pid}")
+    return claimed
 
 
 def test_a_study_resumed_between_trials_runs_the_uninterrupted_trials(tmp_path: Path) -> None:
     # given the uninterrupted study of 12 trials (past TPE's 10 random startup trials, so history matters)
     whole = _uninterrupted(tmp_path, 12)
     # when the same study stops after 6 finished trials and a new process resumes it
-    url = _url(tmp_path)
-    store = make_storage(url)
-    study = create_study(store, "s", direction="maximize", seed=11)
-    plan_trial_budget(study, 12)
-    _run_until(study, store, 6)
+    url, _ = _interrupted(tmp_path, 12, 6)
     resumed, ran = _resume(url, 12)
     # then only the 6 missing trials ran, with the parameters and values of the uninterrupted run, and the best agrees
     assert ran == 6
@@ -218,16 +217,10 @@ def test_a_study_resumed_between_trials_runs_the_uninterrupted_trials(tmp_path: 
 def test_a_trial_killed_while_running_is_run_again_in_its_turn(tmp_path: Path) -> None:
     # given the uninterrupted study, and the same study whose 11th trial was left RUNNING by a killed process
     whole = _uninterrupted(tmp_path, 12)
-    url = _url(tmp_path)
-    store = make_storage(url)
-    study = create_study(store, "s", direction="maximize", seed=11)
-    plan_trial_budget(study, 12)
-    _run_until(study, store, 10)
-    killed = tuning._claim_slot(store, store.get_study_id_from_name("s"))
-    assert killed is not None
+    url, store = _interrupted(tmp_path, 12, 10)
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    store.set_trial_user_attr(killed, "worker", f"{socket.gethostname()}:{dead.pid}")
+    _claim_as(store, "s", dead.pid)
     # when a new process resumes it (at once: no grace period to wait, the worker is gone from this host)
     resumed, ran = _resume(url, 12)
     # then the killed trial is failed and its slot runs again before the later slots, as in the uninterrupted run
@@ -242,24 +235,20 @@ def test_a_default_trial_killed_while_running_is_planned_again(tmp_path: Path) -
     store = make_storage(_url(tmp_path))
     study = create_study(store, "d", direction="maximize", seed=1)
     plan_trial_budget(study, 2)
-    killed = tuning._claim_slot(store, store.get_study_id_from_name("d"))
-    assert killed is not None
-    store.set_trial_user_attr(killed, "worker", f"{socket.gethostname()}:{2**22 + 1}")  # above pid_max: no process
+    _claim_as(store, "d", 2**22 + 1)  # above the kernel's pid_max: no such process
     # when the budget is planned again
-    tuning._fail_stale(study)
+    protocol.fail_dead_trials(study)
     assert plan_trial_budget(study, 2) == 1
     # then the replacement is the default trial again, and it is claimed first
-    claimed = tuning._claim_slot(store, store.get_study_id_from_name("d"))
+    claimed = protocol._claim_slot(store, store.get_study_id_from_name("d"))
     trial = store.get_trial(claimed)  # type: ignore[arg-type]
-    assert trial.user_attrs.get("default") and tuning.slot_ordinal(trial) == 0 and trial.number == 2
+    assert trial.user_attrs.get("default") and protocol.slot_ordinal(trial) == 0 and trial.number == 2
 
 
 def test_a_live_workers_trial_is_not_failed_early(tmp_path: Path) -> None:
     store = make_storage(_url(tmp_path))
     study = create_study(store, "l", direction="maximize", seed=1)
     plan_trial_budget(study, 1)
-    claimed = tuning._claim_slot(store, store.get_study_id_from_name("l"))
-    assert claimed is not None
-    store.set_trial_user_attr(claimed, "worker", f"{socket.gethostname()}:{os.getpid()}")
-    tuning._fail_stale(study)
+    _claim_as(store, "l", os.getpid())
+    protocol.fail_dead_trials(study)
     assert [t.state for t in study.get_trials(deepcopy=False)] == [TrialState.RUNNING]
