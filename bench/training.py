@@ -133,9 +133,9 @@ def _child_objective(home: str, trials: str) -> None:
 
     from training.boosting import POOLED, base_params, build_fold_sets
     from training.encoding import TableEncoder
+    from training.objective import CVObjective
     from training.result import KEY_COLUMNS
     from training.splits import assign_rows, plan_time_splits
-    from training.objective import CVObjective
     from training.study import create_study, make_pruner
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
