@@ -12,9 +12,10 @@ trial records a heartbeat: one whose worker died is failed by the coordinator af
 the worker ran on the coordinator's host and its process is gone) and replaced by a new slot, so no trial is lost.
 
 Resuming: every slot has an ordinal (its place in the budget; a replacement takes the failed trial's), slots are
-claimed in ordinal order, and each trial's sampler is seeded from (seed, ordinal) (`SlotSeededSampler`). A rerun
-after a crash therefore runs the same trials, with the same parameters, as the uninterrupted run would have, when
-one thread runs the trials (`n_jobs=1`, no worker processes). With several threads or workers the order in which
+claimed in ordinal order, and the sampler's random state is saved with every finished trial and restored by the
+coordinator that loads the study (`ResumableSampler`). A rerun after a crash therefore runs the same trials, with
+the same parameters, as the uninterrupted run would have, when one thread runs the trials (`n_jobs=1`, no worker
+processes). With several threads or workers the order in which
 trials finish is timing, and TPE's later suggestions depend on it: such studies are not reproducible trial by trial.
 """
 
@@ -45,7 +46,7 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "FINISHED",
-    "SlotSeededSampler",
+    "ResumableSampler",
     "check_shared_storage",
     "create_study",
     "fail_dead_trials",
@@ -62,6 +63,7 @@ __all__ = [
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 #: Trials that count against the budget: claimed or waiting slots and finished trials (not failed ones).
 BUDGETED = (TrialState.WAITING, TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED)
+WORKER_SEED_STRIDE = 10_007  # sampler seed offset between worker processes, so they do not replay one random start
 HEARTBEAT_SECONDS = 10  # a running trial touches the database this often ...
 GRACE_SECONDS = 60  # ... and is failed (then replaced) when it has not for this long: its worker died
 
@@ -95,57 +97,45 @@ def slot_ordinal(trial: optuna.trial.FrozenTrial) -> int:
     return int(trial.user_attrs.get("ordinal", trial.number))
 
 
-class SlotSeededSampler(optuna.samplers.BaseSampler):
-    """Multivariate TPE whose randomness, for each trial, comes from (seed, the trial's slot ordinal) alone.
+SAMPLER_STATE = "xsell:sampler_state"  # trial system attribute: the sampler's random state after the trial
 
-    One TPE sampler per running trial, seeded from the pair: a trial draws the same parameters whichever process
-    or thread runs it and however many trials ran before in this process, so a study resumed after a crash (its
-    killed trial's slot planned again under the same ordinal) samples what the uninterrupted study sampled, given
-    the same finished trials. TPE's history is the study's finished trials, so with one thread (`n_jobs=1`, one
-    worker) the trial sequence is reproducible; with several threads or workers which trials have finished when
-    a trial starts depends on timing, and so do the parameters of later trials.
+
+def _encode(state: tuple[Any, ...]) -> list[Any]:
+    name, keys, pos, has_gauss, cached = state
+    return [name, [int(k) for k in keys], int(pos), int(has_gauss), float(cached)]
+
+
+def _decode(saved: list[Any]) -> tuple[Any, ...]:
+    name, keys, pos, has_gauss, cached = saved
+    return (name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached)
+
+
+class ResumableSampler(optuna.samplers.TPESampler):
+    """Multivariate TPE whose random state is saved with every finished trial and restored when a study resumes.
+
+    A fresh study samples exactly as a seeded `TPESampler` does. When the coordinator loads a study that already
+    holds finished trials, the random state saved by the last one to finish is restored, so the next trial draws
+    what it would have drawn had the process not stopped: with one thread (`n_jobs=1`, no worker processes) a
+    resumed study holds the uninterrupted study's trials. With several threads or workers the order in which
+    trials finish is timing, and TPE's later suggestions depend on it: such studies are not reproducible.
     """
 
     def __init__(self, seed: int) -> None:
-        self.seed = seed
-        self._samplers: dict[int, optuna.samplers.TPESampler] = {}
-        self._lock = threading.Lock()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            super().__init__(seed=seed, multivariate=True)
 
-    def _sampler(self, trial: optuna.trial.FrozenTrial) -> optuna.samplers.TPESampler:
-        with self._lock:
-            sampler = self._samplers.get(trial.number)
-            if sampler is None:
-                seed = int(np.random.SeedSequence([self.seed, slot_ordinal(trial)]).generate_state(1)[0])
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                    sampler = optuna.samplers.TPESampler(seed=seed, multivariate=True)
-                self._samplers[trial.number] = sampler
-            return sampler
+    def _generators(self) -> list[np.random.RandomState]:
+        return [self._rng.rng, self._random_sampler._rng.rng]
 
-    def infer_relative_search_space(
-        self, study: optuna.Study, trial: optuna.trial.FrozenTrial
-    ) -> dict[str, optuna.distributions.BaseDistribution]:
-        return self._sampler(trial).infer_relative_search_space(study, trial)
+    def state(self) -> list[list[Any]]:
+        """The random state of the sampler's generators, as JSON-able lists."""
+        return [_encode(g.get_state()) for g in self._generators()]
 
-    def sample_relative(
-        self,
-        study: optuna.Study,
-        trial: optuna.trial.FrozenTrial,
-        search_space: dict[str, optuna.distributions.BaseDistribution],
-    ) -> dict[str, Any]:
-        return self._sampler(trial).sample_relative(study, trial, search_space)
-
-    def sample_independent(
-        self,
-        study: optuna.Study,
-        trial: optuna.trial.FrozenTrial,
-        param_name: str,
-        param_distribution: optuna.distributions.BaseDistribution,
-    ) -> Any:
-        return self._sampler(trial).sample_independent(study, trial, param_name, param_distribution)
-
-    def before_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        self._sampler(trial).before_trial(study, trial)
+    def restore(self, state: list[list[Any]]) -> None:
+        """Continue from a saved `state`."""
+        for generator, saved in zip(self._generators(), state, strict=True):
+            generator.set_state(_decode(saved))
 
     def after_trial(
         self,
@@ -154,12 +144,18 @@ class SlotSeededSampler(optuna.samplers.BaseSampler):
         state: TrialState,
         values: Sequence[float] | None,
     ) -> None:
-        self._sampler(trial).after_trial(study, trial, state, values)
-        with self._lock:
-            self._samplers.pop(trial.number, None)
+        super().after_trial(study, trial, state, values)
+        study._storage.set_trial_system_attr(trial._trial_id, SAMPLER_STATE, self.state())
 
-    def reseed_rng(self) -> None:
-        """Nothing to reseed: every trial's randomness is fixed by its slot."""
+
+def _resume_sampler(study: optuna.Study, sampler: ResumableSampler) -> bool:
+    """Restore the state saved by the study's last finished trial; False when none saved one."""
+    saved = [t for t in study.get_trials(deepcopy=False, states=FINISHED) if SAMPLER_STATE in t.system_attrs]
+    if not saved:
+        return False
+    last = max(saved, key=lambda t: (t.datetime_complete or t.datetime_start, t.number))
+    sampler.restore(last.system_attrs[SAMPLER_STATE])
+    return True
 
 
 def create_study(
@@ -169,33 +165,44 @@ def create_study(
     direction: str,
     seed: int,
     startup_trials: int = 5,
+    worker: int = 0,
     load_only: bool = False,
 ) -> optuna.Study:
-    """Create or load the named study, with a slot-seeded TPE sampler (`SlotSeededSampler`) and a median pruner.
+    """Create or load the named study, with a seeded, resumable TPE sampler and a median pruner.
 
-    The same `seed` in every process: each trial's draws depend on its slot, never on who runs it or on a restart.
+    The coordinator (`worker` 0) of a study that holds finished trials continues the sampler's random stream from
+    the last of them (`ResumableSampler`); a worker process (`worker` >= 1) seeds its own with `seed`, offset by
+    the worker and the trials already there, so workers joining a shared study do not replay the same random start.
     `load_only`: the study must exist (a worker never creates one); TrainingError names the study otherwise.
     """
     if isinstance(storage, str) and storage.startswith("sqlite:///"):
         Path(storage.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     pruner = make_pruner(startup_trials)
-    sampler = SlotSeededSampler(seed)
+    offset = worker * WORKER_SEED_STRIDE
     if load_only:
         try:
-            return optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
+            study = optuna.load_study(study_name=name, storage=storage, pruner=pruner)
         except KeyError:
             raise TrainingError(
                 f"no study {name!r} in {redact_url(str(getattr(storage, 'url', storage)))}: start the coordinator "
                 "(`xsell train --workers N`) first; it creates the study and its trial budget"
             ) from None
-    return optuna.create_study(
-        storage=storage,
-        study_name=name,
-        direction=direction,  # type: ignore[arg-type]
-        sampler=sampler,
-        pruner=pruner,
-        load_if_exists=True,
-    )
+    else:
+        study = optuna.create_study(
+            storage=storage,
+            study_name=name,
+            direction=direction,  # type: ignore[arg-type]
+            sampler=ResumableSampler(seed + offset),
+            pruner=pruner,
+            load_if_exists=True,
+        )
+    existing = sum(1 for t in study.get_trials(deepcopy=False) if t.state != TrialState.WAITING)
+    if existing or load_only:
+        sampler = ResumableSampler(seed + offset)
+        if worker or not _resume_sampler(study, sampler):  # a worker, or a study from before saved states
+            sampler = ResumableSampler(seed + offset + existing)
+        study = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
+    return study
 
 
 def check_shared_storage(url: str) -> None:
@@ -212,8 +219,8 @@ def plan_trial_budget(study: optuna.Study, trials: int) -> int:
 
     Called by the one coordinating process of a study (slots replace failed trials, so a rerun with the same
     target after a crash runs only what is missing). Every slot has an ordinal, its place in the budget: a slot
-    replacing a failed trial takes the smallest free ordinal (the failed trial's), which fixes its sampler seed
-    and its turn (slots are claimed in ordinal order). Ordinal 0 is `DEFAULT_TRIAL`.
+    replacing a failed trial takes the smallest free ordinal (the failed trial's), which fixes its turn (slots are
+    claimed in ordinal order). Ordinal 0 is `DEFAULT_TRIAL`.
     """
     budgeted = [t for t in study.get_trials(deepcopy=False) if t.state in BUDGETED]
     missing = max(0, trials - len(budgeted))

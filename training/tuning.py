@@ -197,15 +197,15 @@ def tune_worker(
 ) -> int:
     """Join the coordinator's study and run its WAITING slots until none is left; return how many trials ran here.
 
-    Never creates a trial or a study (TrainingError when the study does not exist); `worker` (>= 1) names this
-    process in the log.
+    Never creates a trial or a study (TrainingError when the study does not exist); `worker` (>= 1) offsets the
+    sampler seed.
     """
     check_shared_storage(storage)
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         store = make_storage(storage)
-        study = create_study(store, study_name, direction=objective.direction, seed=seed, load_only=True)
+        study = create_study(store, study_name, direction=objective.direction, seed=seed, worker=worker, load_only=True)
         if study.direction.name.lower() != objective.direction:
             raise TrainingError(
                 f"study {study_name} {study.direction.name.lower()}s, this worker {objective.direction}s"

@@ -48,7 +48,7 @@ def test_two_workers_run_every_slot_exactly_once(tmp_path: Path) -> None:
 
     def work(i: int) -> None:
         store = make_storage(_url(tmp_path))
-        joined = create_study(store, "b", direction="maximize", seed=1, load_only=True)
+        joined = create_study(store, "b", direction="maximize", seed=1, worker=i + 1, load_only=True)
         ran[i] = run_trial_slots(joined, store, _quick)
 
     threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
@@ -132,7 +132,7 @@ def test_a_fresh_study_starts_from_the_default_trial(tmp_path: Path) -> None:
 
     # when its slots run in a worker (its own storage and study object, as in `xsell tune-worker`: nothing cached)
     worker_store = make_storage(_url(tmp_path))
-    worker = create_study(worker_store, "d", direction="maximize", seed=1, load_only=True)
+    worker = create_study(worker_store, "d", direction="maximize", seed=1, worker=1, load_only=True)
     assert run_trial_slots(worker, worker_store, record) == 3
     # then the first trial is the default, the others are the sampler's own
     assert seen[0] == DEFAULT_TRIAL and all(s != DEFAULT_TRIAL for s in seen[1:])
