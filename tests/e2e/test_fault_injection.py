@@ -273,8 +273,8 @@ def test_train_killed_then_rerun(world: World, point: str) -> None:
     assert study_trials(home) == study_trials(world.trained_twice)  # N trials run once: none lost, none extra
     tags, ref_tags = version_tags(home, versions[-1]), version_tags(world.trained_twice, ref_versions[-1])
     # the study kept the trial finished before a kill in tuning and ran only the missing one, with the parameters the
-    # uninterrupted run sampled (the sampler state is saved with each trial and restored, training/study.py): the same best trial,
-    # the same fit, the same metrics, whichever point the kill hit
+    # uninterrupted run sampled (the sampler's random state is saved with each trial and restored on resume,
+    # training/study.py): the same best trial, the same fit, the same metrics, whichever point the kill hit
     assert tags == ref_tags
     assert champion_loads(home) == 1
     assert wait_no_leftovers(home) == []

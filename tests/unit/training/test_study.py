@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from pathlib import Path
 
 import optuna
@@ -252,3 +253,17 @@ def test_a_live_workers_trial_is_not_failed_early(tmp_path: Path) -> None:
     _claim_as(store, "l", os.getpid())
     protocol.fail_dead_trials(study)
     assert [t.state for t in study.get_trials(deepcopy=False)] == [TrialState.RUNNING]
+
+
+def test_a_fresh_study_samples_as_a_seeded_tpe_sampler(tmp_path: Path) -> None:
+    # given the same budget run by the study protocol and by a plain Optuna study with a seeded multivariate TPE
+    ours = _uninterrupted(tmp_path, 12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        plain = optuna.create_study(
+            direction="maximize", sampler=optuna.samplers.TPESampler(seed=11, multivariate=True)
+        )
+    plain.enqueue_trial(DEFAULT_TRIAL)
+    plain.optimize(_shaped, n_trials=12)
+    # then the trials are the same: saving the sampler's state changes nothing of an uninterrupted search
+    assert [t.params for t in ours.get_trials()] == [t.params for t in plain.get_trials()]
