@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import math
 import os
 import socket
 import threading
@@ -36,7 +35,6 @@ from typing import Any
 
 import numpy as np
 import optuna
-import pandas as pd
 from optuna.trial import TrialState
 
 from training.errors import TrainingError
@@ -57,7 +55,6 @@ __all__ = [
     "redact_url",
     "run_trial_slots",
     "slot_ordinal",
-    "trials_frame",
 ]
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -350,31 +347,6 @@ def open_trials(study: optuna.Study) -> tuple[int, int]:
     """(waiting, running) trials of the study now."""
     states = [t.state for t in study.get_trials(deepcopy=False)]
     return states.count(TrialState.WAITING), states.count(TrialState.RUNNING)
-
-
-def trials_frame(study: optuna.Study) -> pd.DataFrame:
-    """One row per trial: number, state, value, duration_s, rounds, fold_values, params_*."""
-    rows = []
-    for t in study.get_trials(deepcopy=False):
-        if t.state == TrialState.WAITING:  # an unclaimed slot, not a trial yet
-            continue
-        duration = (
-            (t.datetime_complete - t.datetime_start).total_seconds()
-            if t.datetime_complete and t.datetime_start
-            else math.nan
-        )
-        row = {
-            "number": t.number,
-            "state": t.state.name,
-            "value": t.value if t.value is not None else math.nan,
-            "duration_s": duration,
-            "rounds": t.user_attrs.get("rounds"),
-            "fold_values": t.user_attrs.get("fold_values"),
-            "worker": t.user_attrs.get("worker"),
-        }
-        row.update({f"params_{k}": v for k, v in t.params.items()})
-        rows.append(row)
-    return pd.DataFrame(rows)
 
 
 def fail_dead_trials(study: optuna.Study) -> None:

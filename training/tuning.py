@@ -9,6 +9,7 @@ score trials with the same `training.objective.CVObjective` over the same fold d
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,13 +31,12 @@ from training.study import (
     plan_trial_budget,
     redact_url,
     run_trial_slots,
-    trials_frame,
 )
 from xsell.faults import fault_point
 
 log = logging.getLogger(__name__)
 
-__all__ = ["TuningOutcome", "WorkerPool", "tune", "tune_worker"]
+__all__ = ["TuningOutcome", "WorkerPool", "trials_frame", "tune", "tune_worker"]
 
 
 @dataclass
@@ -96,6 +96,31 @@ def tune(
         return _tune(objective, storage, study_name, seed, trials, timeout, n_jobs, started, launch_workers)
     finally:
         optuna.logging.set_verbosity(verbosity)
+
+
+def trials_frame(study: optuna.Study) -> pd.DataFrame:
+    """One row per trial: number, state, value, duration_s, rounds, fold_values, params_*."""
+    rows = []
+    for t in study.get_trials(deepcopy=False):
+        if t.state == TrialState.WAITING:  # an unclaimed slot, not a trial yet
+            continue
+        duration = (
+            (t.datetime_complete - t.datetime_start).total_seconds()
+            if t.datetime_complete and t.datetime_start
+            else math.nan
+        )
+        row = {
+            "number": t.number,
+            "state": t.state.name,
+            "value": t.value if t.value is not None else math.nan,
+            "duration_s": duration,
+            "rounds": t.user_attrs.get("rounds"),
+            "fold_values": t.user_attrs.get("fold_values"),
+            "worker": t.user_attrs.get("worker"),
+        }
+        row.update({f"params_{k}": v for k, v in t.params.items()})
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def _progress(study: optuna.Study) -> Callable[[optuna.trial.FrozenTrial], None]:
