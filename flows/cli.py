@@ -554,7 +554,9 @@ def tune_worker_command(
     study: Annotated[
         str | None, typer.Option(help="Study to join; refused when this worker's rows name another.")
     ] = None,
-    worker: Annotated[int, typer.Option(min=1, help="Worker number (names it in the logs; unique per worker).")] = 1,
+    worker: Annotated[
+        int, typer.Option(min=1, help="Worker number (offsets the sampler seed; unique per worker).")
+    ] = 1,
     timeout: Annotated[float | None, typer.Option(help="Stop claiming trials after this many seconds.")] = None,
 ) -> None:
     """Join the study of a running `xsell train` (same data, settings and training.optuna_storage on a database
