@@ -45,9 +45,10 @@ from training.boosting import POOLED, base_params, build_fold_sets
 from training.dataset import load_training_frame
 from training.encoding import TableEncoder
 from training.metrics import objective_score
+from training.objective import CVObjective, suggest_params
 from training.pipeline import train_propensity
 from training.splits import assign_rows, plan_time_splits
-from training.tuning import CVObjective, create_study, make_pruner, suggest_params
+from training.study import create_study, make_pruner
 
 
 def _load(settings: Any) -> Any:

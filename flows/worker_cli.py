@@ -8,13 +8,11 @@ from typing import Annotated
 import pandas as pd
 import typer
 
-from features.store import connect_warehouse
 from flows.console import OptionError, err_console, friendly_errors
 from flows.context import command_settings, print_json
 from flows.options import optional_day
-from training.dataset import load_training_frame
-from training.pipeline import tune_propensity_worker
-from training.tuning import check_shared_storage
+from training.pipeline import load_labelled_frame, tune_propensity_worker
+from training.study import check_shared_storage
 
 commands = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 
@@ -48,11 +46,7 @@ def tune_worker_command(
             raise FileNotFoundError(f"{frame}: training rows not found")
         rows = pd.read_parquet(frame)
     else:
-        con = connect_warehouse(settings)
-        try:
-            rows = load_training_frame(con, settings, optional_day(as_of, "--as-of"))
-        finally:
-            con.close()
+        rows = load_labelled_frame(settings, optional_day(as_of, "--as-of"))
     name, ran = tune_propensity_worker(rows, settings, study_name=study, worker=worker, timeout=timeout)
     err_console.print(f"worker {worker}: ran {ran} trials of study {name}")
     print_json({"study": name, "worker": worker, "trials_run": ran})

@@ -13,21 +13,19 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from features.build import SnapshotReader
-from features.store import connect_warehouse, warehouse
+from features.store import warehouse
 from ingest.asof import truncate_export
 from monitoring.acting import RegistryView
 from monitoring.check import history_path
 from monitoring.history import record_action
 from monitoring.replay import cycle_snapshot_dates, shuffle_labels
 from registry.aliases import current_aliases, reconcile, rollback
-from registry.audit import record, record_registration
+from registry.audit import record
 from registry.gates import promote_version
-from registry.log_training import log_training
-from serving.model_artifacts import serving_artifacts
 from serving.shadow import shadow_run_count
 from tasks.retry import retry_on_io
-from training.dataset import load_training_frame
-from training.pipeline import train_propensity
+from tasks.serving_tasks import serving_artifacts_task
+from tasks.training_tasks import load_training_frame_task, log_and_register_task, train_task
 from xsell.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -107,23 +105,23 @@ def note_check_action_task(settings: Settings, as_of: str, action: str) -> None:
 @task(name="force-degraded-champion", cache_policy=NO_CACHE)
 def force_degraded_champion_task(settings: Settings, as_of: date, trials: int | None) -> dict[str, Any]:
     """Train a model on labels permuted within each snapshot (it learns nothing), register it and promote it to
-    champion by force past the gates: replay's way to show that monitoring rolls a bad champion back."""
-    con = connect_warehouse(settings)
-    try:
-        frame = load_training_frame(con, settings, as_of)
-    finally:
-        con.close()
-    result = train_propensity(shuffle_labels(frame, settings.seed), settings, trials=trials)
+    champion by force past the gates: replay's way to show that monitoring rolls a bad champion back.
+
+    The train flow's own tasks (load, train, serving artifacts, log and register), with the labels permuted
+    between load and train; then the forced promotion."""
+    frame = load_training_frame_task(settings, as_of)
+    result = train_task(shuffle_labels(frame, settings.seed), settings, trials, None)
     reason = f"replay fault injection at {as_of}: a model trained on permuted labels"
-    registered = log_training(result, settings, reason=reason, extra=serving_artifacts(result, settings))
-    record_registration(settings, registered, reason)
+    extra = serving_artifacts_task(result, settings)
+    registered = log_and_register_task(result, settings, reason=reason, extra=extra)
+    version = int(registered["version"])
     promoted = promote_version(
         settings,
-        registered.version,
+        version,
         reason,
         actor="xsell simulate",
         shadow_runs=partial(shadow_run_count, settings),
         force=True,
     )
-    logger.warning("forced degraded v%d to champion at %s", registered.version, as_of)
-    return {"version": registered.version, "promoted": promoted.promoted, "event": promoted.event.to_dict()}
+    logger.warning("forced degraded v%d to champion at %s", version, as_of)
+    return {"version": version, "promoted": promoted.promoted, "event": promoted.event.to_dict()}

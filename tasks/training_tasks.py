@@ -11,14 +11,12 @@ import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from features.store import connect_warehouse
 from registry.audit import record_registration
 from registry.log_training import log_training
 from serving.scoring import read_table
 from tasks.retry import retry_on_io
 from training.byo import train_table
-from training.dataset import load_training_frame
-from training.pipeline import train_propensity
+from training.pipeline import load_labelled_frame, train_propensity
 from xsell.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -27,11 +25,7 @@ logger = logging.getLogger(__name__)
 @task(name="load-training-frame", retries=1, retry_condition_fn=retry_on_io, cache_policy=NO_CACHE)
 def load_training_frame_task(settings: Settings, as_of: date | None) -> pd.DataFrame:
     """Materialise (if needed) and read every snapshot whose labels had matured by `as_of`."""
-    con = connect_warehouse(settings)
-    try:
-        return load_training_frame(con, settings, as_of)
-    finally:
-        con.close()
+    return load_labelled_frame(settings, as_of)
 
 
 @task(name="train-model", cache_policy=NO_CACHE)

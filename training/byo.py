@@ -17,16 +17,17 @@ import pandas as pd
 
 from training.dataset import data_hash
 from training.encoding import infer_categorical
-from training.engine import TableSpec, run_engine
+from training.engine import run_engine
 from training.errors import TrainingError
 from training.periods import Grain, plan_periods, time_values
+from training.problem import TableSpec, TrainingProblem
 from training.result import TrainingResult
 from training.splits import stratified_splits
 from xsell.settings import Settings
 
 log = logging.getLogger(__name__)
 
-__all__ = ["HOLDOUT_SHARE", "train_table"]
+__all__ = ["HOLDOUT_SHARE", "table_problem", "train_table"]
 
 #: Share of the rows held out (stratified) when the table has no time column.
 HOLDOUT_SHARE = 0.2
@@ -76,6 +77,27 @@ def train_table(
     each validation period and the holdout) shape the periods of `time_col`: see `training.periods`.
     """
     settings = settings or Settings()
+    problem = table_problem(
+        frame, label, time_col, id_col, settings, product_col=product_col, segment_col=segment_col,
+        model_name=model_name, time_grain=time_grain, purge_periods=purge_periods,
+    )  # fmt: skip
+    return run_engine(problem, settings, trials=trials, timeout=timeout)
+
+
+def table_problem(
+    frame: pd.DataFrame,
+    label: str | Sequence[int] | np.ndarray | pd.Series,
+    time_col: str | None,
+    id_col: str | None,
+    settings: Settings,
+    *,
+    product_col: str | None = None,
+    segment_col: str | None = None,
+    model_name: str | None = None,
+    time_grain: Grain | None = None,
+    purge_periods: int | None = None,
+) -> TrainingProblem:
+    """The training problem of a feature table: checked labels, column roles, rows in time order and the plan."""
     if frame.empty:
         raise TrainingError("the table is empty")
     for role, column in (("time", time_col), ("id", id_col), ("product", product_col), ("segment", segment_col)):
@@ -120,16 +142,13 @@ def train_table(
         plan, rows = stratified_splits(labels, cv_folds=cfg.cv_folds, holdout_share=HOLDOUT_SHARE, seed=settings.seed)
     layout = cfg.model_layout if product_col else "pooled"
     hashed = data.assign(**{LABEL: labels})
-    return run_engine(
-        data,
-        labels,
-        spec,
-        plan,
-        rows,
-        settings,
+    return TrainingProblem(
+        frame=data,
+        labels=labels,
+        spec=spec,
+        plan=plan,
+        rows=rows,
         layout=layout,
         data_hash=data_hash(hashed, sort_by=keys),
         model_name=model_name or f"{settings.registry.model_name}-table",
-        trials=trials,
-        timeout=timeout,
     )

@@ -22,7 +22,10 @@ from typing import Any
 
 import pandas as pd
 
+from training.engine import run_engine_worker
+from training.problem import snapshot_problem
 from training.tuning import WorkerPool
+from xsell.logs import configure_logging
 from xsell.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -68,9 +71,15 @@ class ProcessPool:
 
 
 def worker_launcher(
-    frame: pd.DataFrame, settings: Settings, workers: int, *, timeout: float | None = None
+    frame: pd.DataFrame,
+    settings: Settings,
+    workers: int,
+    *,
+    timeout: float | None = None,
+    model_name: str | None = None,
 ) -> Callable[[str], WorkerPool]:
-    """The `launch_workers` hook: `workers` processes on the study, over the rows of `frame`."""
+    """The `launch_workers` hook: `workers` processes on the study, over the labelled snapshot rows of `frame`
+    (`model_name`: the coordinator's, default `registry.model_name`)."""
 
     def launch(study_name: str) -> WorkerPool:
         folder = (settings.tmp_dir / "tuning" / study_name).resolve()
@@ -88,6 +97,7 @@ def worker_launcher(
                 "study": study_name,
                 "worker": i,
                 "timeout": timeout,
+                "model_name": model_name,
             }
             with open(log_path, "ab") as out:
                 process = subprocess.Popen(
@@ -109,20 +119,16 @@ def worker_launcher(
 
 def run_job(job: dict[str, Any]) -> int:
     """Run one worker job (settings, frame file, study, worker number); return the trials it ran."""
-    from training.pipeline import tune_propensity_worker
-
     settings = Settings(**job["settings"])
-    frame = pd.read_parquet(job["frame"])
-    _, ran = tune_propensity_worker(
-        frame, settings, study_name=job["study"], worker=int(job["worker"]), timeout=job.get("timeout")
+    problem = snapshot_problem(pd.read_parquet(job["frame"]), settings, job.get("model_name"))
+    _, ran = run_engine_worker(
+        problem, settings, study_name=job["study"], worker=int(job["worker"]), timeout=job.get("timeout")
     )
     return ran
 
 
 def main() -> None:
     """Entry point of `python -m training.worker`: a job as JSON on stdin."""
-    from xsell.logs import configure_logging
-
     job = json.loads(sys.stdin.read())
     configure_logging(job["settings"].get("log_level", "INFO"), bool(job["settings"].get("log_json")))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a stopped worker fails its running trial cleanly

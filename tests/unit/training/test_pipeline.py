@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import pickle
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -12,9 +12,12 @@ import pandas as pd
 import pytest
 from pandas.api import types as ptypes
 
+from features.store import connect_warehouse
+from tests.unit.features.conftest import build_warehouse
 from tests.unit.training.conftest import fast_settings
+from training.dataset import load_training_frame
 from training.errors import TrainingError
-from training.pipeline import train_propensity
+from training.pipeline import load_labelled_frame, train_propensity
 from training.result import TrainingResult
 
 MODELS = {"xsell", "scorecard", "logistic"}
@@ -104,3 +107,18 @@ def test_frames_without_keys_or_labels_are_refused(frame: pd.DataFrame, tmp_path
         train_propensity(unlabelled, settings)
     with pytest.raises(TrainingError, match="both classes"):
         train_propensity(frame.assign(label=0), settings)
+
+
+def test_load_labelled_frame_reads_the_homes_training_rows_and_closes(tmp_path: Path) -> None:
+    # given a home's warehouse (the hand-made scenario export)
+    settings = build_warehouse(tmp_path / "home")
+    # when its training rows are loaded as of a date, and after a refused as-of
+    frame = load_labelled_frame(settings, date(2025, 9, 30))
+    with pytest.raises(TrainingError, match="after the data end"):
+        load_labelled_frame(settings, date(2026, 4, 30))
+    # then they are `load_training_frame`'s rows, and no connection was left open (a read-only one opens)
+    con = connect_warehouse(settings, read_only=True)
+    try:
+        pd.testing.assert_frame_equal(frame, load_training_frame(con, settings, date(2025, 9, 30)))
+    finally:
+        con.close()

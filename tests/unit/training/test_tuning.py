@@ -13,8 +13,10 @@ import pytest
 from training.boosting import POOLED, base_params, build_fold_sets
 from training.encoding import TableEncoder
 from training.errors import TrainingError
+from training.objective import CVObjective
 from training.splits import assign_rows, plan_time_splits
-from training.tuning import CVObjective, create_study, redact_url, tune
+from training.study import create_study, redact_url
+from training.tuning import tune
 
 
 def _objective(frame: pd.DataFrame, check_every: int = 0) -> CVObjective:
