@@ -6,7 +6,6 @@ import math
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
 __all__ = [
     "ECE_BINS",
@@ -54,6 +53,12 @@ def _safe(fn, y: np.ndarray, p: np.ndarray) -> float:  # type: ignore[no-untyped
 
 def binary_metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
     """rows, positives, base_rate, roc_auc, pr_auc, lift_top_decile, brier, ece (NaN where undefined)."""
+    from sklearn.metrics import (  # heavy: imported on first use, not at start-up
+        average_precision_score,
+        brier_score_loss,
+        roc_auc_score,
+    )
+
     y, p = np.asarray(y, dtype="int64"), np.asarray(p, dtype="float64")
     n, pos = len(y), int(y.sum())
     base = pos / n if n else float("nan")
@@ -75,6 +80,11 @@ def bootstrap_ranking(
 ) -> dict[str, dict[str, np.ndarray]]:
     """ROC-AUC and PR-AUC of each named score vector on the same `resamples` row resamples (with replacement; a
     resample with one class only is drawn again): `{name: {"roc_auc": array, "pr_auc": array}}`, paired by index."""
+    from sklearn.metrics import (  # heavy: imported on first use, not at start-up
+        average_precision_score,
+        roc_auc_score,
+    )
+
     y = np.asarray(y, dtype="int64")
     out = {name: {"roc_auc": np.empty(resamples), "pr_auc": np.empty(resamples)} for name in scores}
     positives = int(y.sum())
@@ -116,6 +126,11 @@ def objective_score(metric: str, y: np.ndarray, p: np.ndarray, groups: np.ndarra
     With `groups` (the product of each row), PR-AUC is the mean over the groups holding a positive: each product
     has its own ranked list, so ranking one product's accounts above another's earns nothing.
     """
+    from sklearn.metrics import (  # heavy: imported on first use, not at start-up
+        average_precision_score,
+        log_loss,
+    )
+
     if metric == "pr_auc":
         if groups is None:
             return float(average_precision_score(y, p)) if y.sum() else 0.0

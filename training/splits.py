@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import StratifiedKFold, TimeSeriesSplit, train_test_split
 
 from training.errors import TrainingError
 from training.result import Fold, SplitPlan
@@ -79,6 +78,10 @@ def plan_time_splits(
     it, and a plan without any fold is a `TrainingError`. `may_train(D, V)` (default `purge_ok` with the purge) says
     whether rows of date D may train a model validated (or evaluated) from date V: binned periods pass their own.
     """
+    from sklearn.model_selection import (  # heavy: imported on first use, not at start-up
+        TimeSeriesSplit,
+    )
+
     purge = horizon_days if purge_days is None else purge_days
     allowed = may_train or (lambda d, v: purge_ok(d, v, purge))
     unique = sorted(set(dates))
@@ -161,6 +164,11 @@ def stratified_splits(
     labels: np.ndarray, *, cv_folds: int, holdout_share: float, seed: int
 ) -> tuple[SplitPlan, FoldRows]:
     """No time column: a stratified holdout (`holdout_share` of the rows), then stratified K-fold on the rest."""
+    from sklearn.model_selection import (  # heavy: imported on first use, not at start-up
+        StratifiedKFold,
+        train_test_split,
+    )
+
     n = len(labels)
     positions = np.arange(n)
     if labels.sum() < 2 or (n - labels.sum()) < 2:
