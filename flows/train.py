@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 from prefect import flow
 
+from registry.models import RegisteredModel
 from tasks.schedule_tasks import data_end_task
 from tasks.serving_tasks import serving_artifacts_task
 from tasks.training_tasks import load_training_frame_task, log_and_register_task, train_table_task, train_task
@@ -16,29 +17,14 @@ from xsell.settings import Settings
 
 
 @dataclass(frozen=True)
-class Trained:
+class Trained(RegisteredModel):
     """A registered training: the model version, its run and aliases, headline metrics, and the plan it ran."""
 
-    name: str
-    version: int
-    run_id: str
-    model_uri: str
-    aliases: tuple[str, ...]
-    metrics: dict[str, float] = field(default_factory=dict)
-    experiment_id: str = ""
     plan: str = ""
 
     def registration(self) -> dict[str, Any]:
         """Plain JSON values of the registration (the plan left out)."""
-        return {
-            "name": self.name,
-            "version": self.version,
-            "run_id": self.run_id,
-            "model_uri": self.model_uri,
-            "aliases": list(self.aliases),
-            "metrics": dict(self.metrics),
-            "experiment_id": self.experiment_id,
-        }
+        return super().to_dict()
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON values: the registration, then the plan."""
