@@ -197,3 +197,9 @@ def warehouse(settings: Settings, read_only: bool = False) -> Iterator[duckdb.Du
         yield con
     finally:
         con.close()
+
+
+def require_warehouse(settings: Settings) -> None:
+    """Fail fast, before an orchestrator starts: the warehouse exists and opens read-only (FeatureError else)."""
+    with warehouse(settings, read_only=True):
+        pass

@@ -15,7 +15,7 @@ from features.build import export_snapshot
 from features.calendar import parse_day
 from features.catalog import write_catalog
 from features.errors import FeatureError
-from features.store import connect_warehouse
+from features.store import require_warehouse, warehouse
 from flows.console import err_console, friendly_errors, make_progress, out_console
 from flows.context import command_settings, output, print_json, with_progress
 from flows.options import month_range, named
@@ -140,7 +140,7 @@ def features_command(
 
 def run_feature_build(from_month: str, to_month: str, settings: Settings) -> FeatureBuild:
     """Run the `build-features` flow with progress bars (the warehouse is checked before Prefect starts)."""
-    connect_warehouse(settings, read_only=True).close()
+    require_warehouse(settings)
     from flows.compute import on_compute
     from flows.features import build_features_flow
 
@@ -150,10 +150,7 @@ def run_feature_build(from_month: str, to_month: str, settings: Settings) -> Fea
 
 def export_features(as_of: Any, out: Path, settings: Settings) -> dict[str, Any]:
     """Write one snapshot to Parquet (read when materialised by this code, else built) and the catalog."""
-    con = connect_warehouse(settings, read_only=True)
-    try:
+    with warehouse(settings, read_only=True) as con:
         rows = export_snapshot(con, as_of, settings, out)
-    finally:
-        con.close()
     catalog = write_catalog(settings.reports_dir, settings.features.horizon_days)
     return {"as_of": str(as_of), "out": str(out), "rows": rows, "catalog": str(catalog)}

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from features.store import connect_warehouse
+from features.store import require_warehouse
 from flows.console import OptionError, err_console, friendly_errors
 from flows.context import command_settings, print_json, with_progress
 from flows.options import optional_day
@@ -85,7 +85,7 @@ def train(
     else:
         if label or time or id_col or time_grain is not None or purge_periods is not None:
             raise OptionError("--label, --time, --time-grain, --purge-periods and --id go with --table FILE")
-        connect_warehouse(settings, read_only=True).close()  # fail fast, before the orchestrator starts
+        require_warehouse(settings)  # fail fast, before the orchestrator starts
         day = optional_day(as_of, "--as-of")
         from flows.train import train_flow
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from features.calendar import parse_month
-from features.store import connect_warehouse
+from features.store import require_warehouse
 from flows.console import RichSink, err_console, friendly_errors, make_progress
 from flows.context import cli_state, command_settings, output, print_json, with_progress
 from flows.data_cli import print_load_summary
@@ -110,7 +110,7 @@ def monitor(
     measure realised performance where labels matured, decide retrain, rollback or none, and act on it."""
     settings = command_settings(ctx, **{"monitoring.act": act})
     day = option_day(as_of, "--as-of")
-    connect_warehouse(settings, read_only=True).close()  # fail fast, before the orchestrator starts
+    require_warehouse(settings)  # fail fast, before the orchestrator starts
     from flows.cycle import act_on_decision_flow
     from flows.monitor import monitor_flow
 

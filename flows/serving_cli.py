@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from deploy.api.app import serve as serve_api
-from features.store import connect_warehouse
+from features.store import require_warehouse
 from flows.console import err_console, friendly_errors
 from flows.context import command_settings, output, print_json, with_progress
 from flows.options import option_day
@@ -35,7 +35,7 @@ def score(
     settings = command_settings(ctx)
     day = option_day(as_of, "--as-of")
     target = output(settings, out, "--out", suffixes=TABLE_FORMATS)
-    connect_warehouse(settings, read_only=True).close()
+    require_warehouse(settings)
     from flows.compute import on_compute
     from flows.score import score_flow
 

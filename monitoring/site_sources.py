@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from features.store import connect_warehouse, table_exists
+from features.store import table_exists, warehouse
 from registry.audit import AuditEvent, read_events
 from registry.models import ModelVersionInfo, model_versions
 from xsell.settings import Settings
@@ -170,11 +170,8 @@ def serving_runs(settings: Settings) -> tuple[list[dict[str, Any]], list[dict[st
         "spearman, top_decile_overlap, labelled_rows, champion_pr_auc, challenger_pr_auc "
         "FROM serving.shadow_runs ORDER BY as_of, challenger_version",
     }
-    con = connect_warehouse(settings, read_only=True)
-    try:
+    with warehouse(settings, read_only=True) as con:
         found = {t: records(con.execute(q).df()) if table_exists(con, "serving", t) else [] for t, q in queries.items()}
-    finally:
-        con.close()
     scores, shadows = found["scores"], found["shadow_runs"]
     for row in [*scores, *shadows]:
         row["month"] = str(row["as_of"])[:7]

@@ -17,8 +17,8 @@ from typing import Any
 
 import pandas as pd
 
-from features.build import read_snapshot
-from features.store import connect_warehouse
+from features.build import SnapshotReader
+from features.store import warehouse
 from registry.access import AccessDenied, require_champion_mover
 from registry.aliases import current_aliases, promote, reconcile, require_version
 from registry.audit import AuditEvent, record
@@ -112,16 +112,14 @@ def recent_labelled_frame(settings: Settings, after: date | None = None) -> tupl
     """Labelled rows of the `registry.gates.eval_snapshots` most recent fully labelled snapshots, preferring
     those after `after` (the models' training data); returns the rows, their dates, and whether they overlap
     the training data (no later labelled snapshot existed)."""
-    con = connect_warehouse(settings, read_only=True)
-    try:
+    with warehouse(settings, read_only=True) as con:
         dates = labelled_snapshot_dates(con, settings)
         if not dates:
             raise RegistryError("no snapshot has matured labels yet: the gates have nothing to evaluate on")
         fresh = [d for d in dates if after is None or d > after]
         chosen = (fresh or dates)[-settings.registry.gates.eval_snapshots :]
-        frame = pd.concat([read_snapshot(con, d, settings) for d in chosen], ignore_index=True)
-    finally:
-        con.close()
+        reader = SnapshotReader(con, settings)
+        frame = pd.concat([reader.read(d) for d in chosen], ignore_index=True)
     frame = frame[frame["label"].notna()].reset_index(drop=True)
     frame["label"] = frame["label"].astype("int64")
     return frame, chosen, not fresh

@@ -12,7 +12,7 @@ from prefect.cache_policies import NO_CACHE
 
 from features.build import ComputedSnapshot, compute_snapshot, plan_snapshots, store_snapshot
 from features.catalog import write_catalog
-from features.store import connect_warehouse
+from features.store import warehouse
 from tasks.retry import retry_on_io
 from xsell import progress
 from xsell.settings import Settings
@@ -21,11 +21,8 @@ from xsell.settings import Settings
 @task(name="plan-snapshots", cache_policy=NO_CACHE)
 def plan_snapshots_task(from_month: str, to_month: str, settings: Settings) -> list[date]:
     """As-of dates of the month range at the configured cadence, clipped to the data."""
-    con = connect_warehouse(settings, read_only=True)
-    try:
+    with warehouse(settings, read_only=True) as con:
         return plan_snapshots(con, from_month, to_month, settings)
-    finally:
-        con.close()
 
 
 @task(
@@ -49,11 +46,8 @@ def compute_snapshot_task(as_of: date, settings: Settings) -> ComputedSnapshot:
 )
 def store_snapshot_task(computed: ComputedSnapshot, settings: Settings) -> dict[str, Any]:
     """Write a computed snapshot into the warehouse (the single writer: call it in the flow's process)."""
-    con = connect_warehouse(settings)
-    try:
+    with warehouse(settings) as con:
         record = store_snapshot(con, computed, settings)
-    finally:
-        con.close()
     progress.advance("features", description=f"snapshot {computed.as_of}: {record.rows:,} rows")
     return record.to_dict()
 

@@ -8,7 +8,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from features.grid import data_bounds
-from features.store import connect_warehouse
+from features.store import warehouse
 from tasks.retry import retry_on_io
 from xsell.settings import Settings
 
@@ -16,8 +16,5 @@ from xsell.settings import Settings
 @task(name="data-end", retries=1, retry_condition_fn=retry_on_io, cache_policy=NO_CACHE)
 def data_end_task(settings: Settings) -> date:
     """The last day the warehouse describes now (`features.data_end`, else the latest load's export day)."""
-    con = connect_warehouse(settings, read_only=True)
-    try:
+    with warehouse(settings, read_only=True) as con:
         return data_bounds(con, settings).end
-    finally:
-        con.close()
