@@ -14,6 +14,7 @@ import subprocess
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ import pandas as pd
 from ingest.consolidate import ConsolidationResult, consolidate, find_export_time
 from ingest.contract import TABLES, TABLES_BY_NAME, table_folder
 from ingest.stage import StagedTable, stage_table
+from serving.publish import PUBLIC_COLUMNS
 from xsell.duck import connect
 from xsell.settings import Settings, load_settings
 
@@ -534,3 +536,19 @@ def generated_home(root: Path, **overrides: Any) -> Iterator[Settings]:
         generate_raw(root / "raw", settings.generator, seed=7)
         consolidate_raw(root / "raw", settings)
         yield settings
+
+
+def published_rows(as_of: date, version: str = "1") -> pd.DataFrame:
+    """Two published rows as `publish_rows` makes them (model_version as text, as in the output files)."""
+    rows = pd.DataFrame({c: [None, None] for c in PUBLIC_COLUMNS})
+    return rows.assign(
+        account_id=["a", "b"],
+        product=["x", "x"],
+        as_of=as_of,
+        propensity=[0.4, 0.1],
+        tier=["ready_now", "not_ready"],
+        rank=[1, 2],
+        expected_value=[1.0, 2.0],
+        model_name="m",
+        model_version=version,
+    )

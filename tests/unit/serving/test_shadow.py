@@ -8,11 +8,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from factories import make_settings
+from factories import make_settings, published_rows
 
 from ingest.pipeline import open_warehouse
 from serving import store
-from serving.publish import PUBLIC_COLUMNS
 from serving.shadow import psi, realised_metrics, score_agreement, shadow_run_count, top_overlap
 
 RNG = np.random.default_rng(7)
@@ -63,21 +62,6 @@ def test_realised_metrics_of_both_models() -> None:
     assert one_class["champion_roc_auc"] is None and one_class["challenger_pr_auc"] is None
 
 
-def _published(as_of: date) -> pd.DataFrame:
-    rows = pd.DataFrame({c: [None, None] for c in PUBLIC_COLUMNS})
-    return rows.assign(
-        account_id=["a", "b"],
-        product=["x", "x"],
-        as_of=as_of,
-        propensity=[0.4, 0.1],
-        tier=["ready_now", "not_ready"],
-        rank=[1, 2],
-        expected_value=[1.0, 2.0],
-        model_name="m",
-        model_version="1",
-    )
-
-
 def _shadow_run(as_of: date, version: int) -> tuple[pd.DataFrame, dict[str, object]]:
     scores = pd.DataFrame(
         {
@@ -103,8 +87,8 @@ def test_serving_tables_replace_reruns_and_count_shadow_dates(tmp_path: Path) ->
     try:
         assert store.previous_tiers(con, date(2025, 6, 30)) is None
         for day in (date(2025, 5, 31), date(2025, 6, 30)):
-            store.replace_scores(con, _published(day), day, "r", datetime(2025, 7, 1))
-        store.replace_scores(con, _published(date(2025, 6, 30)), date(2025, 6, 30), "r2", datetime(2025, 7, 2))
+            store.replace_scores(con, published_rows(day), day, "r", datetime(2025, 7, 1))
+        store.replace_scores(con, published_rows(date(2025, 6, 30)), date(2025, 6, 30), "r2", datetime(2025, 7, 2))
         for day in (date(2025, 5, 31), date(2025, 6, 30), date(2025, 6, 30)):
             scores, run = _shadow_run(day, 2)
             store.replace_shadow(con, scores, run)

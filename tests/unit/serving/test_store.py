@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from factories import make_settings
+from factories import make_settings, published_rows
 
 from ingest.pipeline import open_warehouse
 from serving import store
@@ -16,22 +16,6 @@ from serving.publish import PUBLIC_COLUMNS
 from xsell.settings import Settings
 
 MAY, JUNE = date(2025, 5, 31), date(2025, 6, 30)
-
-
-def _published(as_of: date, version: str) -> pd.DataFrame:
-    """Published rows as `publish_rows` makes them (model_version as text, as in the output files)."""
-    rows = pd.DataFrame({c: [None, None] for c in PUBLIC_COLUMNS})
-    return rows.assign(
-        account_id=["a", "b"],
-        product=["x", "x"],
-        as_of=as_of,
-        propensity=[0.4, 0.1],
-        tier=["ready_now", "not_ready"],
-        rank=[1, 2],
-        expected_value=[1.0, 2.0],
-        model_name="m",
-        model_version=version,
-    )
 
 
 def _column_type(settings: Settings) -> str:
@@ -57,7 +41,7 @@ def _old_warehouse(tmp_path: Path) -> Settings:
         types = {c: "VARCHAR" for c in PUBLIC_COLUMNS} | {"as_of": "DATE", "propensity": "DOUBLE", "rank": "BIGINT"}
         types |= {"expected_value": "DOUBLE", "run_id": "VARCHAR", "scored_at": "TIMESTAMP"}
         con.execute(f"CREATE TABLE {store.SCORES} ({', '.join(f'{c} {t}' for c, t in types.items())})")
-        old = _published(MAY, "3").assign(run_id="r0", scored_at=datetime(2025, 6, 1))
+        old = published_rows(MAY, "3").assign(run_id="r0", scored_at=datetime(2025, 6, 1))
         con.register("old", old)
         con.execute(f"INSERT INTO {store.SCORES} BY NAME SELECT * FROM old")
     finally:
@@ -71,7 +55,7 @@ def test_scores_store_model_version_as_an_integer(tmp_path: Path) -> None:
     settings.home.mkdir(parents=True)
     con = open_warehouse(settings)
     try:
-        store.replace_scores(con, _published(JUNE, "7"), JUNE, "r", datetime(2025, 7, 1))
+        store.replace_scores(con, published_rows(JUNE, "7"), JUNE, "r", datetime(2025, 7, 1))
         stored = store.published_scores(con, JUNE)
     finally:
         con.close()
@@ -92,7 +76,7 @@ def test_a_text_model_version_reads_as_an_integer_and_is_migrated_by_the_first_w
     # when the next scoring run writes, the column becomes INTEGER with the old rows kept; again is a no-op
     con = open_warehouse(settings)
     try:
-        store.replace_scores(con, _published(JUNE, "4"), JUNE, "r1", datetime(2025, 7, 1))
+        store.replace_scores(con, published_rows(JUNE, "4"), JUNE, "r1", datetime(2025, 7, 1))
         store.ensure_tables(con)
         versions = con.execute(f"SELECT as_of, model_version FROM {store.SCORES} ORDER BY as_of, account_id").fetchall()
     finally:
@@ -107,7 +91,7 @@ def test_a_version_that_is_not_a_number_is_refused(tmp_path: Path) -> None:
     con = open_warehouse(settings)
     try:
         with pytest.raises(ValueError, match="v7"):
-            store.replace_scores(con, _published(JUNE, "v7"), JUNE, "r", datetime(2025, 7, 1))
+            store.replace_scores(con, published_rows(JUNE, "v7"), JUNE, "r", datetime(2025, 7, 1))
         assert store.published_scores(con, JUNE).empty
     finally:
         con.close()
