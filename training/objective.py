@@ -136,7 +136,9 @@ class CVObjective:
         """
         run = {**self.base_params, **params}
         values: list[float] = []
-        iterations, raws, kept = [], [], []
+        iterations: list[dict[str, int]] = []
+        raws: list[np.ndarray] = []
+        kept: list[dict[str, lgb.Booster]] = []
         slots = self.max_rounds // self.check_every + 1 if self.check_every else 1  # steps per part
         n_parts = max(len(fold.parts) for fold in self.folds)
         for i, fold in enumerate(self.folds):

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 log = logging.getLogger(__name__)
+_warned: set[tuple[str, int, int, int]] = set()  # (setting, workers, threads, cores) already warned about
 
 __all__ = ["ThreadPlan", "available_cores", "cap_threads", "cgroup_cpu_limit", "thread_plan"]
 
@@ -81,11 +82,12 @@ class ThreadPlan:
 
 def thread_plan(workers: int, threads: int, cores: int, *, what: str = "threads") -> ThreadPlan:
     """`workers` x `threads` capped so the product is at most `cores` (threads shrink first, then workers); a
-    warning names `what` when a setting was capped."""
+    warning names `what` when a setting was capped (once per process and value)."""
     cores = max(1, cores)
     capped_threads = max(1, min(threads, cores // max(1, workers)))
     capped_workers = max(1, min(workers, cores // capped_threads))
-    if (capped_workers, capped_threads) != (workers, threads):
+    if (capped_workers, capped_threads) != (workers, threads) and (what, workers, threads, cores) not in _warned:
+        _warned.add((what, workers, threads, cores))
         log.warning(
             "thread settings above the available cores: capped",
             extra={"setting": what, "asked": f"{workers}x{threads}", "used": f"{capped_workers}x{capped_threads}",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from xsell.cores import ThreadPlan, available_cores, cap_threads, cgroup_cpu_limit, thread_plan
+from xsell.cores import ThreadPlan, _warned, available_cores, cap_threads, cgroup_cpu_limit, thread_plan
 
 
 def _files(tmp_path: Path, v2: str | None = None, quota: str | None = None, period: str | None = None) -> dict:
@@ -59,9 +59,11 @@ def test_thread_plan_keeps_what_fits(caplog: pytest.LogCaptureFixture) -> None:
 
 
 def test_thread_plan_caps_threads_then_workers_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    _warned.clear()
     with caplog.at_level(logging.WARNING):
         assert thread_plan(2, 2, 2, what="training") == ThreadPlan(2, 1)
         assert thread_plan(4, 1, 2) == ThreadPlan(2, 1)
         assert thread_plan(3, 3, 1) == ThreadPlan(1, 1)
         assert cap_threads(8, 2) == 2
+        assert thread_plan(2, 2, 2, what="training") == ThreadPlan(2, 1)  # the same cap again: no new warning
     assert len(caplog.records) == 4 and "capped" in caplog.records[0].getMessage()
