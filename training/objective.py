@@ -239,8 +239,9 @@ def _read_at_rounds(
             continue
         iteration = rounds.get(key, max(rounds.values(), default=max_rounds))
         booster = boosters[key]
-        while booster.current_iteration() < iteration:
-            booster.update()
+        for _ in range(iteration - booster.current_iteration()):
+            if booster.update():  # nothing left to split: later rounds add no tree either, as in `fit_fold`
+                break
         threads = run.get("num_threads") or 1
         raw[part.valid_pos] = booster.predict(
             part.valid_x, num_iteration=iteration, raw_score=True, num_threads=threads

@@ -93,3 +93,14 @@ def test_the_reused_scores_differ_when_the_rounds_differ(frame: pd.DataFrame) ->
         objective.out_of_fold(PARAMS, fewer, fitted=fitted).oof_raw,
         objective.out_of_fold(PARAMS, fitted.rounds).oof_raw,
     )
+
+
+def test_reused_boosters_that_cannot_split_any_more_stop_like_retrained_ones(frame: pd.DataFrame) -> None:
+    # given parameters under which no tree can split (every leaf would hold more rows than there are)
+    objective = _objective(frame)
+    params = {**PARAMS, "min_child_samples": 1_000_000}
+    fitted = objective.evaluate(params)
+    rounds = {k: v + 30 for k, v in fitted.rounds.items()}
+    # when the kept boosters are asked for more rounds than they can grow: no endless boosting, the same scores
+    reused = objective.out_of_fold(params, rounds, fitted=fitted)
+    assert np.array_equal(reused.oof_raw, objective.out_of_fold(params, rounds).oof_raw)
