@@ -188,7 +188,7 @@ class CVObjective:
         boosted further where they stopped short of `rounds`, then read at `rounds`. A booster's first `rounds`
         trees do not depend on how long it boosts after them nor on its validation rows (same seed, data and
         parameters, one thread, `deterministic`), so the scores are those of boosters trained for exactly `rounds`
-        (`tests/unit/training/test_bag_reuse.py` checks the equality).
+        (`tests/unit/training/test_boosting_bag_reuse.py` checks the equality).
         """
         run = {**self.base_params, **params}
         values, raws = [], []
