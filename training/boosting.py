@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,7 @@ __all__ = [
     "build_fold_sets",
     "dataset",
     "early_stopping_metric",
+    "fit_bag",
     "fit_boosters",
     "fit_fold",
     "prior_score",
@@ -142,6 +144,7 @@ def fit_fold(
     early_stopping_rounds: int,
     fixed_rounds: dict[str, int] | None = None,
     checkpoint: Checkpoint | None = None,
+    keep: dict[str, lgb.Booster] | None = None,
 ) -> tuple[np.ndarray, dict[str, int]] | None:
     """Train every part of a fold with early stopping on its validation rows (or exactly `fixed_rounds`).
 
@@ -149,6 +152,7 @@ def fit_fold(
     and the best iteration per part (parts with a constant prior are left out). With `checkpoint`, every
     `checkpoint.every` rounds the part's current validation predictions are handed to `checkpoint.check(part_index,
     round, labels, predictions)`; when it returns True training stops and the function returns None (a pruned trial).
+    With `keep`, each part's booster is stored there by part, with its training data (it can boost further).
     """
     raw = np.empty(len(fold.valid_y), dtype="float64")
     best: dict[str, int] = {}
@@ -176,7 +180,10 @@ def fit_fold(
             part.valid_x, num_iteration=iteration, raw_score=True, num_threads=run["num_threads"]
         )
         best[key] = iteration
-        booster.free_dataset()
+        if keep is not None:
+            keep[key] = booster
+        else:
+            booster.free_dataset()
     return raw, best
 
 
@@ -230,6 +237,64 @@ def _train_early_stopping(
     return booster, best_round
 
 
+def fit_bag(
+    x: np.ndarray,
+    y: np.ndarray,
+    part_of_row: np.ndarray,
+    params: dict[str, Any],
+    rounds: dict[str, int],
+    feature_names: list[str],
+    categorical: list[int],
+    *,
+    seeds: list[int],
+    jobs: int = 1,
+    on_booster: Callable[[], None] | None = None,
+) -> tuple[list[dict[str, lgb.Booster]], dict[str, float]]:
+    """One booster per seed and part with a fixed number of rounds, `jobs` boosters at a time; parts lacking a class
+    get a constant prior.
+
+    Each part's dataset is built once and shared (only read) by its boosters. With `jobs` > 1 the boosters are fitted
+    in threads (LightGBM releases the GIL while boosting) and `params["num_threads"]` should be 1: a one-thread
+    booster is the same model whatever runs beside it, and runs at full speed on a core shared with other processes,
+    where a multi-threaded OpenMP fit stalls at every barrier behind a descheduled peer (issue 15, measured in
+    `bench/contention.py`). `on_booster()` is called after each booster.
+    """
+    priors: dict[str, float] = {}
+    sets: dict[str, lgb.Dataset] = {}
+    default_rounds = max(1, round(float(np.mean(list(rounds.values()))))) if rounds else 100
+    for key in sorted(set(part_of_row)):
+        rows = part_of_row == key
+        yk = y[rows]
+        priors[str(key)] = prior_score(yk)
+        if len(np.unique(yk)) == 2:
+            threads = {"num_threads": params.get("num_threads") or 1}
+            sets[str(key)] = lgb.Dataset(
+                x[rows], label=yk, feature_name=feature_names, categorical_feature=categorical,
+                params={**DATASET_PARAMS, **threads}, free_raw_data=False,
+            ).construct()  # fmt: skip
+
+    def fit_one(task: tuple[int, int, str]) -> lgb.Booster:
+        _, seed, key = task
+        booster = lgb.Booster(params={**params, "seed": seed}, train_set=sets[key])
+        for _ in range(rounds.get(key, default_rounds)):
+            booster.update()
+        booster.free_dataset()
+        if on_booster is not None:
+            on_booster()
+        return booster
+
+    tasks = [(i, seed, key) for i, seed in enumerate(seeds) for key in sets]
+    if jobs > 1 and len(tasks) > 1:
+        with ThreadPoolExecutor(max_workers=min(jobs, len(tasks)), thread_name_prefix="bag") as pool:
+            fitted = list(pool.map(fit_one, tasks))
+    else:
+        fitted = [fit_one(task) for task in tasks]
+    bag: list[dict[str, lgb.Booster]] = [{} for _ in seeds]
+    for (i, _, key), booster in zip(tasks, fitted, strict=True):
+        bag[i][key] = booster
+    return bag, priors
+
+
 def fit_boosters(
     x: np.ndarray,
     y: np.ndarray,
@@ -239,20 +304,7 @@ def fit_boosters(
     feature_names: list[str],
     categorical: list[int],
 ) -> tuple[dict[str, lgb.Booster], dict[str, float]]:
-    """Fit one booster per part with a fixed number of rounds; parts lacking a class get a constant prior."""
-    boosters: dict[str, lgb.Booster] = {}
-    priors: dict[str, float] = {}
-    default_rounds = max(1, round(float(np.mean(list(rounds.values()))))) if rounds else 100
-    for key in sorted(set(part_of_row)):
-        rows = part_of_row == key
-        yk = y[rows]
-        priors[str(key)] = prior_score(yk)
-        if len(np.unique(yk)) < 2:
-            continue
-        train = lgb.Dataset(
-            x[rows], label=yk, feature_name=feature_names, categorical_feature=categorical, params=DATASET_PARAMS
-        )
-        booster = lgb.train(params, train, num_boost_round=rounds.get(str(key), default_rounds))
-        booster.free_dataset()
-        boosters[str(key)] = booster
-    return boosters, priors
+    """Fit one booster per part (seed `params["seed"]`) with a fixed number of rounds; parts lacking a class get a
+    constant prior."""
+    bag, priors = fit_bag(x, y, part_of_row, params, rounds, feature_names, categorical, seeds=[params.get("seed", 0)])
+    return bag[0], priors

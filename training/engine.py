@@ -24,13 +24,14 @@ from training.calibration import choose_calibration
 from training.encoding import to_float
 from training.errors import TrainingError
 from training.evaluation import HoldoutEvaluation, evaluate_holdout, imbalance_study
-from training.inputs import TuningInputs, build_inputs
+from training.inputs import TuningInputs, bag_jobs, build_inputs, tuning_threads
 from training.metrics import binary_metrics
 from training.model import PropensityModel
 from training.objective import CVScore
 from training.problem import TableSpec, TrainingProblem
 from training.result import TrainingResult
 from training.tuning import TuningOutcome, WorkerPool, tune, tune_worker
+from xsell import progress
 from xsell.faults import fault_point
 from xsell.settings import Settings
 
@@ -42,6 +43,19 @@ SHAP_SAMPLE_ROWS = 1000
 _T = TypeVar("_T")
 
 
+#: Progress key and description of each timed stage (`xsell.progress`; units, where counted: trials, boosters).
+STAGES: dict[str, tuple[str, str]] = {
+    "datasets_s": ("train.datasets", "building the fold datasets"),
+    "tuning_s": ("train.tuning", "tuning (trials)"),
+    "calibration_s": ("train.calibration", "choosing the calibration on out-of-fold scores"),
+    "final_fit_s": ("train.final_fit", "fitting the final model (boosters)"),
+    "evaluation_s": ("train.evaluation", "evaluating on the holdout"),
+    "imbalance_s": ("train.imbalance", "measuring the positive weight"),
+    "refit_s": ("train.refit", "refitting on every labelled row (boosters)"),
+    "explain_s": ("train.explain", "explaining a holdout sample"),
+}
+
+
 class _Clock:
     """Seconds per stage, in the order the stages ran, and the total since the clock started."""
 
@@ -49,17 +63,35 @@ class _Clock:
         self.started = time.perf_counter()
         self.timings: dict[str, float] = {}
 
-    def run(self, name: str, stage: Callable[..., _T], *args: Any) -> _T:
-        """Run one stage and record its seconds under `name`."""
+    def run(self, name: str, stage: Callable[..., _T], *args: Any, total: float | None = None) -> _T:
+        """Run one stage (its progress announced with `total` units) and record its seconds under `name`; one log
+        line when it ends."""
+        key, description = STAGES[name]
+        progress.start(key, description, total)
         t0 = time.perf_counter()
-        out = stage(*args)
+        try:
+            out = stage(*args)
+        finally:
+            progress.finish(key)
         self.timings[name] = time.perf_counter() - t0
+        log.info("stage done", extra={"stage": name.removesuffix("_s"), "seconds": round(self.timings[name], 2)})
         return out
 
     def total(self) -> dict[str, float]:
         """Every stage's seconds and `total_s`, rounded."""
         self.timings["total_s"] = time.perf_counter() - self.started
         return {k: round(v, 2) for k, v in self.timings.items()}
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """The calibration method chosen on out-of-fold scores at the final model's rounds."""
+
+    at_final_rounds: CVScore  # the best parameters on every fold, boosted for the final model's rounds
+    oof_idx: np.ndarray  # row positions of the out-of-fold scores, fold after fold
+    oof_groups: np.ndarray  # fold of each (0-based)
+    method: str
+    candidates: dict[str, float]
 
 
 @dataclass(frozen=True)
@@ -118,7 +150,7 @@ def run_engine_worker(
         study_name=name,
         seed=settings.seed,
         worker=worker,
-        n_jobs=cfg.n_jobs,
+        n_jobs=tuning_threads(settings).workers,
         timeout=timeout if timeout is not None else cfg.timeout_seconds,
     )
     return name, ran
@@ -141,14 +173,20 @@ def run_engine(
     clock = _Clock()
     log.info("split plan\n%s", problem.plan.describe())
     inputs = clock.run("datasets_s", build_inputs, problem, settings)
-    outcome = clock.run("tuning_s", tune_problem, problem, inputs, settings, trials, timeout, launch_workers)
-    fit = clock.run("final_fit_s", fit_final, problem, inputs, outcome, settings)
+    n_trials = trials if trials is not None else settings.training.trials
+    outcome = clock.run(
+        "tuning_s", tune_problem, problem, inputs, settings, trials, timeout, launch_workers, total=n_trials
+    )
+    calibration = clock.run("calibration_s", choose_final_calibration, problem, inputs, outcome, settings)
+    boosters = settings.training.n_seeds * len(set(inputs.parts[problem.rows.final_train]))
+    fit = clock.run("final_fit_s", fit_final, problem, inputs, outcome, settings, calibration, total=boosters)
     evaluation = clock.run("evaluation_s", evaluate_holdout, problem, fit.model, fit.candidates, settings)
     imbalance: dict[str, Any] = {}
     if measure_imbalance:
         imbalance = clock.run("imbalance_s", imbalance_study, problem, inputs, outcome, fit.params, evaluation.raw)
     if settings.training.refit_on_holdout:
-        refit = clock.run("refit_s", refit_on_every_row, problem, fit, evaluation, outcome)
+        boosters = settings.training.n_seeds * len(set(inputs.parts[problem.rows.refit]))
+        refit = clock.run("refit_s", refit_on_every_row, problem, fit, evaluation, outcome, total=boosters)
     else:
         note = "the returned model is the evaluated one (trained on plan.final_train_dates)"
         refit = _Refit(fit.model, problem.rows.final_train, {"refit_on_holdout": False, "note": note})
@@ -174,7 +212,7 @@ def tune_problem(
         seed=settings.seed,
         trials=trials if trials is not None else cfg.trials,
         timeout=timeout if timeout is not None else cfg.timeout_seconds,
-        n_jobs=cfg.n_jobs,
+        n_jobs=tuning_threads(settings).workers,
         launch_workers=launch_workers,
     )
     assert outcome.score.oof_raw is not None
@@ -185,17 +223,40 @@ def tune_problem(
     return outcome
 
 
-def fit_final(problem: TrainingProblem, inputs: TuningInputs, outcome: TuningOutcome, settings: Settings) -> FinalFit:
-    """Choose the calibration on out-of-time scores boosted as long as the final model, then fit the final model on
-    the plan's final training rows with the best parameters."""
+def choose_final_calibration(
+    problem: TrainingProblem, inputs: TuningInputs, outcome: TuningOutcome, settings: Settings
+) -> Calibration:
+    """Out-of-fold scores of the best parameters boosted as long as the final model (the search's own fold boosters,
+    read at those rounds) and the calibration method with the lower error on them."""
     fault_point("train.fitting")
-    cfg, rows, spec, y = settings.training, problem.rows, problem.spec, problem.labels
+    rows, y = problem.rows, problem.labels
     score = outcome.score
-    at_final_rounds = inputs.objective.out_of_fold(outcome.best_params, score.rounds)
+    at_final_rounds = inputs.objective.out_of_fold(outcome.best_params, score.rounds, fitted=score)
     assert at_final_rounds.oof_raw is not None
     oof_idx = np.concatenate([va for _, va in rows.folds])
     oof_groups = np.concatenate([np.full(len(va), i) for i, (_, va) in enumerate(rows.folds)])
-    method, candidates = choose_calibration(at_final_rounds.oof_raw, y[oof_idx], oof_groups, cfg.calibration)
+    method, candidates = choose_calibration(
+        at_final_rounds.oof_raw, y[oof_idx], oof_groups, settings.training.calibration
+    )
+    return Calibration(at_final_rounds, oof_idx, oof_groups, method, candidates)
+
+
+def fit_final(
+    problem: TrainingProblem,
+    inputs: TuningInputs,
+    outcome: TuningOutcome,
+    settings: Settings,
+    calibration: Calibration | None = None,
+) -> FinalFit:
+    """Fit the final model on the plan's final training rows with the best parameters, its calibrator on the
+    out-of-fold scores at the final rounds (`calibration`, chosen here when not given)."""
+    if calibration is None:
+        calibration = choose_final_calibration(problem, inputs, outcome, settings)
+    cfg, rows, spec, y = settings.training, problem.rows, problem.spec, problem.labels
+    score = outcome.score
+    at_final_rounds, oof_idx, oof_groups = calibration.at_final_rounds, calibration.oof_idx, calibration.oof_groups
+    method, candidates = calibration.method, calibration.candidates
+    plan = tuning_threads(settings)
     params = {**inputs.base, **outcome.best_params}
     params.pop("metric", None)
     model = PropensityModel(
@@ -208,12 +269,16 @@ def fit_final(problem: TrainingProblem, inputs: TuningInputs, outcome: TuningOut
         categorical=spec.categorical,
         catalog=spec.catalog,
         random_state=settings.seed,
-        num_threads=cfg.num_threads * cfg.n_jobs,
+        num_threads=plan.workers * plan.threads,
         id_column=spec.id_column,
         n_seeds=cfg.n_seeds,
+        n_jobs=bag_jobs(settings),
     )
     final = problem.frame.iloc[rows.final_train]
-    model.fit(final, y[rows.final_train], calibration_scores=at_final_rounds.oof_raw, calibration_labels=y[oof_idx])
+    model.fit(
+        final, y[rows.final_train], calibration_scores=at_final_rounds.oof_raw, calibration_labels=y[oof_idx],
+        on_booster=lambda: progress.advance("train.final_fit"),
+    )  # fmt: skip
     return FinalFit(model, params, at_final_rounds, oof_idx, oof_groups, method, candidates)
 
 
@@ -230,6 +295,7 @@ def refit_on_every_row(
         y[rows.refit],
         calibration_scores=refit_scores,
         calibration_labels=refit_labels,
+        on_booster=lambda: progress.advance("train.refit"),
     )
     info = {
         "refit_on_holdout": True,

@@ -15,9 +15,24 @@ from training.boosting import POOLED, base_params, build_fold_sets
 from training.encoding import TableEncoder
 from training.objective import CVObjective
 from training.problem import TrainingProblem
+from xsell.cores import ThreadPlan, available_cores, cap_threads, thread_plan
 from xsell.settings import Settings
 
-__all__ = ["TuningInputs", "build_inputs"]
+__all__ = ["TuningInputs", "bag_jobs", "build_inputs", "tuning_threads"]
+
+
+def tuning_threads(settings: Settings) -> ThreadPlan:
+    """Optuna trial threads x LightGBM threads per trial from the settings, capped to the available cores (a warning
+    when capped: more threads than cores only queue and spin)."""
+    cfg = settings.training
+    return thread_plan(cfg.n_jobs, cfg.num_threads, available_cores(), what="training.n_jobs x training.num_threads")
+
+
+def bag_jobs(settings: Settings) -> int:
+    """Seed-bag boosters fitted at a time: `training.bag_jobs`, by default one per available core, never above."""
+    cores = available_cores()
+    asked = settings.training.bag_jobs
+    return cores if asked is None else cap_threads(asked, cores, what="training.bag_jobs")
 
 
 @dataclass(frozen=True)
@@ -53,7 +68,8 @@ def build_inputs(problem: TrainingProblem, settings: Settings) -> TuningInputs:
     folds = [build_fold_sets(x, y, parts, tr, va, inputs, cat_idx, groups) for tr, va in rows.folds]
     y_final = y[rows.final_train]
     ratio = float((len(y_final) - y_final.sum()) / max(1, y_final.sum()))
-    base = base_params(seed=settings.seed, num_threads=cfg.num_threads, objective_metric=cfg.objective_metric)
+    threads = tuning_threads(settings).threads
+    base = base_params(seed=settings.seed, num_threads=threads, objective_metric=cfg.objective_metric)
     objective = CVObjective(
         folds,
         base,

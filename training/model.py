@@ -9,7 +9,7 @@ probabilities, SHAP contributions and reason codes out.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import lightgbm as lgb
@@ -19,7 +19,7 @@ from scipy.special import expit
 from sklearn.base import BaseEstimator
 
 from features.schema import KEY_COLUMNS
-from training.boosting import POOLED, base_params, fit_boosters
+from training.boosting import POOLED, base_params, fit_bag
 from training.calibration import Calibrator, fit_calibrator
 from training.encoding import TableEncoder, infer_categorical
 from training.errors import TrainingError
@@ -49,6 +49,10 @@ class PropensityModel(BaseEstimator):
         `id_column_` so scoring can key its output the same way; never an input.
     n_seeds: boosters per part, each with its own seed (`random_state + i`), whose raw scores are averaged: less
         variance from row and feature subsampling at the same parameters (1: a single booster).
+    n_jobs: boosters fitted at a time (threads); with more than one, each booster gets `num_threads // n_jobs`
+        threads (at least 1). One-thread boosters in parallel keep their speed on cores shared with other jobs,
+        where one multi-threaded booster after another stalls (issue 15); the model is the same whatever `n_jobs`
+        when each booster has one thread.
     """
 
     def __init__(
@@ -65,6 +69,7 @@ class PropensityModel(BaseEstimator):
         num_threads: int = 1,
         id_column: str | None = None,
         n_seeds: int = 1,
+        n_jobs: int = 1,
     ) -> None:
         self.params = params
         self.num_boost_round = num_boost_round
@@ -78,6 +83,12 @@ class PropensityModel(BaseEstimator):
         self.num_threads = num_threads
         self.id_column = id_column
         self.n_seeds = n_seeds
+        self.n_jobs = n_jobs
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Unpickle, giving a model pickled before `n_jobs` existed its default."""
+        state.setdefault("n_jobs", 1)
+        super().__setstate__(state)
 
     # ---- fitting --------------------------------------------------------------------------------------
     def fit(
@@ -87,12 +98,13 @@ class PropensityModel(BaseEstimator):
         *,
         calibration_scores: np.ndarray | None = None,
         calibration_labels: np.ndarray | None = None,
+        on_booster: Callable[[], None] | None = None,
     ) -> PropensityModel:
         """Learn categories, fit the booster(s) on `frame`/`y`, and the calibrator on out-of-time raw scores.
 
         `calibration_scores` are raw scores (log-odds) of rows the boosters were not trained on, e.g. CV
         out-of-fold predictions; without them (or with `calibration="none"`) probabilities are the boosters'
-        sigmoid.
+        sigmoid. `on_booster()` is called after each fitted booster (progress).
         """
         if self.layout not in ("pooled", "per_product"):
             raise TrainingError(f"unknown model layout {self.layout!r}: expected pooled or per_product")
@@ -126,13 +138,13 @@ class PropensityModel(BaseEstimator):
         params = {**base_params(seed=self.random_state, num_threads=self.num_threads, objective_metric="pr_auc")}
         params.pop("metric")
         params.update(dict(self.params or {}))
-        params["num_threads"] = self.num_threads
+        jobs = max(1, min(self.n_jobs, max(1, self.n_seeds) * len(set(parts))))  # never more than the boosters
+        params["num_threads"] = self.num_threads if jobs == 1 else max(1, self.num_threads // jobs)
         cat_idx = [inputs.index(c) for c in categorical + ([product] if product and self.layout == "pooled" else [])]
-        bag = []
-        for i in range(max(1, self.n_seeds)):
-            seeded = {**params, "seed": self.random_state + i}
-            boosters, self.priors_ = fit_boosters(x, labels, parts, seeded, rounds, inputs, cat_idx)
-            bag.append(boosters)
+        seeds = [self.random_state + i for i in range(max(1, self.n_seeds))]
+        bag, self.priors_ = fit_bag(
+            x, labels, parts, params, rounds, inputs, cat_idx, seeds=seeds, jobs=jobs, on_booster=on_booster
+        )
         self.boosters_: dict[str, list[lgb.Booster]] = {k: [b[k] for b in bag] for k in bag[0]}
         self.num_boost_round_ = {k: b[0].current_iteration() for k, b in self.boosters_.items()}
         self.n_rows_, self.n_positives_ = len(labels), int(labels.sum())

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import lightgbm as lgb
 import numpy as np
 import optuna
 from scipy.special import expit
@@ -76,6 +77,7 @@ class CVScore:
     fold_values: list[float]
     best_iterations: list[dict[str, int]]
     oof_raw: np.ndarray | None  # validation raw scores of every fold, concatenated in fold order (None if pruned)
+    boosters: list[dict[str, lgb.Booster]] | None = None  # each fold's boosters by part (kept for reuse; not pruned)
 
     @property
     def rounds(self) -> dict[str, int]:
@@ -134,7 +136,9 @@ class CVObjective:
         """
         run = {**self.base_params, **params}
         values: list[float] = []
-        iterations, raws = [], []
+        iterations: list[dict[str, int]] = []
+        raws: list[np.ndarray] = []
+        kept: list[dict[str, lgb.Booster]] = []
         slots = self.max_rounds // self.check_every + 1 if self.check_every else 1  # steps per part
         n_parts = max(len(fold.parts) for fold in self.folds)
         for i, fold in enumerate(self.folds):
@@ -159,9 +163,10 @@ class CVObjective:
                     return report((sum(values) + current) / (len(values) + 1), step)
 
                 checkpoint = Checkpoint(self.check_every, look)
+            kept.append({})
             fitted = fit_fold(
                 run, fold, max_rounds=self.max_rounds, early_stopping_rounds=self.early_stopping_rounds,
-                checkpoint=checkpoint,
+                checkpoint=checkpoint, keep=kept[-1],
             )  # fmt: skip
             if fitted is None:  # pruned inside the fold
                 return CVScore(float(np.mean(values)) if values else math.nan, values, iterations, None)
@@ -172,23 +177,32 @@ class CVObjective:
             step = (i + 1) * n_parts * slots - 1
             if report is not None and report(float(np.mean(values)), step) and i < len(self.folds) - 1:
                 return CVScore(float(np.mean(values)), values, iterations, None)
-        return CVScore(float(np.mean(values)), values, iterations, np.concatenate(raws))
+        return CVScore(float(np.mean(values)), values, iterations, np.concatenate(raws), kept)
 
-    def out_of_fold(self, params: dict[str, Any], rounds: dict[str, int]) -> CVScore:
+    def out_of_fold(self, params: dict[str, Any], rounds: dict[str, int], fitted: CVScore | None = None) -> CVScore:
         """Score `params` with exactly `rounds` per part on every fold (no early stopping).
 
         These out-of-fold scores come from models boosted as long as the final model, so a calibrator fitted on
-        them sees raw scores on the final model's scale (early-stopped folds stop at different rounds).
+        them sees raw scores on the final model's scale (early-stopped folds stop at different rounds). With
+        `fitted` (the same `params` evaluated on these folds, its boosters kept), its fold boosters are reused:
+        boosted further where they stopped short of `rounds`, then read at `rounds`. A booster's first `rounds`
+        trees do not depend on how long it boosts after them nor on its validation rows (same seed, data and
+        parameters, one thread, `deterministic`), so the scores are those of boosters trained for exactly `rounds`
+        (`tests/unit/training/test_boosting_bag_reuse.py` checks the equality).
         """
         run = {**self.base_params, **params}
         values, raws = [], []
-        for fold in self.folds:
-            fitted = fit_fold(
-                run, fold, max_rounds=self.max_rounds, early_stopping_rounds=self.early_stopping_rounds,
-                fixed_rounds=rounds,
-            )  # fmt: skip
-            assert fitted is not None  # no checkpoint, no pruning
-            raw, _ = fitted
+        for i, fold in enumerate(self.folds):
+            boosters = fitted.boosters[i] if fitted is not None and fitted.boosters is not None else None
+            if boosters is not None:
+                raw = _read_at_rounds(fold, boosters, rounds, self.max_rounds, run)
+            else:
+                out = fit_fold(
+                    run, fold, max_rounds=self.max_rounds, early_stopping_rounds=self.early_stopping_rounds,
+                    fixed_rounds=rounds,
+                )  # fmt: skip
+                assert out is not None  # no checkpoint, no pruning
+                raw, _ = out
             values.append(objective_score(self.metric, fold.valid_y, expit(raw), self._groups(fold)))
             raws.append(raw)
         return CVScore(float(np.mean(values)), values, [dict(rounds) for _ in self.folds], np.concatenate(raws))
@@ -209,3 +223,27 @@ class CVObjective:
             if self.best is None or self._better(score.value, self.best[1].value):
                 self.best = (trial.number, score)
         return score.value
+
+
+def _read_at_rounds(
+    fold: FoldSets, boosters: dict[str, lgb.Booster], rounds: dict[str, int], max_rounds: int, run: dict[str, Any]
+) -> np.ndarray:
+    """A fold's validation raw scores from its kept boosters read at `rounds` per part (boosted further when they
+    stopped short), in the fold's validation order; as `fit_fold` with `fixed_rounds=rounds` would score them."""
+    raw = np.empty(len(fold.valid_y), dtype="float64")
+    for key, part in fold.parts.items():
+        if part.train is None:
+            raw[part.valid_pos] = part.prior
+            continue
+        if part.valid is None or len(part.valid_pos) == 0:
+            continue
+        iteration = rounds.get(key, max(rounds.values(), default=max_rounds))
+        booster = boosters[key]
+        for _ in range(iteration - booster.current_iteration()):
+            if booster.update():  # nothing left to split: later rounds add no tree either, as in `fit_fold`
+                break
+        threads = run.get("num_threads") or 1
+        raw[part.valid_pos] = booster.predict(
+            part.valid_x, num_iteration=iteration, raw_score=True, num_threads=threads
+        )
+    return raw

@@ -32,6 +32,7 @@ from training.study import (
     redact_url,
     run_trial_slots,
 )
+from xsell import progress
 from xsell.faults import fault_point
 
 log = logging.getLogger(__name__)
@@ -133,6 +134,7 @@ def _progress(study: optuna.Study) -> Callable[[optuna.trial.FrozenTrial], None]
             "trial finished",
             extra={"trial": trial.number, "state": trial.state.name, "value": trial.value, "best": best},
         )
+        progress.advance("train.tuning")
         fault_point("train.tuning")
 
     return report

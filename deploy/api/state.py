@@ -33,6 +33,7 @@ from serving.model_artifacts import load_tier_policy
 from serving.publish import REASON_COLUMNS, publish_rows
 from serving.scoring import ScoringError
 from serving.tiers import GATE_FEATURES, TierPolicy, quantile_policy
+from xsell.cores import available_cores, cap_threads
 from xsell.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -197,7 +198,7 @@ def load_state(settings: Settings, previous: ServingState | None = None, *, forc
     """A complete serving state for the current aliases; parts of `previous` whose version did not change are
     reused unless `force` (which also rereads the snapshot)."""
     started = time.perf_counter()
-    threads = settings.api.num_threads
+    threads = cap_threads(settings.api.num_threads, available_cores(), what="api.num_threads")
     champion_info, challenger_info = alias_versions(settings)
     if previous is not None and not force and previous.champion.version == champion_info.version:
         base = previous

@@ -22,7 +22,7 @@ class TrainingSettings(Section):
     objective_average: Literal["per_product", "pooled"] = "per_product"  # PR-AUC per product's list, then the mean
     calibration: Literal["auto", "isotonic", "platt"] = "auto"  # auto: the lower ECE on out-of-time predictions
     refit_on_holdout: bool = True  # after evaluation, refit with the holdout included (same params and rounds)
-    n_jobs: int = Field(2, ge=1)  # Optuna workers in this process
+    n_jobs: int = Field(2, ge=1)  # Optuna workers in this process (n_jobs x num_threads: capped to the cores)
     workers: int = Field(1, ge=1)  # tuning worker processes on one shared study (>1 needs optuna_storage on a server)
     num_threads: int = Field(1, ge=1)  # LightGBM threads per trial (n_jobs x num_threads <= cores)
     optuna_storage: str | None = None  # database URL; default: sqlite under home
@@ -30,6 +30,9 @@ class TrainingSettings(Section):
     early_stopping_rounds: int = Field(40, ge=1)
     prune_every_rounds: int = Field(50, ge=0)  # boosting rounds between in-fold reports to the pruner (0: fold ends)
     n_seeds: int = Field(5, ge=1)  # boosters per part with different seeds, averaged (variance reduction)
+    # seed-bag boosters of the final model and the refit fitted at a time, one thread each (None: one per available
+    # core; 1: one after another with n_jobs x num_threads threads each, slow on shared cores)
+    bag_jobs: int | None = Field(None, ge=1)
 
 
 class GateSettings(Section):

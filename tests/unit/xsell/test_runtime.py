@@ -34,3 +34,19 @@ def test_an_explicit_variable_wins_over_the_defaults(tmp_path: Path, monkeypatch
     assert os.environ["XDG_CONFIG_HOME"] == environment_defaults(tmp_path / "home")["XDG_CONFIG_HOME"]
     # but the defaults themselves do not read the process environment
     assert environment_defaults(tmp_path / "home")["PREFECT_HOME"] != str(mine)
+
+
+def test_openmp_threads_wait_passively_by_default(tmp_path: Path) -> None:
+    # then the environment every command prepares makes OpenMP threads sleep, not spin, while they wait
+    assert environment_defaults(tmp_path)["OMP_WAIT_POLICY"] == "passive"
+
+
+def test_importing_the_cli_loads_no_openmp_runtime() -> None:
+    # given a fresh interpreter: OpenMP reads its wait policy when loaded, so the CLI must not load it at import
+    # (the environment is prepared later, before a command imports LightGBM)
+    import subprocess
+    import sys
+
+    code = "import flows.cli; print(any('gomp' in line for line in open('/proc/self/maps')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
