@@ -91,8 +91,13 @@ def print_demo(result: DemoResult, settings: Settings, wall_seconds: float | Non
     err_console.print(f"  drift report:        {decision.report_html}")
     err_console.print(f"  decision:            {Path(decision.report_html).with_name('decision.json')}")
     err_console.print(f"  reports index:       {site.index}  (open offline; zip reports/ to share)")
+    print_next_steps(demo_next_steps(settings))
+
+
+def print_next_steps(steps: list[tuple[str, str]]) -> None:
+    """The commands to run next, one a line, never wrapped (they are copied)."""
     err_console.print("\n[bold]next[/] (copy into any shell)")
-    for what, command in demo_next_steps(settings):
+    for what, command in steps:
         err_console.print(f"  {what + ':':<20} {command}", highlight=False, markup=False, soft_wrap=True)
 
 
