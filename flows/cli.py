@@ -40,6 +40,7 @@ COMMANDS: dict[str, str] = {
     "serve": "flows.serving_cli",
     "registry": "flows.registry_cli",
     "services": "flows.services_cli",
+    "ui": "flows.ui_cli",
 }
 
 #: The Typer app of each command module: a module of commands (`commands`) or one command group.

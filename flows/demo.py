@@ -7,9 +7,12 @@ shadow), monitor it (the decision is recorded, not acted on) and write the gover
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
 from prefect import flow
 
@@ -30,6 +33,20 @@ from xsell.settings import Settings
 
 #: Progress key of the export generation.
 GENERATE_KEY = "generate"
+#: The demo's steps, in the order they run (the names of `DemoResult.timings`).
+STEPS = (
+    "generate",
+    "consolidate",
+    "features",
+    "train champion",
+    "train challenger",
+    "score",
+    "monitor",
+    "report",
+)
+
+T = TypeVar("T")
+P = ParamSpec("P")
 
 
 @dataclass(frozen=True)
@@ -52,6 +69,27 @@ class DemoResult:
     scored: Scored
     decision: Decision
     site: SiteSummary
+    timings: tuple[tuple[str, float], ...] = ()  # (step, wall seconds) in `STEPS` order
+
+    @property
+    def total_seconds(self) -> float:
+        """Wall seconds of all the steps."""
+        return sum(seconds for _, seconds in self.timings)
+
+
+class StepClock:
+    """Wall time of each step of a run, in the order they ran."""
+
+    def __init__(self) -> None:
+        self.timings: list[tuple[str, float]] = []
+
+    def run(self, step: str, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """`fn(*args, **kwargs)`, its wall time recorded under `step`."""
+        started = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            self.timings.append((step, time.perf_counter() - started))
 
 
 def generate_export(raw_dir: Path, settings: Settings) -> None:
@@ -75,19 +113,25 @@ def snapshot_days(built: FeatureBuild) -> list[date]:
 @flow(name="demo", log_prints=False, validate_parameters=False)
 def demo_flow(settings: Settings, raw_dir: Path, trials: int) -> DemoResult:
     """Generate, consolidate, build features, train a champion and a challenger, score, monitor, report."""
-    generate_export(raw_dir, settings)
-    consolidated = consolidate_flow(raw_dir=raw_dir.resolve(), settings=settings)
-    built = on_compute(build_features_flow, settings)(
-        from_month=settings.generator.start, to_month=settings.generator.end, settings=settings
+    clock = StepClock()
+    clock.run("generate", generate_export, raw_dir, settings)
+    consolidated = clock.run("consolidate", consolidate_flow, raw_dir=raw_dir.resolve(), settings=settings)
+    built = clock.run(
+        "features",
+        on_compute(build_features_flow, settings),
+        from_month=settings.generator.start,
+        to_month=settings.generator.end,
+        settings=settings,
     )
     days = snapshot_days(built)
     earlier = days[-4] if len(days) >= 4 else None
     trainings = tuple(
-        DemoTraining(as_of, train_flow(settings=settings, as_of=as_of, trials=trials, timeout=None))
-        for as_of in (earlier, None)
+        DemoTraining(as_of, clock.run(step, train_flow, settings=settings, as_of=as_of, trials=trials, timeout=None))
+        for step, as_of in (("train champion", earlier), ("train challenger", None))
     )
     out = settings.home / "scores" / f"scores-{days[-1].isoformat()}.csv"
-    scored = on_compute(score_flow, settings)(as_of=days[-1], out=out, settings=settings, model_uri=None)
-    decision = monitor_flow(as_of=days[-1], settings=settings)
-    site = report_flow(settings=settings)
-    return DemoResult(raw_dir, consolidated, built, trainings, days[-1], scored, decision, site)
+    score = on_compute(score_flow, settings)
+    scored = clock.run("score", score, as_of=days[-1], out=out, settings=settings, model_uri=None)
+    decision = clock.run("monitor", monitor_flow, as_of=days[-1], settings=settings)
+    site = clock.run("report", report_flow, settings=settings)
+    return DemoResult(raw_dir, consolidated, built, trainings, days[-1], scored, decision, site, tuple(clock.timings))

@@ -14,6 +14,7 @@ from features.store import require_warehouse
 from flows.console import OptionError, err_console, friendly_errors
 from flows.context import command_settings, print_json, with_progress
 from flows.options import optional_day
+from flows.ui_cli import command_line
 from training.periods import parse_grain
 
 commands = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
@@ -92,5 +93,5 @@ def train(
         result = with_progress(settings, train_flow, settings=settings, as_of=day, trials=trials, timeout=timeout)
     err_console.print(result.plan, highlight=False, soft_wrap=True)
     err_console.print(f"registered {result.name} version {result.version} (aliases: {', '.join(result.aliases)})")
-    err_console.print(f"MLflow UI: mlflow ui --backend-store-uri {settings.mlflow_uri}")
+    err_console.print(f"MLflow UI: {command_line(settings, 'ui')}", highlight=False, markup=False, soft_wrap=True)
     print_json(result.registration())

@@ -7,6 +7,7 @@ The flows are imported inside the commands, after `command_settings` has put Pre
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -18,6 +19,7 @@ from flows.console import RichSink, err_console, friendly_errors, make_progress
 from flows.context import cli_state, command_settings, output, print_json, with_progress
 from flows.data_cli import print_load_summary
 from flows.options import month_range, named, option_day
+from flows.ui_cli import command_line
 from ingest.pipeline import check_raw_dir
 from xsell import progress
 from xsell.settings import Settings
@@ -41,16 +43,18 @@ def demo(
     champion as of three months before the data end and a challenger at the end, score the latest snapshot with
     the champion (the challenger in shadow), monitor it (decision recorded, not acted on) and write the governance
     site."""
+    started = time.perf_counter()
     settings = command_settings(ctx, **{"generator.accounts": accounts})
     raw_dir = raw or settings.home / "demo-raw"
     output(settings, raw_dir, "--raw", folder=True)
     from flows.demo import demo_flow
 
-    print_demo(with_progress(settings, demo_flow, settings=settings, raw_dir=raw_dir, trials=trials), settings)
+    result = with_progress(settings, demo_flow, settings=settings, raw_dir=raw_dir, trials=trials)
+    print_demo(result, settings, wall_seconds=time.perf_counter() - started)
 
 
-def print_demo(result: DemoResult, settings: Settings) -> None:
-    """Each stage's headline, then where every output of the demo is."""
+def print_demo(result: DemoResult, settings: Settings, wall_seconds: float | None = None) -> None:
+    """Each stage's headline, each step's time, where every output of the demo is, and what to run next."""
     print_load_summary(result.consolidated)
     built, scored, decision, site = result.built, result.scored, result.decision, result.site
     err_console.print(
@@ -73,6 +77,7 @@ def print_demo(result: DemoResult, settings: Settings) -> None:
         f"decision recorded, not acted on)"
     )
     err_console.print(f"governance site: {site.pages} pages over {len(site.months)} months")
+    print_timings(result.timings, wall_seconds)
     err_console.print("\n[bold]demo outputs[/]")
     err_console.print(f"  raw export:          {result.raw_dir}")
     err_console.print(
@@ -86,10 +91,35 @@ def print_demo(result: DemoResult, settings: Settings) -> None:
     err_console.print(f"  drift report:        {decision.report_html}")
     err_console.print(f"  decision:            {Path(decision.report_html).with_name('decision.json')}")
     err_console.print(f"  reports index:       {site.index}  (open offline; zip reports/ to share)")
-    err_console.print(f"  registry:            xsell --home {settings.home} registry status")
-    err_console.print(
-        f"  MLflow UI:           MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false mlflow ui --backend-store-uri {settings.mlflow_uri}"
-    )
+    print_next_steps(demo_next_steps(settings))
+
+
+def print_next_steps(steps: list[tuple[str, str]]) -> None:
+    """The commands to run next, one a line, never wrapped (they are copied)."""
+    err_console.print("\n[bold]next[/] (copy into any shell)")
+    for what, command in steps:
+        err_console.print(f"  {what + ':':<20} {command}", highlight=False, markup=False, soft_wrap=True)
+
+
+def demo_next_steps(settings: Settings) -> list[tuple[str, str]]:
+    """What the demo suggests running next, each as a command line a fresh shell runs as printed."""
+    return [
+        ("registry", command_line(settings, "registry", "status")),
+        ("MLflow UI", command_line(settings, "ui")),
+        ("Prefect flow runs", command_line(settings, "ui", "--prefect")),
+    ]
+
+
+def print_timings(timings: tuple[tuple[str, float], ...], wall_seconds: float | None) -> None:
+    """The wall time of each step, then the start-up and orchestration around them and the total."""
+    err_console.print("\n[bold]step times[/]")
+    for step, seconds in timings:
+        err_console.print(f"  {step:<20} {seconds:7.1f} s", highlight=False)
+    steps = sum(seconds for _, seconds in timings)
+    if wall_seconds is not None and wall_seconds > steps:
+        err_console.print(f"  {'start-up, other':<20} {wall_seconds - steps:7.1f} s", highlight=False)
+    total = max(steps, wall_seconds or 0.0)
+    err_console.print(f"  {'total':<20} {total:7.1f} s  ({total / 60:.1f} min)", highlight=False)
 
 
 @commands.command()

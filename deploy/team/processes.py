@@ -168,12 +168,17 @@ def wait_until(check: Callable[[], bool], *, timeout: float, what: str, pid: int
         time.sleep(0.5)
 
 
-def spawn(argv: Sequence[str], env: dict[str, str], log_path: Path, pid_path: Path) -> int:
-    """Start a server in its own session (process group), output appended to its log; write its pid file."""
+def spawn(argv: Sequence[str], env: dict[str, str], log_path: Path, pid_path: Path, *, own_session: bool = True) -> int:
+    """Start a server in its own process group, output appended to its log; write its pid file.
+
+    `own_session` (team mode's services) detaches it from this process: it outlives the command that started it.
+    Otherwise (`xsell ui`) it stays in this process's session, in a group of its own: a Ctrl+C at the terminal
+    reaches only this process, which stops the group, and `xsell.reaper` ends it if this process is killed."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    session: dict[str, Any] = {"start_new_session": True} if own_session else {"process_group": 0}
     with open(log_path, "ab") as out:
         process = subprocess.Popen(
-            list(argv), env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+            list(argv), env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, **session
         )
     write_text_atomic(pid_path, f"{process.pid}\n")
     return process.pid

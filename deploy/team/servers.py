@@ -19,6 +19,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from deploy.team.credentials import Credentials, load_credentials, postgres_url, write_team_env
@@ -43,7 +44,7 @@ from xsell.settings import Settings
 
 log = logging.getLogger(__name__)
 
-__all__ = ["SERVICES", "service_status", "start_services", "stop_services"]
+__all__ = ["SERVICES", "mlflow_server", "prefect_server", "service_status", "start_services", "stop_services"]
 
 SERVICES = ("postgres", "mlflow", "prefect")
 
@@ -99,21 +100,39 @@ def mlflow_argv(settings: Settings, creds: Credentials) -> tuple[list[str], dict
         lines.append(f"[{section}]")
         lines += [f"{k} = {v}" for k, v in parser[section].items()]
     write_private(auth_ini, "\n".join(lines) + "\n")
-    argv = [
-        sys.executable, "-m", "mlflow", "server",
-        "--host", cfg.host, "--port", str(cfg.mlflow_port), "--workers", str(cfg.mlflow_workers),
-        "--artifacts-destination", str(artifacts), "--serve-artifacts",
-        "--app-name", "basic-auth",
-    ]  # fmt: skip
-    env = _server_env(
+    store = ["--artifacts-destination", str(artifacts), "--serve-artifacts", "--app-name", "basic-auth"]
+    return mlflow_server(
+        cfg.host,
+        cfg.mlflow_port,
+        cfg.mlflow_workers,
+        postgres_url(settings, creds, "mlflow"),
+        store,
         {
-            "MLFLOW_BACKEND_STORE_URI": postgres_url(settings, creds, "mlflow"),  # not in argv: ps shows argv
             "MLFLOW_AUTH_CONFIG_PATH": str(auth_ini),
             "MLFLOW_AUTH_ADMIN_USERNAME": creds.mlflow_admin,
             "MLFLOW_AUTH_ADMIN_PASSWORD": creds.mlflow_admin_password,  # used once, when the user store is empty
             "MLFLOW_FLASK_SERVER_SECRET_KEY": creds.flask_secret_key,
+        },
+    )
+
+
+def mlflow_server(
+    host: str, port: int, workers: int, backend_store_uri: str, options: Sequence[str], extra_env: dict[str, str]
+) -> tuple[list[str], dict[str, str]]:
+    """Command line and environment of an MLflow server on `backend_store_uri` (team mode's and `xsell ui`'s).
+
+    The store URI goes in the environment, not argv (ps shows argv; a database URL may hold a password); no job
+    runner processes are started, so stopping the server's process group leaves nothing behind."""
+    argv = [
+        sys.executable, "-m", "mlflow", "server",
+        "--host", host, "--port", str(port), "--workers", str(workers), *options,
+    ]  # fmt: skip
+    env = _server_env(
+        {
+            "MLFLOW_BACKEND_STORE_URI": backend_store_uri,
             "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",  # no huey job workers left behind
             "MLFLOW_DISABLE_TELEMETRY": "true",
+            **extra_env,
         }
     )
     return argv, env
@@ -124,19 +143,24 @@ def prefect_argv(settings: Settings, creds: Credentials) -> tuple[list[str], dic
     cfg = settings.services
     home = services_dir(settings) / "prefect" / "home"
     home.mkdir(parents=True, exist_ok=True)
-    argv = [sys.executable, "-m", "prefect", "server", "start", "--host", cfg.host, "--port", str(cfg.prefect_port)]
+    database = postgres_url(settings, creds, "prefect", driver="postgresql+asyncpg")
+    return prefect_server(cfg.host, cfg.prefect_port, home, {"PREFECT_API_DATABASE_CONNECTION_URL": database})
+
+
+def prefect_server(host: str, port: int, home: Path, extra_env: dict[str, str]) -> tuple[list[str], dict[str, str]]:
+    """Command line and environment of a Prefect server with its UI, state under `home` (its database there unless
+    `extra_env` names one): team mode's and `xsell ui --prefect`'s."""
+    argv = [sys.executable, "-m", "prefect", "server", "start", "--host", host, "--port", str(port)]
     env = _server_env(
         {
             "PREFECT_HOME": str(home),
-            "PREFECT_API_DATABASE_CONNECTION_URL": postgres_url(
-                settings, creds, "prefect", driver="postgresql+asyncpg"
-            ),
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "PREFECT_UI_ENABLED": "true",
             "PREFECT_SERVER_UI_ENABLED": "true",
             # the UI calls the API at this address; without it, it assumes port 4200 whatever the server's port
-            "PREFECT_UI_API_URL": f"http://{cfg.host}:{cfg.prefect_port}/api",
+            "PREFECT_UI_API_URL": f"http://{host}:{port}/api",
             "PREFECT_SERVER_LOGGING_LEVEL": "WARNING",
+            **extra_env,
         }
     )
     return argv, env
