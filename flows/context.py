@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -19,12 +21,11 @@ import typer
 from flows.console import (
     ONE_LINE_ERRORS,
     ConsoleStream,
-    RichSink,
-    make_progress,
     out_console,
     quiet_background_errors,
+    showing_progress,
 )
-from xsell import homelock, progress
+from xsell import homelock
 from xsell.fileio import check_output
 from xsell.logs import DropExpectedErrors, OneLine, configure_logging
 from xsell.runtime import prepare_environment
@@ -103,7 +104,33 @@ def print_json(payload: Any) -> None:
 
 
 def with_progress(settings: Settings, fn: Callable[..., T], /, **kwargs: Any) -> T:
-    """`fn(**kwargs)` (a flow) with progress bars drawn from `xsell.progress`."""
-    bar = make_progress(settings.progress)
-    with bar, progress.reporting_to(RichSink(bar)):
+    """`fn(**kwargs)` (a flow) with its `xsell.progress` shown: bars on a terminal, log lines otherwise."""
+    with showing_progress(settings.progress):
+        start_prefect_api()
         return fn(**kwargs)
+
+
+@contextmanager
+def loading(what: str) -> Iterator[None]:
+    """Log that `what` (a command's flows and their libraries, seconds to import on a busy machine) is being loaded,
+    and how long it took."""
+    logger.info("loading %s", what)
+    started = time.perf_counter()
+    yield
+    logger.info("loaded %s in %.1f s", what, time.perf_counter() - started)
+
+
+def start_prefect_api() -> None:
+    """Start Prefect's temporary API server now, logged with how long it took, when no API is configured (the first
+    flow call would otherwise start it without a word, seconds on a busy machine); a no-op once it runs."""
+    from prefect.server.api.server import SubprocessASGIServer
+    from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_ENABLED
+
+    server = SubprocessASGIServer()
+    if PREFECT_API_URL.value() or not PREFECT_SERVER_EPHEMERAL_ENABLED.value() or server.running:
+        return
+    logger.info("starting Prefect's temporary API")
+    started = time.perf_counter()
+    server.start()
+    took = time.perf_counter() - started
+    logger.info("Prefect's temporary API started in %.1f s", took, extra={"url": server.api_url})
