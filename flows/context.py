@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ from flows.console import (
     quiet_background_errors,
     showing_progress,
 )
-from xsell import homelock
+from xsell import homelock, progress
 from xsell.fileio import check_output
 from xsell.logs import DropExpectedErrors, OneLine, configure_logging
 from xsell.runtime import prepare_environment
@@ -111,26 +110,24 @@ def with_progress(settings: Settings, fn: Callable[..., T], /, **kwargs: Any) ->
 
 
 @contextmanager
-def loading(what: str) -> Iterator[None]:
-    """Log that `what` (a command's flows and their libraries, seconds to import on a busy machine) is being loaded,
-    and how long it took."""
-    logger.info("loading %s", what)
-    started = time.perf_counter()
-    yield
-    logger.info("loaded %s in %.1f s", what, time.perf_counter() - started)
+def loading(settings: Settings, what: str) -> Iterator[None]:
+    """Report the block (importing a command's flows and their libraries: a minute on a busy machine) as a progress
+    step `loading <what>`."""
+    with showing_progress(settings.progress), progress.step("import", f"loading {what}"):
+        yield
 
 
 def start_prefect_api() -> None:
-    """Start Prefect's temporary API server now, logged with how long it took, when no API is configured (the first
-    flow call would otherwise start it without a word, seconds on a busy machine); a no-op once it runs."""
-    from prefect.server.api.server import SubprocessASGIServer
+    """Start Prefect's temporary API server now, as a progress step, when no API is configured (the first flow call
+    would otherwise start it without a word, seconds on a busy machine); a no-op once it runs."""
     from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_ENABLED
 
-    server = SubprocessASGIServer()
-    if PREFECT_API_URL.value() or not PREFECT_SERVER_EPHEMERAL_ENABLED.value() or server.running:
+    if PREFECT_API_URL.value() or not PREFECT_SERVER_EPHEMERAL_ENABLED.value():
         return
-    logger.info("starting Prefect's temporary API")
-    started = time.perf_counter()
-    server.start()
-    took = time.perf_counter() - started
-    logger.info("Prefect's temporary API started in %.1f s", took, extra={"url": server.api_url})
+    with progress.step("prefect", "starting Prefect's temporary API"):
+        from prefect.server.api.server import SubprocessASGIServer
+
+        server = SubprocessASGIServer()
+        if not server.running:
+            server.start()
+            logger.debug("Prefect's temporary API runs at %s", server.api_url)

@@ -51,7 +51,7 @@ def demo(
     settings = command_settings(ctx, **{"generator.accounts": accounts})
     raw_dir = raw or settings.home / "demo-raw"
     output(settings, raw_dir, "--raw", folder=True)
-    with loading("the pipeline (Prefect, MLflow, LightGBM, Evidently)"):
+    with loading(settings, "the pipeline (Prefect, MLflow, LightGBM, Evidently)"):
         from flows.demo import demo_flow
 
     print_demo(with_progress(settings, demo_flow, settings=settings, raw_dir=raw_dir, trials=trials), settings)

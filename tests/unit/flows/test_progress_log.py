@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import logging
 import threading
+from pathlib import Path
 
 import pytest
 
 from flows import console
 from flows.console import showing_progress
+from flows.context import loading, start_prefect_api
 from flows.progress_log import LogSink, count_text, duration
 from xsell import progress
+from xsell.settings import load_settings
 
 
 class FakeClock:
@@ -188,3 +191,63 @@ def test_only_the_keys_asked_for_are_shown(lines: Lines, monkeypatch: pytest.Mon
         "replaying 2025-01..2025-03: 0/3 ...",
         "replaying 2025-01..2025-03: 3/3",
     ]
+
+
+class Steps:
+    """A sink remembering the steps started and finished."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str]] = []
+
+    def start(self, key: str, description: str, total: float | None) -> None:
+        self.seen.append(("start", description))
+
+    def advance(self, key: str, amount: float = 1.0, description: str | None = None) -> None:
+        return None
+
+    def finish(self, key: str) -> None:
+        self.seen.append(("finish", key))
+
+
+def test_prefect_api_is_not_started_when_one_is_configured() -> None:
+    # given a configured Prefect API, when the CLI would start the temporary one, then no step runs
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    sink = Steps()
+    with temporary_settings({PREFECT_API_URL: "http://127.0.0.1:9/api"}), progress.reporting_to(sink):
+        start_prefect_api()
+    assert sink.seen == []
+
+
+@pytest.mark.slow
+def test_prefect_api_start_is_a_step_and_runs_once(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # given no configured API, when the temporary API is started twice, then it is one step and it answers
+    import httpx
+    from prefect.server.api.server import SubprocessASGIServer
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_HOME,
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
+        temporary_settings,
+    )
+
+    sink = Steps()
+    busy = {PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS: 180}  # as xsell.runtime sets it for a busy 2-core box
+    with temporary_settings({PREFECT_API_URL: None, PREFECT_HOME: tmp_path, **busy}), progress.reporting_to(sink):
+        try:
+            start_prefect_api()
+            start_prefect_api()
+            server = SubprocessASGIServer()
+            assert httpx.get(f"{server.api_url}/health", timeout=10).status_code == 200
+        finally:
+            SubprocessASGIServer().stop()
+    assert sink.seen == [("start", "starting Prefect's temporary API"), ("finish", "prefect")] * 2
+
+
+def test_loading_a_commands_flows_is_a_logged_step(lines: Lines, monkeypatch: pytest.MonkeyPatch) -> None:
+    # given stderr off a terminal, when a command loads its flows, then the load is logged with its duration
+    monkeypatch.setattr(console.sys.stderr, "isatty", lambda: False)
+    with loading(load_settings(None), "the pipeline"):
+        pass
+    assert lines[0] == "loading the pipeline ..."
+    assert lines[1].startswith("loading the pipeline in ")
