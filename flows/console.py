@@ -8,14 +8,26 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
+from flows.progress_log import LogSink
+from xsell import progress
 from xsell.errors import XsellError
+from xsell.progress import ProgressSink
 
 err_console = Console(stderr=True)
 out_console = Console()
@@ -69,10 +81,54 @@ def make_progress(enabled: bool) -> Progress:
         BarColumn(),
         TextColumn("{task.completed:.0f}/{task.total:.0f}" if enabled else ""),
         TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
         console=err_console,
         disable=not enabled or not sys.stderr.isatty(),
         transient=False,
     )
+
+
+class OnlyKeys:
+    """A progress sink passing on only some step keys (the replay draws one bar per month, not every inner step)."""
+
+    def __init__(self, sink: ProgressSink, keys: set[str]) -> None:
+        self._sink, self._keys = sink, keys
+
+    def start(self, key: str, description: str, total: float | None) -> None:
+        """Start the step `key` if it is one of the keys shown."""
+        if key in self._keys:
+            self._sink.start(key, description, total)
+
+    def advance(self, key: str, amount: float = 1.0, description: str | None = None) -> None:
+        """Advance the step `key` if it is one of the keys shown."""
+        if key in self._keys:
+            self._sink.advance(key, amount, description)
+
+    def finish(self, key: str) -> None:
+        """Finish the step `key` if it is one of the keys shown."""
+        if key in self._keys:
+            self._sink.finish(key)
+
+
+@contextmanager
+def showing_progress(enabled: bool, only: set[str] | None = None) -> Iterator[None]:
+    """Report `xsell.progress` while the block runs: rich bars with ETA when stderr is a terminal, a log line per step
+    start, finish and every few seconds otherwise, nothing when disabled (`only`: the step keys shown, default all)."""
+
+    def narrowed(sink: ProgressSink) -> ProgressSink:
+        return sink if only is None else OnlyKeys(sink, only)
+
+    if not enabled:
+        yield
+    elif sys.stderr.isatty():
+        bar = make_progress(enabled)
+        with bar, progress.reporting_to(narrowed(RichSink(bar))):
+            yield
+    else:
+        sink = LogSink()
+        with sink.heartbeat(), progress.reporting_to(narrowed(sink)):
+            yield
 
 
 def silence_stderr_at_exit() -> None:

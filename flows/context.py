@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -19,10 +20,9 @@ import typer
 from flows.console import (
     ONE_LINE_ERRORS,
     ConsoleStream,
-    RichSink,
-    make_progress,
     out_console,
     quiet_background_errors,
+    showing_progress,
 )
 from xsell import homelock, progress
 from xsell.fileio import check_output
@@ -103,7 +103,31 @@ def print_json(payload: Any) -> None:
 
 
 def with_progress(settings: Settings, fn: Callable[..., T], /, **kwargs: Any) -> T:
-    """`fn(**kwargs)` (a flow) with progress bars drawn from `xsell.progress`."""
-    bar = make_progress(settings.progress)
-    with bar, progress.reporting_to(RichSink(bar)):
+    """`fn(**kwargs)` (a flow) with its `xsell.progress` shown: bars on a terminal, log lines otherwise."""
+    with showing_progress(settings.progress):
+        start_prefect_api()
         return fn(**kwargs)
+
+
+@contextmanager
+def loading(settings: Settings, what: str) -> Iterator[None]:
+    """Report the block (importing a command's flows and their libraries: a minute on a busy machine) as a progress
+    step `loading <what>`."""
+    with showing_progress(settings.progress), progress.step("import", f"loading {what}"):
+        yield
+
+
+def start_prefect_api() -> None:
+    """Start Prefect's temporary API server now, as a progress step, when no API is configured (the first flow call
+    would otherwise start it without a word, seconds on a busy machine); a no-op once it runs."""
+    from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_ENABLED
+
+    if PREFECT_API_URL.value() or not PREFECT_SERVER_EPHEMERAL_ENABLED.value():
+        return
+    with progress.step("prefect", "starting Prefect's temporary API"):
+        from prefect.server.api.server import SubprocessASGIServer
+
+        server = SubprocessASGIServer()
+        if not server.running:
+            server.start()
+            logger.debug("Prefect's temporary API runs at %s", server.api_url)

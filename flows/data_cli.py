@@ -16,11 +16,12 @@ from features.calendar import parse_day
 from features.catalog import write_catalog
 from features.errors import FeatureError
 from features.store import require_warehouse, warehouse
-from flows.console import err_console, friendly_errors, make_progress, out_console
+from flows.console import err_console, friendly_errors, out_console, showing_progress
 from flows.context import command_settings, output, print_json, with_progress
 from flows.options import month_range, named
 from ingest.pipeline import LoadSummary, check_raw_dir
 from synth import generate_raw
+from xsell import progress
 from xsell.settings import Settings
 
 if TYPE_CHECKING:
@@ -54,15 +55,9 @@ def generate(
         },
     )
     output(settings, out, "--out", folder=True)
-    bar = make_progress(settings.progress)
-    with bar:
-        task = bar.add_task("generating export", total=1.0)
-
-        def on_progress(stage: str, fraction: float) -> None:
-            bar.update(task, completed=fraction, description=f"generating: {stage}")
-
-        manifest = generate_raw(out, settings.generator, settings.seed, progress=on_progress)
-        bar.update(task, completed=1.0)
+    with showing_progress(settings.progress):
+        reported = progress.fractions("generate", "generating export")
+        manifest = generate_raw(out, settings.generator, settings.seed, progress=reported)
     rows = sum(t["rows_written"] for t in manifest.to_dict()["tables"].values())
     err_console.print(f"wrote {rows:,} rows for {settings.generator.accounts:,} accounts to {out}")
     out_console.print(str(out))

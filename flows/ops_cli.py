@@ -15,13 +15,20 @@ import typer
 
 from features.calendar import parse_month
 from features.store import require_warehouse
-from flows.console import RichSink, err_console, friendly_errors, make_progress
-from flows.context import cli_state, command_settings, output, print_json, with_progress
+from flows.console import err_console, friendly_errors, showing_progress
+from flows.context import (
+    cli_state,
+    command_settings,
+    loading,
+    output,
+    print_json,
+    start_prefect_api,
+    with_progress,
+)
 from flows.data_cli import print_load_summary
 from flows.options import month_range, named, option_day
 from flows.ui_cli import command_line
 from ingest.pipeline import check_raw_dir
-from xsell import progress
 from xsell.settings import Settings
 
 if TYPE_CHECKING:
@@ -47,7 +54,8 @@ def demo(
     settings = command_settings(ctx, **{"generator.accounts": accounts})
     raw_dir = raw or settings.home / "demo-raw"
     output(settings, raw_dir, "--raw", folder=True)
-    from flows.demo import demo_flow
+    with loading(settings, "the pipeline (Prefect, MLflow, LightGBM, Evidently)"):
+        from flows.demo import demo_flow
 
     result = with_progress(settings, demo_flow, settings=settings, raw_dir=raw_dir, trials=trials)
     print_demo(result, settings, wall_seconds=time.perf_counter() - started)
@@ -144,8 +152,8 @@ def monitor(
     from flows.cycle import act_on_decision_flow
     from flows.monitor import monitor_flow
 
-    bar = make_progress(settings.progress)
-    with bar, progress.reporting_to(RichSink(bar)):
+    with showing_progress(settings.progress):
+        start_prefect_api()
         decision = monitor_flow(as_of=day, settings=settings)
         acted = act_on_decision_flow(settings, decision, trials=trials) if settings.monitoring.act else None
     err_console.print(
@@ -187,8 +195,8 @@ def simulate(
         named("--degrade-at", parse_month, degrade_at)
     from flows.simulate import PROGRESS_KEY, simulate_flow
 
-    bar = make_progress(settings.progress)
-    with bar, progress.reporting_to(OnlyKeys(RichSink(bar), {PROGRESS_KEY})):
+    with showing_progress(settings.progress, only={PROGRESS_KEY}):
+        start_prefect_api()
         result = simulate_flow(
             raw_dir=raw.resolve(),
             from_month=from_month,
@@ -207,28 +215,6 @@ def simulate(
         )
     err_console.print(f"timeline: {result.timeline} (plot {result.plot}, page {result.html})")
     print_json(result.summary())
-
-
-class OnlyKeys:
-    """A progress sink passing on only some step keys (the replay draws one bar per month, not every inner step)."""
-
-    def __init__(self, sink: RichSink, keys: set[str]) -> None:
-        self._sink, self._keys = sink, keys
-
-    def start(self, key: str, description: str, total: float | None) -> None:
-        """Start the step `key` if it is one of the keys shown."""
-        if key in self._keys:
-            self._sink.start(key, description, total)
-
-    def advance(self, key: str, amount: float = 1.0, description: str | None = None) -> None:
-        """Advance the step `key` if it is one of the keys shown."""
-        if key in self._keys:
-            self._sink.advance(key, amount, description)
-
-    def finish(self, key: str) -> None:
-        """Finish the step `key` if it is one of the keys shown."""
-        if key in self._keys:
-            self._sink.finish(key)
 
 
 def run_report(settings: Settings) -> SiteSummary:

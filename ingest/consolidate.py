@@ -28,6 +28,7 @@ from ingest.c360 import (
 )
 from ingest.contract import ACCOUNTS, PRODUCTS, TABLES, USAGE, TableSpec
 from ingest.stage import BAD_VALUE, ID_WHITESPACE, NULLED, REASON, SOURCE, StagedTable
+from xsell import progress
 from xsell.duck import quote_ident, quote_str
 
 log = logging.getLogger(__name__)
@@ -264,26 +265,32 @@ def consolidate(
     """Build the c360 and rejected schemas from staged tables on `con` (the caller owns the transaction)."""
     for schema in (C360, REJECTED, META):
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-    _build_canon(con, staged[ACCOUNTS.name], export_time)
+    with progress.step("consolidate.accounts", "unifying account ids"):
+        _build_canon(con, staged[ACCOUNTS.name], export_time)
     counts: dict[str, TableCounts] = {}
-    for spec in TABLES:
-        counts[spec.name] = _classify_table(con, spec, staged[spec.name], export_time)
-        if spec.name == ACCOUNTS.name:
-            counts[spec.name].extra.update(write_accounts(con))
-        if on_table is not None:
-            on_table(spec.name)
+    with progress.step("consolidate.classify", "classifying rows (kept, rejected, late)", total=len(TABLES)):
+        for spec in TABLES:
+            counts[spec.name] = _classify_table(con, spec, staged[spec.name], export_time)
+            if spec.name == ACCOUNTS.name:
+                counts[spec.name].extra.update(write_accounts(con))
+            if on_table is not None:
+                on_table(spec.name)
+            progress.advance("consolidate.classify", description=f"classified {spec.name}")
     # non-account tables resolve through the account map, so they are written once it exists
-    for spec in TABLES:
-        write_rejected(con, spec)
-        if spec.name != ACCOUNTS.name:
-            write_table(con, spec)
-    write_ownership(con)
-    late = con.execute(
-        f"SELECT count(*) FROM {C360}.usage_daily WHERE date_diff('day', date, CAST(ingested_at AS DATE)) > {int(late_after_days)}"
-    ).fetchall()[0][0]
-    counts[USAGE.name].extra["late_rows"] = int(late)
-    rates = {spec.name: null_rates(con, spec) for spec in TABLES}
-    matching = id_matching(con)
+    with progress.step("consolidate.write", "writing the Customer 360 tables", total=len(TABLES)):
+        for spec in TABLES:
+            write_rejected(con, spec)
+            if spec.name != ACCOUNTS.name:
+                write_table(con, spec)
+            progress.advance("consolidate.write", description=f"wrote {spec.name}")
+        write_ownership(con)
+    with progress.step("consolidate.quality", "measuring late rows, null rates and id matching"):
+        late = con.execute(
+            f"SELECT count(*) FROM {C360}.usage_daily WHERE date_diff('day', date, CAST(ingested_at AS DATE)) > {int(late_after_days)}"
+        ).fetchall()[0][0]
+        counts[USAGE.name].extra["late_rows"] = int(late)
+        rates = {spec.name: null_rates(con, spec) for spec in TABLES}
+        matching = id_matching(con)
     for spec in TABLES:
         con.execute(f"DROP TABLE IF EXISTS _w_{spec.slug}")
     con.execute("DROP TABLE IF EXISTS _w_canon")

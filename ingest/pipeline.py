@@ -22,6 +22,7 @@ from ingest.files import inspect_part, scan_table_folder, unknown_entries
 from ingest.quality import build_report, write_report
 from ingest.schemas import check_schema_sample, validate_catalog
 from ingest.stage import REASON, SOURCE, StagedTable, stage_table
+from xsell import progress
 from xsell.duck import connect, quote_str
 from xsell.faults import fault_point
 from xsell.settings import Settings
@@ -222,14 +223,16 @@ def _load(raw_dir: Path, staged: dict[str, StagedTable], settings: Settings, run
                 raise QualityGateError(report["gate"]["failures"], path)
             _write_meta(con, run_id, raw_dir, staged, report)
             fault_point("consolidate.loading")
-            con.commit()
+            with progress.step("consolidate.commit", "committing the warehouse"):
+                con.commit()
         except BaseException:
             with contextlib.suppress(duckdb.Error):  # already rolled back when the gate refused
                 con.rollback()
             raise
     finally:
         con.close()
-    json_path = write_report(report, settings.reports_dir)
+    with progress.step("consolidate.report", "writing the data-quality report"):
+        json_path = write_report(report, settings.reports_dir)
     log.info("warehouse consolidated", extra={"run_id": run_id, "warehouse": str(settings.warehouse_path)})
     return LoadSummary(
         run_id=run_id,

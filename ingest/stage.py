@@ -11,6 +11,7 @@ import duckdb
 
 from ingest.contract import Column, TableSpec
 from ingest.files import RawPart, inspect_part, scan_table_folder, unreadable
+from xsell import progress
 from xsell.duck import quote_ident, quote_str
 
 log = logging.getLogger(__name__)
@@ -215,17 +216,20 @@ def stage_table(
     parts = [inspect_part(con, raw_dir, p, spec) for p in found.parts]  # all headers checked before any write
     staged: list[Path] = []
     rows = 0
-    for i, part in enumerate(parts):
-        target = out_dir / f"part-{i:05d}.parquet"
-        sql = part_sql(spec, part)
-        try:
-            con.execute(f"COPY ({sql}) TO {quote_str(target)} (FORMAT parquet, COMPRESSION zstd)")
-            rows += int(con.execute(f"SELECT count(*) FROM read_parquet({quote_str(target)})").fetchall()[0][0])
-        except duckdb.Error as exc:
-            raise unreadable(part.path, part.relpath, part.format, exc) from None
-        staged.append(target)
-        if on_part is not None:
-            on_part(part.relpath)
+    key = f"stage.{spec.name}"
+    with progress.step(key, f"staging {spec.name}", total=len(parts)):
+        for i, part in enumerate(parts):
+            target = out_dir / f"part-{i:05d}.parquet"
+            sql = part_sql(spec, part)
+            try:
+                con.execute(f"COPY ({sql}) TO {quote_str(target)} (FORMAT parquet, COMPRESSION zstd)")
+                rows += int(con.execute(f"SELECT count(*) FROM read_parquet({quote_str(target)})").fetchall()[0][0])
+            except duckdb.Error as exc:
+                raise unreadable(part.path, part.relpath, part.format, exc) from None
+            staged.append(target)
+            progress.advance(key, description=part.relpath)
+            if on_part is not None:
+                on_part(part.relpath)
     unknown = {p.relpath: p.unknown_columns for p in parts if p.unknown_columns}
     log.info("staged table", extra={"table": spec.name, "files": len(parts), "rows": rows})
     return StagedTable(

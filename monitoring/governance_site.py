@@ -33,6 +33,7 @@ from monitoring.replay import SimulationPaths, TimelineRow, own_tracking_store, 
 from monitoring.site_links import LinkCheck, check_links
 from monitoring.site_models import MODEL_ARTIFACTS, model_page, render_markdown
 from monitoring.site_sources import HomeReports, gather_home, relative_file
+from xsell import progress
 from xsell.fileio import atomic_dir, write_text_atomic
 from xsell.settings import Settings
 
@@ -190,6 +191,7 @@ def _render_home(
         page = model_page(settings, info, folder)
         page["events"] = [r for r in data.audit if info.version in (r["from_version"], r["to_version"])]
         models.append(page)
+        progress.advance("site.pages", description=f"model v{info.version}")
         name = f"{section.base}models/v{info.version}/index.html"
         write_text_atomic(
             folder / "index.html", env.get_template("site_model.html.j2").render(up=_up(name), m=page, **s)
@@ -261,12 +263,13 @@ def build_site(settings: Settings) -> SiteSummary:
     now, in the live home and in the replay's; idempotent (a rebuild replaces the whole site)."""
     reports = settings.reports_dir
     reports.mkdir(parents=True, exist_ok=True)
-    live = gather_home(settings)
-    sim = replay_settings(settings)
-    replay: HomeReports | None = None
-    if sim is not None:
-        with own_tracking_store():
-            replay = gather_home(sim)
+    with progress.step("site.gather", "reading reports, model versions and audit events"):
+        live = gather_home(settings)
+        sim = replay_settings(settings)
+        replay: HomeReports | None = None
+        if sim is not None:
+            with own_tracking_store():
+                replay = gather_home(sim)
     env = _env()
     section = _section("live", f"{SITE}/", "", live, reports)
     common: dict[str, Any] = {
@@ -276,7 +279,7 @@ def build_site(settings: Settings) -> SiteSummary:
         "home": str(settings.home),
     }
     pages = 0
-    with atomic_dir(reports / SITE) as tmp:
+    with progress.step("site.pages", "writing the governance site pages"), atomic_dir(reports / SITE) as tmp:
         if sim is not None and replay is not None:
             pages += _replay_pages(env, sim, replay, simulation_paths(settings), reports, tmp / "replay", common)
         models, written = _render_home(env, settings, live, section, tmp, common)
@@ -285,7 +288,8 @@ def build_site(settings: Settings) -> SiteSummary:
     html = _index_html(env, "index.html", live, models, section, heading="Governance index", **common)
     index = write_text_atomic(reports / "index.html", html)
     pages += 1
-    links = check_links(reports)
+    with progress.step("site.links", "checking the site's links"):
+        links = check_links(reports)
     if not links.ok:
         failing = (*links.broken, *links.external, *links.absolute)
         logger.warning("governance site: %d links fail the check under %s, e.g. %s", len(failing), reports, failing[0])

@@ -29,6 +29,7 @@ from registry.pyfunc import MODEL_ARTIFACT, entry_point, save_fitted_model
 from registry.run_content import PLOTS, ExtraLogs, finite, run_content, stage_artifacts, trial_records
 from registry.tracking import configure_tracking, owner_tags
 from training.result import TrainingResult
+from xsell import progress
 from xsell.faults import fault_point
 from xsell.settings import Settings
 
@@ -57,6 +58,7 @@ def log_trial_runs(client: Any, experiment_id: str, parent_run_id: str, result: 
         metrics = [Metric(key, value, trial.end_ms, 0) for key, value in trial.metrics.items()]
         client.log_batch(run.info.run_id, metrics=metrics, params=params)
         client.set_terminated(run.info.run_id, trial.status, end_time=trial.end_ms)
+        progress.advance("registry.trials", description=trial.run_name)
     return len(records)
 
 
@@ -68,6 +70,7 @@ def _log_plots(result: TrainingResult) -> list[str]:
     for artifact, draw in PLOTS.items():
         try:
             mlflow.log_figure(draw(result), artifact)
+            progress.advance("registry.plots", description=artifact)
         except Exception:
             logger.warning("could not draw %s; the run is logged without it", artifact, exc_info=True)
             failed.append(artifact)
@@ -93,12 +96,13 @@ def log_training(
     import mlflow
 
     started = time.perf_counter()
-    content = run_content(result, settings, provenance(result, reason))  # refuses an unloadable model
-    example, strings = content.example, content.string_columns
-    name = settings.registry.model_name
-    render_model_card(result, model_name=name, version=None, run_id="(pending)", settings=settings)  # fail early
-    experiment_id = configure_tracking(settings)
-    client = registry_client(settings)
+    with progress.step("registry.content", "preparing the MLflow run (content, model card)"):
+        content = run_content(result, settings, provenance(result, reason))  # refuses an unloadable model
+        example, strings = content.example, content.string_columns
+        name = settings.registry.model_name
+        render_model_card(result, model_name=name, version=None, run_id="(pending)", settings=settings)  # fail early
+        experiment_id = configure_tracking(settings)
+        client = registry_client(settings)
     with (
         tempfile.TemporaryDirectory(prefix="xsell-mlflow-") as tmp,
         mlflow.start_run(
@@ -116,33 +120,38 @@ def log_training(
         fault_point("train.logging")
         if trial_runs:
             t0 = time.perf_counter()
-            count = log_trial_runs(client, experiment_id, run_id, result)
+            with progress.step("registry.trials", "logging the trials as nested MLflow runs", len(result.trials)):
+                count = log_trial_runs(client, experiment_id, run_id, result)
             logger.debug("logged %d nested trial runs in %.2f s", count, time.perf_counter() - t0)
-        failed_plots = _log_plots(result)
+        with progress.step("registry.plots", "logging plots", total=len(PLOTS)):
+            failed_plots = _log_plots(result)
         if failed_plots:
             mlflow.set_tag("missing_plots", ",".join(failed_plots))
         staging = Path(tmp) / "artifacts"
-        stage_artifacts(result, staging)
-        mlflow.log_artifacts(str(staging))
+        with progress.step("registry.artifacts", "logging artifacts"):
+            stage_artifacts(result, staging)
+            mlflow.log_artifacts(str(staging))
         if extra is not None:
             for artifact, text in extra.texts.items():
                 mlflow.log_text(text, artifact)
             mlflow.log_metrics({k: float(v) for k, v in extra.metrics.items() if finite(v)})
             mlflow.set_tags(extra.tags)
-        model_file = save_fitted_model(result.model, Path(tmp) / "model")
-        model_info = mlflow.pyfunc.log_model(
-            name=MODEL_PATH,
-            python_model=str(entry_point()),
-            artifacts={MODEL_ARTIFACT: str(model_file)},
-            signature=build_signature(example, strings),
-            input_example=example,
-            pip_requirements=pip_requirements(),
-            model_config={"input_columns": list(example.columns), "string_columns": strings},
-            metadata=model_metadata(result, list(example.columns)),
-        )
-        version, previous = _register(
-            client, name, model_info, run_id, content.version_tags, content.version_description
-        )
+        with progress.step("registry.model", "logging the model (signature, input example, requirements)"):
+            model_file = save_fitted_model(result.model, Path(tmp) / "model")
+            model_info = mlflow.pyfunc.log_model(
+                name=MODEL_PATH,
+                python_model=str(entry_point()),
+                artifacts={MODEL_ARTIFACT: str(model_file)},
+                signature=build_signature(example, strings),
+                input_example=example,
+                pip_requirements=pip_requirements(),
+                model_config={"input_columns": list(example.columns), "string_columns": strings},
+                metadata=model_metadata(result, list(example.columns)),
+            )
+        with progress.step("registry.register", "registering the model version"):
+            version, previous = _register(
+                client, name, model_info, run_id, content.version_tags, content.version_description
+            )
         fault_point("train.registration")
         try:
             card = render_model_card(result, model_name=name, version=version, run_id=run_id, settings=settings)

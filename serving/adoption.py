@@ -21,6 +21,7 @@ import pandas as pd
 
 from features.families import date_sql
 from serving.scoring import ScoringError
+from xsell import progress
 from xsell.settings import AdoptionSettings
 
 log = logging.getLogger(__name__)
@@ -146,9 +147,10 @@ def adoption_order(history: pd.DataFrame, weights: pd.Series, primary: str, prod
 
 def mine_adoption_path(con: duckdb.DuckDBPyConnection, cutoff: date, cfg: AdoptionSettings) -> pd.DataFrame:
     """The adoption-path table from the ownership history known at `cutoff`, weighted by MRR growth."""
-    primary, products = adjacent_products(con)
-    history = ownership_history(con, cutoff)
-    table = adoption_order(history, growth_weights(con, cutoff, cfg), primary, products)
+    with progress.step("adoption", f"mining the adoption path as of {cutoff}"):
+        primary, products = adjacent_products(con)
+        history = ownership_history(con, cutoff)
+        table = adoption_order(history, growth_weights(con, cutoff, cfg), primary, products)
     log.info("adoption path mined", extra={"cutoff": cutoff.isoformat(), "order": ",".join(table["product"])})
     return table
 

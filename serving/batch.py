@@ -40,10 +40,14 @@ from serving.publish import crm_records, entered_ready_now, publish_rows, sideca
 from serving.scoring import TABLE_FORMATS, ScoringError, write_table
 from serving.shadow import run_shadow
 from serving.tiers import TierPolicy, check_gate_columns, quantile_policy
+from xsell import progress
 from xsell.fileio import write_text_atomic
 from xsell.settings import Settings
 
 log = logging.getLogger(__name__)
+
+#: Progress key of the scoring of a snapshot's rows (started once they are read, advanced by each chunk).
+SCORE_KEY = "score.rows"
 
 
 def new_run_id(as_of: date) -> str:
@@ -96,16 +100,21 @@ def prepare_scoring(settings: Settings, as_of: date, out: Path, model_uri: str |
         raise ScoringError(f"{out}: output must end in .csv or .parquet")
     clock = time.perf_counter()
     uri = model_uri or alias_uri(settings)
-    loaded = load_model(uri, settings)
+    with progress.step("score.model", f"loading the model {uri}"):
+        loaded = load_model(uri, settings)
     seconds = {"load_model": time.perf_counter() - clock}
     t0 = time.perf_counter()
-    with warehouse(settings, read_only=True) as con:
+    with (
+        progress.step("score.read", f"reading snapshot {as_of}, adoption path and prices"),
+        warehouse(settings, read_only=True) as con,
+    ):
         rows = SnapshotReader(con, settings).read(as_of)
         check_gate_columns(rows, f"snapshot {as_of}")
         primary, _ = adjacent_products(con)
         path = mine_adoption_path(con, as_of, settings.serving.adoption)
         prices = list_prices(con)
     seconds["features"] = time.perf_counter() - t0
+    progress.start(SCORE_KEY, f"scoring {len(rows):,} rows", total=len(rows))  # finished by `publish_scored`
     return ScoringInput(
         as_of=as_of,
         uri=uri,
@@ -122,7 +131,9 @@ def prepare_scoring(settings: Settings, as_of: date, out: Path, model_uri: str |
 
 def score_rows(loaded: Any, rows: pd.DataFrame) -> pd.DataFrame:
     """The rows with the model's `propensity` and `reason_1..3` beside them (a whole snapshot or one chunk)."""
-    return pd.concat([rows.reset_index(drop=True), loaded.predict(rows, reasons=True).reset_index(drop=True)], axis=1)
+    scored = pd.concat([rows.reset_index(drop=True), loaded.predict(rows, reasons=True).reset_index(drop=True)], axis=1)
+    progress.advance(SCORE_KEY, len(rows))
+    return scored
 
 
 def account_chunks(rows: pd.DataFrame, max_rows: int) -> list[pd.DataFrame]:
@@ -144,6 +155,7 @@ def publish_scored(
     settings: Settings, prepared: ScoringInput, scored: pd.DataFrame | list[pd.DataFrame], out: Path
 ) -> dict[str, Any]:
     """Tier and publish scored rows (or their chunks, in order): output file, CRM file, alerts, warehouse rows."""
+    progress.finish(SCORE_KEY)
     scored = _all_scored(prepared, scored)
     loaded, as_of = prepared.loaded, prepared.as_of
     seconds = dict(prepared.seconds)
@@ -159,7 +171,10 @@ def publish_scored(
     published = published.sort_values(["product", "rank"]).reset_index(drop=True)
     seconds["score"] = time.perf_counter() - prepared.prepared_at
     t0 = time.perf_counter()
-    with warehouse(settings) as con:
+    with (
+        progress.step("score.publish", "publishing scores (output, CRM and alert files, warehouse)"),
+        warehouse(settings) as con,
+    ):
         previous = store.previous_tiers(con, as_of)
         alerts = entered_ready_now(published, previous)
         crm_path, alerts_path = sidecar_paths(out)
@@ -218,10 +233,13 @@ def shadow_scores(
     if info.version == published_version:
         log.info("the challenger is the published model (version %d): no shadow run", info.version)
         return None
-    challenger = load_model(uri, settings)
-    champion = _all_scored(prepared, scored)[["account_id", "product", "propensity"]]
-    champion = champion.astype({"propensity": float})  # as published
-    return run_shadow(settings, prepared.as_of, prepared.rows, champion, challenger, published_version, prepared.run_id)
+    with progress.step("score.shadow", f"shadow-scoring challenger version {info.version}"):
+        challenger = load_model(uri, settings)
+        champion = _all_scored(prepared, scored)[["account_id", "product", "propensity"]]
+        champion = champion.astype({"propensity": float})  # as published
+        return run_shadow(
+            settings, prepared.as_of, prepared.rows, champion, challenger, published_version, prepared.run_id
+        )
 
 
 def _all_scored(prepared: ScoringInput, scored: pd.DataFrame | list[pd.DataFrame]) -> pd.DataFrame:

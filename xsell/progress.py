@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Protocol
 
@@ -57,3 +57,30 @@ def advance(key: str, amount: float = 1.0, description: str | None = None) -> No
 def finish(key: str) -> None:
     """Mark step `key` complete."""
     _sink.finish(key)
+
+
+@contextmanager
+def step(key: str, description: str, total: float | None = None) -> Iterator[None]:
+    """Report the block as step `key`: started on entry, finished on exit (also when it raises)."""
+    start(key, description, total)
+    try:
+        yield
+    finally:
+        finish(key)
+
+
+def fractions(key: str, description: str) -> Callable[[str, float], None]:
+    """A `(stage, fraction done)` callback (as the generator takes) reporting to step `key`, out of 1; the step starts
+    at the first call and finishes when the fraction reaches 1."""
+    done = {"fraction": 0.0, "started": False}
+
+    def report(stage: str, fraction: float) -> None:
+        if not done["started"]:
+            start(key, description, total=1.0)
+            done["started"] = True
+        advance(key, fraction - float(done["fraction"]), description=f"{description}: {stage}")
+        done["fraction"] = fraction
+        if fraction >= 1.0:
+            finish(key)
+
+    return report
