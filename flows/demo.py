@@ -94,15 +94,9 @@ class StepClock:
 
 def generate_export(raw_dir: Path, settings: Settings) -> None:
     """Write the demo's raw export into `raw_dir`, its stages reported as one progress step."""
-    done = {"fraction": 0.0}
-
-    def on_progress(stage: str, fraction: float) -> None:
-        progress.advance(GENERATE_KEY, fraction - done["fraction"], description=f"generating: {stage}")
-        done["fraction"] = fraction
-
-    progress.start(GENERATE_KEY, "generating export", total=1.0)
-    generate_raw(raw_dir, settings.generator, settings.seed, progress=on_progress)
-    progress.finish(GENERATE_KEY)
+    with progress.step(GENERATE_KEY, "generating export", total=1.0):
+        report = progress.fractions(GENERATE_KEY, "generating export", started=True)
+        generate_raw(raw_dir, settings.generator, settings.seed, progress=report)
 
 
 def snapshot_days(built: FeatureBuild) -> list[date]:

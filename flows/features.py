@@ -13,6 +13,9 @@ from xsell import progress
 from xsell.faults import fault_point
 from xsell.settings import Settings
 
+#: Progress key of computing the snapshots (storing them reports under "features").
+COMPUTE_KEY = "features.compute"
+
 
 @dataclass(frozen=True)
 class FeatureBuild:
@@ -42,13 +45,17 @@ def build_features_flow(from_month: str, to_month: str, settings: Settings) -> F
     """Plan the as-of dates of `from_month`..`to_month`, compute their snapshots on the task runner, store each
     once all are computed (no reader holds the warehouse while it is written), write the catalog."""
     dates = plan_snapshots_task(from_month, to_month, settings)
-    progress.start("features", "building feature snapshots", total=len(dates))
-    computed = compute_snapshot_task.map(dates, settings=unmapped(settings)).result()
+    futures = compute_snapshot_task.map(dates, settings=unmapped(settings))
+    computed = []
+    with progress.step(COMPUTE_KEY, "computing feature snapshots", total=len(dates)):
+        for future in futures:  # in date order; a later snapshot may finish first on Dask and waits its turn here
+            computed.append(future.result())
+            progress.advance(COMPUTE_KEY, description=f"computed snapshot {computed[-1].as_of}")
     records = []
-    for snapshot in computed:
-        records.append(store_snapshot_task(snapshot, settings))
-        fault_point("features.storing")  # after the first snapshot is stored
-    progress.finish("features")
+    with progress.step("features", "storing feature snapshots", total=len(dates)):
+        for snapshot in computed:
+            records.append(store_snapshot_task(snapshot, settings))
+            fault_point("features.storing")  # after the first snapshot is stored
     catalog = write_catalog_task(settings)
     return FeatureBuild(
         warehouse=str(settings.warehouse_path),

@@ -69,10 +69,10 @@ def step(key: str, description: str, total: float | None = None) -> Iterator[Non
         finish(key)
 
 
-def fractions(key: str, description: str) -> Callable[[str, float], None]:
+def fractions(key: str, description: str, *, started: bool = False) -> Callable[[str, float], None]:
     """A `(stage, fraction done)` callback (as the generator takes) reporting to step `key`, out of 1; the step starts
-    at the first call and finishes when the fraction reaches 1."""
-    done = {"fraction": 0.0, "started": False}
+    at the first call (unless `started`: the caller started it) and finishes when the fraction reaches 1."""
+    done = {"fraction": 0.0, "started": started}
 
     def report(stage: str, fraction: float) -> None:
         if not done["started"]:
