@@ -10,6 +10,9 @@ champion's MLflow run. `run_check` does all of it. Outputs go to `HOME/reports/m
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -17,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from features.build import SnapshotReader
+from features.build import SnapshotReader, feature_code_fingerprint
 from features.calendar import SnapshotCalendar
 from features.errors import FeatureError
 from features.grid import snapshot_calendar
@@ -27,6 +30,8 @@ from monitoring.errors import MonitoringError
 from monitoring.history import read_history, record_check
 from monitoring.performance import RealisedPerformance, realised_performance
 from monitoring.policy import Decision, decide
+from monitoring.reference import REFERENCE_STRATA, ReferenceKey, cached_reference, sampled
+from monitoring.sampling import stratified_sample
 from registry.client import registry_client
 from registry.errors import RegistryError
 from registry.model_card import MODEL
@@ -70,6 +75,7 @@ class ModelRef:
     trained_until: date | None
     holdout: dict[str, float] = field(default_factory=dict)
     holdout_products: dict[str, dict[str, float]] = field(default_factory=dict)  # from its run's metrics
+    data_hash: str = ""  # the version's `data_hash` tag: the data it was trained on
 
 
 @dataclass(frozen=True)
@@ -159,7 +165,9 @@ def _model_ref(settings: Settings, role: str, alias: str) -> ModelRef | None:
                 holdout[key.removeprefix("metric.")] = float(value)
             except ValueError:
                 continue
-    return ModelRef(role, info.version, info.uri, info.run_id, start, end, holdout, _holdout_products(settings, info))
+    products = _holdout_products(settings, info)
+    data_hash = info.tags.get("data_hash", "")
+    return ModelRef(role, info.version, info.uri, info.run_id, start, end, holdout, products, data_hash)
 
 
 def _holdout_products(settings: Settings, info: ModelVersionInfo) -> dict[str, dict[str, float]]:
@@ -280,40 +288,85 @@ def _read_snapshots(settings: Settings, dates: tuple[date, ...], what: str) -> p
     return pd.concat(frames, ignore_index=True)
 
 
-def _sample(frame: pd.DataFrame, rows: int, seed: int) -> pd.DataFrame:
-    return frame if len(frame) <= rows else frame.sample(rows, random_state=seed).reset_index(drop=True)
+@contextmanager
+def _stage(plan: CheckPlan, name: str) -> Iterator[None]:
+    """Log one line with the stage's duration when it ends (so a log shows where a check's time went)."""
+    started = time.perf_counter()
+    yield
+    logger.info("monitoring %s: %s in %.1f s", plan.as_of, name, time.perf_counter() - started)
 
 
-def drift_check(settings: Settings, plan: CheckPlan) -> DriftResult:
+def _reference_key(settings: Settings, plan: CheckPlan, rows: int) -> ReferenceKey:
+    """What the champion's drift reference depends on (the feature code read from the warehouse)."""
+    with warehouse(settings, read_only=True) as con:
+        reader = SnapshotReader(con, settings)
+        code = feature_code_fingerprint(reader.primary, settings)
+    champion = plan.champion
+    return ReferenceKey(
+        settings.registry.model_name,
+        champion.version,
+        champion.run_id,
+        champion.data_hash,
+        code,
+        plan.reference_dates,
+        rows,
+        settings.seed,
+    )
+
+
+def drift_check(settings: Settings, plan: CheckPlan, *, html: bool = True) -> DriftResult:
     """Feature drift (the champion's inputs) and prediction drift (its propensities) of the snapshot at `as_of`
-    against its reference snapshots; the Evidently report goes to `<out_dir>/drift.html|json`."""
+    against its reference snapshots, both sampled (`monitoring.drift.sample_rows`, stratified); the reference is
+    built once per champion version and cached. The Evidently report goes to `<out_dir>/drift.json` and, when
+    `html`, `drift.html`."""
     cfg = settings.monitoring.drift
-    reference = _sample(_read_snapshots(settings, plan.reference_dates, "reference"), cfg.max_rows, settings.seed)
-    current = _sample(_read_snapshots(settings, (plan.as_of,), "current"), cfg.max_rows, settings.seed)
-    if current.empty:
-        raise MonitoringError(f"the snapshot at {plan.as_of} has no eligible rows: nothing to monitor")
-    champion = load_model(plan.champion.uri, settings)
-    features = [f for f in champion.model.feature_names_ if f not in set(cfg.exclude)]
+    rows = cfg.sample_rows or cfg.max_rows
+    with _stage(plan, "loading the champion"):
+        champion = load_model(plan.champion.uri, settings)
+    model_features = list(champion.model.feature_names_)
+    features = [f for f in model_features if f not in set(cfg.exclude)]
     categorical = [f for f in features if f in set(champion.model.categorical_features_)]
     numeric = [f for f in features if f not in set(categorical)]
-    reference = reference.assign(**{PREDICTION: champion.predict_proba(reference)})
-    current = current.assign(**{PREDICTION: champion.predict_proba(current)})
-    result = compare_frames(
-        reference,
-        current,
-        numeric=numeric,
-        categorical=categorical,
-        prediction=PREDICTION,
-        settings=cfg,
-        out_dir=plan.out_dir,
-        drift_share=settings.monitoring.policy.drift_share,
-    )
+
+    def build_reference() -> tuple[pd.DataFrame, int]:
+        frame = _read_snapshots(settings, plan.reference_dates, "reference")
+        sample = sampled(frame, rows, settings.seed)
+        with _stage(plan, f"scoring {len(sample):,} reference rows"):
+            return sample.assign(**{PREDICTION: champion.predict_proba(sample)}), len(frame)
+
+    kept = list(dict.fromkeys([*REFERENCE_STRATA, *model_features, PREDICTION]))
+    with _stage(plan, "reading the drift reference"):
+        reference, reference_total, cached = cached_reference(
+            settings, _reference_key(settings, plan, rows), kept, build_reference
+        )
+    with _stage(plan, "reading the current snapshot"):
+        full = _read_snapshots(settings, (plan.as_of,), "current")
+    if full.empty:
+        raise MonitoringError(f"the snapshot at {plan.as_of} has no eligible rows: nothing to monitor")
+    current = stratified_sample(full, rows, ("product",), settings.seed)
+    with _stage(plan, f"scoring {len(current):,} current rows"):
+        current = current.assign(**{PREDICTION: champion.predict_proba(current)})
+    with _stage(plan, "drift report"):
+        result = compare_frames(
+            reference,
+            current,
+            numeric=numeric,
+            categorical=categorical,
+            prediction=PREDICTION,
+            settings=cfg,
+            out_dir=plan.out_dir,
+            drift_share=settings.monitoring.policy.drift_share,
+            html=html,
+            sample_rows=cfg.sample_rows,
+            totals=(reference_total, len(full)),
+        )
     return DriftResult(
         **{
             **result.__dict__,
             "extra": {
                 **result.extra,
                 "reference_dates": [d.isoformat() for d in plan.reference_dates],
+                "reference_cached": cached,
                 "champion_version": plan.champion.version,
             },
         }
@@ -328,7 +381,8 @@ def performance_check(settings: Settings, plan: CheckPlan) -> RealisedPerformanc
     if not plan.performance_dates:
         write_json_atomic(out, {"as_of": plan.as_of.isoformat(), "performance": None})
         return None
-    frame = _read_snapshots(settings, plan.performance_dates, "labelled")
+    with _stage(plan, f"reading {len(plan.performance_dates)} labelled snapshots"):
+        frame = _read_snapshots(settings, plan.performance_dates, "labelled")
     frame = frame[frame["label"].notna()].reset_index(drop=True)
     if frame.empty:
         write_json_atomic(out, {"as_of": plan.as_of.isoformat(), "performance": None})
@@ -338,7 +392,8 @@ def performance_check(settings: Settings, plan: CheckPlan) -> RealisedPerformanc
     for model in (plan.champion, plan.challenger, plan.previous_champion):
         if model is None:
             continue
-        scores[model.role] = (model.version, load_model(model.uri, settings).predict_proba(frame))
+        with _stage(plan, f"scoring {len(frame):,} labelled rows with the {model.role} v{model.version}"):
+            scores[model.role] = (model.version, load_model(model.uri, settings).predict_proba(frame))
         if model.trained_until is not None and model.trained_until >= plan.performance_dates[0]:
             notes.append(f"{model.role} v{model.version} was trained on data up to {model.trained_until}: in sample")
     if not plan.performance_out_of_sample:
@@ -346,20 +401,28 @@ def performance_check(settings: Settings, plan: CheckPlan) -> RealisedPerformanc
             f"champion v{plan.champion.version}: no snapshot labelled after its training labels has matured yet; "
             "these overlap them (in sample): not a baseline for its decay"
         )
-    perf = realised_performance(
+    with _stage(plan, "realised performance"):
+        perf = _realised(settings, plan, frame, scores, tuple(notes))
+    write_json_atomic(out, {"as_of": plan.as_of.isoformat(), "performance": perf.to_dict()})
+    return perf
+
+
+def _realised(
+    settings: Settings, plan: CheckPlan, frame: pd.DataFrame, scores: dict[str, Any], notes: tuple[str, ...]
+) -> RealisedPerformance:
+    """Realised metrics of the scored models with their bootstrap intervals."""
+    return realised_performance(
         frame,
         scores,
         tuple(d.isoformat() for d in plan.performance_dates),
         champion_holdout=plan.champion.holdout,
-        notes=tuple(notes),
+        notes=notes,
         champion_holdout_products=plan.champion.holdout_products,
         resamples=settings.monitoring.policy.bootstrap_resamples,
         confidence=settings.monitoring.policy.confidence,
         seed=settings.seed,
         out_of_sample=plan.performance_out_of_sample,
     )
-    write_json_atomic(out, {"as_of": plan.as_of.isoformat(), "performance": perf.to_dict()})
-    return perf
 
 
 def record_decision(
@@ -388,8 +451,9 @@ def record_decision(
         }
     )
     now = datetime.now(UTC).isoformat(timespec="seconds")
-    write_json_atomic(plan.out_dir / "decision.json", {**decision.to_dict(), "decided_at": now})
-    record_check(path, decision.record(now))
+    with _stage(plan, "writing the decision"):
+        write_json_atomic(plan.out_dir / "decision.json", {**decision.to_dict(), "decided_at": now})
+        record_check(path, decision.record(now))
     logger.info("monitoring %s: %s (%s)", decision.as_of, decision.decision, "; ".join(decision.reasons))
     return decision
 
@@ -402,7 +466,8 @@ def attach_to_champion(settings: Settings, plan: CheckPlan, decision: Decision) 
         return None
     client = registry_client(settings)
     artifact_path = f"monitoring/{plan.as_of.isoformat()}"
-    client.log_artifacts(plan.champion.run_id, str(plan.out_dir), artifact_path=artifact_path)
+    with _stage(plan, "attaching the reports to the champion's run"):
+        client.log_artifacts(plan.champion.run_id, str(plan.out_dir), artifact_path=artifact_path)
     client.set_tag(plan.champion.run_id, "monitoring.last_as_of", decision.as_of.isoformat())
     client.set_tag(plan.champion.run_id, "monitoring.last_decision", decision.decision)
     return artifact_path

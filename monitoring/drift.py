@@ -1,8 +1,10 @@
 """Feature and prediction drift with Evidently, behind our own types: the only module that imports evidently.
 
 `compare_frames` runs one Evidently report (every feature column with the distance of its type, plus the
-prediction column) on a reference and a current frame, writes its HTML and JSON atomically, and returns a
-`DriftResult`. Only distance measures are allowed (see `xsell.settings.DriftSettings`): a column drifts when its
+prediction column) on a reference and a current frame, writes its JSON (and, for a report that is kept, its HTML)
+atomically, and returns a `DriftResult`. The frames are usually stratified samples (`monitoring.sampling`: a few
+thousand rows per side put the distances' sampling noise far below the thresholds); the result records the sizes
+compared, the full sizes and that noise under `extra.sample`. Only distance measures are allowed (see `xsell.settings.DriftSettings`): a column drifts when its
 distance reaches the threshold, which stays meaningful on large samples where every p-value test fires.
 """
 
@@ -19,6 +21,8 @@ import numpy as np
 import pandas as pd
 
 from monitoring.errors import MonitoringError
+from monitoring.sampling import sample_note
+from xsell import progress
 from xsell.fileio import write_text_atomic
 from xsell.settings import DriftSettings
 
@@ -115,9 +119,14 @@ def compare_frames(
     prediction: str | None = None,
     stem: str = "drift",
     drift_share: float = 0.5,
+    html: bool = True,
+    sample_rows: int = 0,
+    totals: tuple[int, int] | None = None,
 ) -> DriftResult:
-    """Run the Evidently drift report of `current` against `reference` and write `<stem>.html` and `<stem>.json`
-    under `out_dir` (atomically); `drift_share` only sets the dataset-level line of the HTML.
+    """Run the Evidently drift report of `current` against `reference` and write `<stem>.json` and, when `html`,
+    `<stem>.html` under `out_dir` (atomically); `drift_share` only sets the dataset-level line of the HTML.
+    `totals` (reference, current) are the row counts the frames were sampled from (default: their own sizes),
+    `sample_rows` the sample setting, both recorded with the sampling noise under `extra.sample`.
 
     MonitoringError when either frame is empty, a column is missing, or no feature column can be compared.
     """
@@ -137,18 +146,34 @@ def compare_frames(
     if prediction is not None and not (ref[prediction].notna().any() and cur[prediction].notna().any()):
         raise MonitoringError(f"the prediction column {prediction!r} has no values to compare")
     started = time.perf_counter()
-    snapshot = _run_report(ref, cur, num, cat, prediction, settings, drift_share)
-    payload = snapshot.dict()
+    progress.start("monitor-drift", f"drift report: {len(ref):,} reference x {len(cur):,} current rows", total=3)
+    try:
+        snapshot = _run_report(ref, cur, num, cat, prediction, settings, drift_share)
+        progress.advance("monitor-drift", description="drift report: writing JSON")
+        payload = snapshot.dict()
+        json_path = out_dir / f"{stem}.json"
+        write_text_atomic(json_path, snapshot.json())
+        progress.advance("monitor-drift", description="drift report: writing HTML" if html else None)
+        html_path = out_dir / f"{stem}.html"
+        if html:
+            write_text_atomic(html_path, snapshot.get_html_str(as_iframe=False))
+        progress.advance("monitor-drift")
+    finally:
+        progress.finish("monitor-drift")
     kinds = {**dict.fromkeys(num, "numeric"), **dict.fromkeys(cat, "categorical")}
     if prediction is not None:
         kinds[prediction] = "prediction"
     scores = _value_drifts(payload, kinds)
     columns = {name: scores[name] for name in [*num, *cat]}
     drifted = tuple(name for name, c in columns.items() if c.drifted)
-    html = out_dir / f"{stem}.html"
-    json_path = out_dir / f"{stem}.json"
-    write_text_atomic(html, snapshot.get_html_str(as_iframe=False))
-    write_text_atomic(json_path, snapshot.json())
+    reference_total, current_total = totals or (len(ref), len(cur))
+    note = sample_note(
+        sample_rows,
+        (len(ref), max(reference_total, len(ref))),
+        (len(cur), max(current_total, len(cur))),
+        max((int(ref[c].nunique()) for c in cat), default=2),
+        (settings.num_threshold, settings.cat_threshold),
+    )
     result = DriftResult(
         drift_share=len(drifted) / len(columns),
         drifted_features=drifted,
@@ -157,9 +182,9 @@ def compare_frames(
         skipped=tuple(skipped_num + skipped_cat),
         reference_rows=len(ref),
         current_rows=len(cur),
-        html_path=str(html),
+        html_path=str(html_path) if html else "",
         json_path=str(json_path),
-        extra={"evidently_drift_share": _evidently_share(payload)},
+        extra={"evidently_drift_share": _evidently_share(payload), "sample": note.to_dict()},
     )
     logger.info(
         "drift of %d/%d features (share %.2f) on %d reference vs %d current rows in %.1f s",
