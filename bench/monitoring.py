@@ -42,8 +42,18 @@ from bench.measure import (
     run_child_kind,
 )
 from features.calendar import month_end, parse_month
-from monitoring.check import attach_to_champion, drift_check, performance_check, plan_check, record_decision
-from monitoring.reference import reference_dir
+from monitoring.check import (
+    _read_snapshots,
+    attach_to_champion,
+    drift_check,
+    performance_check,
+    plan_check,
+    record_decision,
+)
+from monitoring.drift import compare_frames
+from monitoring.reference import reference_dir, sampled
+from monitoring.sampling import stratified_sample
+from registry.models import load_model
 
 PHASES = ("plan", "drift", "performance", "decision", "attach")
 #: Modes of one check: settings overrides (before: full data, no cache).
@@ -99,12 +109,6 @@ def _child_noise(home: str, as_of: str) -> None:
     """Distances between two disjoint default-size samples of the champion's reference rows (same data: noise), and a
     0.3-std shift of one numeric feature of the current snapshot, on the full data and on the sample."""
     import numpy as np
-
-    from monitoring.check import _read_snapshots
-    from monitoring.drift import compare_frames
-    from monitoring.reference import sampled
-    from monitoring.sampling import stratified_sample
-    from registry.models import load_model
 
     settings = bench_settings(home)
     cfg = settings.monitoring.drift
