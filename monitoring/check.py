@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,14 +28,13 @@ from features.store import warehouse
 from monitoring.drift import DriftResult, compare_frames
 from monitoring.errors import MonitoringError
 from monitoring.history import read_history, record_check
+from monitoring.model_refs import ModelRef, model_ref
 from monitoring.performance import RealisedPerformance, realised_performance
 from monitoring.policy import Decision, decide
 from monitoring.reference import REFERENCE_STRATA, ReferenceKey, cached_reference, sampled
 from monitoring.sampling import stratified_sample
 from registry.client import registry_client
-from registry.errors import RegistryError
-from registry.model_card import MODEL
-from registry.models import ModelVersionInfo, alias_uri, load_model, resolve_version
+from registry.models import load_model
 from xsell import progress
 from xsell.fileio import write_json_atomic
 from xsell.settings import Settings
@@ -61,21 +60,6 @@ logger = logging.getLogger(__name__)
 
 #: Column of the champion's propensities in the drift frames.
 PREDICTION = "propensity"
-
-
-@dataclass(frozen=True)
-class ModelRef:
-    """A registered version in a role, with its training window and holdout metrics (from its tags)."""
-
-    role: str
-    version: int
-    uri: str
-    run_id: str | None
-    trained_from: date | None
-    trained_until: date | None
-    holdout: dict[str, float] = field(default_factory=dict)
-    holdout_products: dict[str, dict[str, float]] = field(default_factory=dict)  # from its run's metrics
-    data_hash: str = ""  # the version's `data_hash` tag: the data it was trained on
 
 
 @dataclass(frozen=True)
@@ -131,65 +115,6 @@ def history_path(settings: Settings) -> Path:
     return monitoring_dir(settings) / "checks.jsonl"
 
 
-def _day(value: str | None) -> date | None:
-    try:
-        return date.fromisoformat(value) if value else None
-    except ValueError:
-        return None
-
-
-def _window(info: ModelVersionInfo, settings: Settings) -> tuple[date | None, date | None]:
-    """The training data window: run params `data_window_start`/`data_window_end`, else the version tag
-    `data_window` (`START..END`)."""
-    params: dict[str, str] = {}
-    if info.run_id:
-        params = dict(registry_client(settings).get_run(info.run_id).data.params)
-    start, end = _day(params.get("data_window_start")), _day(params.get("data_window_end"))
-    if start is None or end is None:
-        tag_start, _, tag_end = info.tags.get("data_window", "").partition("..")
-        start, end = start or _day(tag_start), end or _day(tag_end)
-    return start, end
-
-
-def _model_ref(settings: Settings, role: str, alias: str) -> ModelRef | None:
-    """The version behind `alias`, or None when the alias is not set."""
-    try:
-        info = resolve_version(alias_uri(settings, alias), settings)
-    except RegistryError:
-        return None
-    start, end = _window(info, settings)
-    holdout = {}
-    for key, value in info.tags.items():
-        if key.startswith("metric."):
-            try:
-                holdout[key.removeprefix("metric.")] = float(value)
-            except ValueError:
-                continue
-    products = _holdout_products(settings, info)
-    data_hash = info.tags.get("data_hash", "")
-    return ModelRef(role, info.version, info.uri, info.run_id, start, end, holdout, products, data_hash)
-
-
-def _holdout_products(settings: Settings, info: ModelVersionInfo) -> dict[str, dict[str, float]]:
-    """The version's holdout ROC-AUC and PR-AUC per product, from its training run's metrics (`xsell/<product>/
-    <metric>`); empty when the run or the metrics are missing."""
-    if info.run_id is None:
-        return {}
-    from mlflow.exceptions import MlflowException
-
-    try:
-        run = registry_client(settings).get_run(info.run_id)
-    except MlflowException as exc:
-        logger.warning("version %d: its run %s could not be read: %s", info.version, info.run_id, exc)
-        return {}
-    out: dict[str, dict[str, float]] = {}
-    for key, value in run.data.metrics.items():
-        parts = key.split("/")
-        if len(parts) == 3 and parts[0] == MODEL and parts[1] != "overall" and parts[2] in ("roc_auc", "pr_auc"):
-            out.setdefault(parts[1], {})[parts[2]] = float(value)
-    return out
-
-
 def purge_days(settings: Settings) -> int:
     """Days between the end of the training data and the first snapshot whose labels it never saw:
     `training.purge_days`, default the label horizon (the time-based CV's purge)."""
@@ -230,7 +155,7 @@ def plan_check(settings: Settings, as_of: date) -> CheckPlan:
     MonitoringError when no champion is registered, its training window is unknown, or `as_of` is outside the data.
     """
     registry = settings.registry
-    champion = _model_ref(settings, "champion", registry.champion_alias)
+    champion = model_ref(settings, "champion", registry.champion_alias)
     if champion is None:
         raise MonitoringError(
             f"no champion registered for model {registry.model_name!r} (alias {registry.champion_alias!r}) "
@@ -241,8 +166,8 @@ def plan_check(settings: Settings, as_of: date) -> CheckPlan:
             f"champion v{champion.version} has no training window (run params data_window_start/data_window_end, "
             "tag data_window): its reference data are unknown"
         )
-    challenger = _model_ref(settings, "challenger", registry.challenger_alias)
-    previous = _model_ref(settings, "previous_champion", registry.previous_champion_alias)
+    challenger = model_ref(settings, "challenger", registry.challenger_alias)
+    previous = model_ref(settings, "previous_champion", registry.previous_champion_alias)
     with warehouse(settings, read_only=True) as con:
         try:
             calendar = snapshot_calendar(con, settings)
