@@ -11,8 +11,10 @@ distance reaches the threshold, which stays meaningful on large samples where ev
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,9 @@ logger = logging.getLogger(__name__)
 
 #: Category standing for a missing categorical value (a change in the missing share is drift too).
 MISSING = "(missing)"
+
+#: Held while Evidently's per-column widget renderer is swapped (see `_unrendered`).
+_render_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -231,10 +236,34 @@ def _run_report(
         )
     columns = [*num, *cat, *([prediction] if prediction else [])]
     report = Report(metrics)
-    return report.run(
-        Dataset.from_pandas(cur[columns], data_definition=definition),
-        Dataset.from_pandas(ref[columns], data_definition=definition),
-    )
+    with _unrendered({*num, *cat}):
+        return report.run(
+            Dataset.from_pandas(cur[columns], data_definition=definition),
+            Dataset.from_pandas(ref[columns], data_definition=definition),
+        )
+
+
+@contextmanager
+def _unrendered(columns: set[str]) -> Iterator[None]:
+    """Skip the per-column widgets of the drift preset's `ValueDrift` children while a report runs: the preset
+    renders its own drift table and discards them, yet building their plotly figures was ~40% of a report's time
+    (measured: 11 of 28 s at 73 columns). Their values, in the JSON, are computed as before; the prediction's own
+    `ValueDrift` (shown in the HTML) keeps its widget."""
+    from evidently.metrics.column_statistics import ValueDriftCalculation
+
+    original = ValueDriftCalculation._render
+
+    def render(self: Any, result: Any, options: Any, color_options: Any) -> Any:
+        if self.metric.column in columns:
+            return []
+        return original(self, result, options, color_options)
+
+    with _render_lock:
+        ValueDriftCalculation._render = render  # type: ignore[method-assign]
+        try:
+            yield
+        finally:
+            ValueDriftCalculation._render = original  # type: ignore[method-assign]
 
 
 def _value_drifts(payload: dict[str, Any], kinds: dict[str, str]) -> dict[str, ColumnDrift]:
