@@ -10,14 +10,17 @@ champion's MLflow run. `run_check` does all of it. Outputs go to `HOME/reports/m
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from features.build import SnapshotReader
+from features.build import SnapshotReader, feature_code_fingerprint
 from features.calendar import SnapshotCalendar
 from features.errors import FeatureError
 from features.grid import snapshot_calendar
@@ -25,12 +28,13 @@ from features.store import warehouse
 from monitoring.drift import DriftResult, compare_frames
 from monitoring.errors import MonitoringError
 from monitoring.history import read_history, record_check
+from monitoring.model_refs import ModelRef, model_ref
 from monitoring.performance import RealisedPerformance, realised_performance
 from monitoring.policy import Decision, decide
+from monitoring.reference import REFERENCE_STRATA, ReferenceKey, cached_reference, sampled
+from monitoring.sampling import stratified_sample
 from registry.client import registry_client
-from registry.errors import RegistryError
-from registry.model_card import MODEL
-from registry.models import ModelVersionInfo, alias_uri, load_model, resolve_version
+from registry.models import load_model
 from xsell import progress
 from xsell.fileio import write_json_atomic
 from xsell.settings import Settings
@@ -56,20 +60,6 @@ logger = logging.getLogger(__name__)
 
 #: Column of the champion's propensities in the drift frames.
 PREDICTION = "propensity"
-
-
-@dataclass(frozen=True)
-class ModelRef:
-    """A registered version in a role, with its training window and holdout metrics (from its tags)."""
-
-    role: str
-    version: int
-    uri: str
-    run_id: str | None
-    trained_from: date | None
-    trained_until: date | None
-    holdout: dict[str, float] = field(default_factory=dict)
-    holdout_products: dict[str, dict[str, float]] = field(default_factory=dict)  # from its run's metrics
 
 
 @dataclass(frozen=True)
@@ -125,63 +115,6 @@ def history_path(settings: Settings) -> Path:
     return monitoring_dir(settings) / "checks.jsonl"
 
 
-def _day(value: str | None) -> date | None:
-    try:
-        return date.fromisoformat(value) if value else None
-    except ValueError:
-        return None
-
-
-def _window(info: ModelVersionInfo, settings: Settings) -> tuple[date | None, date | None]:
-    """The training data window: run params `data_window_start`/`data_window_end`, else the version tag
-    `data_window` (`START..END`)."""
-    params: dict[str, str] = {}
-    if info.run_id:
-        params = dict(registry_client(settings).get_run(info.run_id).data.params)
-    start, end = _day(params.get("data_window_start")), _day(params.get("data_window_end"))
-    if start is None or end is None:
-        tag_start, _, tag_end = info.tags.get("data_window", "").partition("..")
-        start, end = start or _day(tag_start), end or _day(tag_end)
-    return start, end
-
-
-def _model_ref(settings: Settings, role: str, alias: str) -> ModelRef | None:
-    """The version behind `alias`, or None when the alias is not set."""
-    try:
-        info = resolve_version(alias_uri(settings, alias), settings)
-    except RegistryError:
-        return None
-    start, end = _window(info, settings)
-    holdout = {}
-    for key, value in info.tags.items():
-        if key.startswith("metric."):
-            try:
-                holdout[key.removeprefix("metric.")] = float(value)
-            except ValueError:
-                continue
-    return ModelRef(role, info.version, info.uri, info.run_id, start, end, holdout, _holdout_products(settings, info))
-
-
-def _holdout_products(settings: Settings, info: ModelVersionInfo) -> dict[str, dict[str, float]]:
-    """The version's holdout ROC-AUC and PR-AUC per product, from its training run's metrics (`xsell/<product>/
-    <metric>`); empty when the run or the metrics are missing."""
-    if info.run_id is None:
-        return {}
-    from mlflow.exceptions import MlflowException
-
-    try:
-        run = registry_client(settings).get_run(info.run_id)
-    except MlflowException as exc:
-        logger.warning("version %d: its run %s could not be read: %s", info.version, info.run_id, exc)
-        return {}
-    out: dict[str, dict[str, float]] = {}
-    for key, value in run.data.metrics.items():
-        parts = key.split("/")
-        if len(parts) == 3 and parts[0] == MODEL and parts[1] != "overall" and parts[2] in ("roc_auc", "pr_auc"):
-            out.setdefault(parts[1], {})[parts[2]] = float(value)
-    return out
-
-
 def purge_days(settings: Settings) -> int:
     """Days between the end of the training data and the first snapshot whose labels it never saw:
     `training.purge_days`, default the label horizon (the time-based CV's purge)."""
@@ -222,7 +155,7 @@ def plan_check(settings: Settings, as_of: date) -> CheckPlan:
     MonitoringError when no champion is registered, its training window is unknown, or `as_of` is outside the data.
     """
     registry = settings.registry
-    champion = _model_ref(settings, "champion", registry.champion_alias)
+    champion = model_ref(settings, "champion", registry.champion_alias)
     if champion is None:
         raise MonitoringError(
             f"no champion registered for model {registry.model_name!r} (alias {registry.champion_alias!r}) "
@@ -233,8 +166,8 @@ def plan_check(settings: Settings, as_of: date) -> CheckPlan:
             f"champion v{champion.version} has no training window (run params data_window_start/data_window_end, "
             "tag data_window): its reference data are unknown"
         )
-    challenger = _model_ref(settings, "challenger", registry.challenger_alias)
-    previous = _model_ref(settings, "previous_champion", registry.previous_champion_alias)
+    challenger = model_ref(settings, "challenger", registry.challenger_alias)
+    previous = model_ref(settings, "previous_champion", registry.previous_champion_alias)
     with warehouse(settings, read_only=True) as con:
         try:
             calendar = snapshot_calendar(con, settings)
@@ -280,40 +213,85 @@ def _read_snapshots(settings: Settings, dates: tuple[date, ...], what: str) -> p
     return pd.concat(frames, ignore_index=True)
 
 
-def _sample(frame: pd.DataFrame, rows: int, seed: int) -> pd.DataFrame:
-    return frame if len(frame) <= rows else frame.sample(rows, random_state=seed).reset_index(drop=True)
+@contextmanager
+def _stage(plan: CheckPlan, name: str) -> Iterator[None]:
+    """Log one line with the stage's duration when it ends (so a log shows where a check's time went)."""
+    started = time.perf_counter()
+    yield
+    logger.info("monitoring %s: %s in %.1f s", plan.as_of, name, time.perf_counter() - started)
 
 
-def drift_check(settings: Settings, plan: CheckPlan) -> DriftResult:
+def _reference_key(settings: Settings, plan: CheckPlan, rows: int) -> ReferenceKey:
+    """What the champion's drift reference depends on (the feature code read from the warehouse)."""
+    with warehouse(settings, read_only=True) as con:
+        reader = SnapshotReader(con, settings)
+        code = feature_code_fingerprint(reader.primary, settings)
+    champion = plan.champion
+    return ReferenceKey(
+        settings.registry.model_name,
+        champion.version,
+        champion.run_id,
+        champion.data_hash,
+        code,
+        plan.reference_dates,
+        rows,
+        settings.seed,
+    )
+
+
+def drift_check(settings: Settings, plan: CheckPlan, *, html: bool = True) -> DriftResult:
     """Feature drift (the champion's inputs) and prediction drift (its propensities) of the snapshot at `as_of`
-    against its reference snapshots; the Evidently report goes to `<out_dir>/drift.html|json`."""
+    against its reference snapshots, both sampled (`monitoring.drift.sample_rows`, stratified); the reference is
+    built once per champion version and cached. The Evidently report goes to `<out_dir>/drift.json` and, when
+    `html`, `drift.html`."""
     cfg = settings.monitoring.drift
-    reference = _sample(_read_snapshots(settings, plan.reference_dates, "reference"), cfg.max_rows, settings.seed)
-    current = _sample(_read_snapshots(settings, (plan.as_of,), "current"), cfg.max_rows, settings.seed)
-    if current.empty:
-        raise MonitoringError(f"the snapshot at {plan.as_of} has no eligible rows: nothing to monitor")
-    champion = load_model(plan.champion.uri, settings)
-    features = [f for f in champion.model.feature_names_ if f not in set(cfg.exclude)]
+    rows = cfg.sample_rows or cfg.max_rows
+    with _stage(plan, "loading the champion"):
+        champion = load_model(plan.champion.uri, settings)
+    model_features = list(champion.model.feature_names_)
+    features = [f for f in model_features if f not in set(cfg.exclude)]
     categorical = [f for f in features if f in set(champion.model.categorical_features_)]
     numeric = [f for f in features if f not in set(categorical)]
-    reference = reference.assign(**{PREDICTION: champion.predict_proba(reference)})
-    current = current.assign(**{PREDICTION: champion.predict_proba(current)})
-    result = compare_frames(
-        reference,
-        current,
-        numeric=numeric,
-        categorical=categorical,
-        prediction=PREDICTION,
-        settings=cfg,
-        out_dir=plan.out_dir,
-        drift_share=settings.monitoring.policy.drift_share,
-    )
+
+    def build_reference() -> tuple[pd.DataFrame, int]:
+        frame = _read_snapshots(settings, plan.reference_dates, "reference")
+        sample = sampled(frame, rows, settings.seed)
+        with _stage(plan, f"scoring {len(sample):,} reference rows"):
+            return sample.assign(**{PREDICTION: champion.predict_proba(sample)}), len(frame)
+
+    kept = list(dict.fromkeys([*REFERENCE_STRATA, *model_features, PREDICTION]))
+    with _stage(plan, "reading the drift reference"):
+        reference, reference_total, cached = cached_reference(
+            settings, _reference_key(settings, plan, rows), kept, build_reference
+        )
+    with _stage(plan, "reading the current snapshot"):
+        full = _read_snapshots(settings, (plan.as_of,), "current")
+    if full.empty:
+        raise MonitoringError(f"the snapshot at {plan.as_of} has no eligible rows: nothing to monitor")
+    current = stratified_sample(full, rows, ("product",), settings.seed)
+    with _stage(plan, f"scoring {len(current):,} current rows"):
+        current = current.assign(**{PREDICTION: champion.predict_proba(current)})
+    with _stage(plan, "drift report"):
+        result = compare_frames(
+            reference,
+            current,
+            numeric=numeric,
+            categorical=categorical,
+            prediction=PREDICTION,
+            settings=cfg,
+            out_dir=plan.out_dir,
+            drift_share=settings.monitoring.policy.drift_share,
+            html=html,
+            sample_rows=cfg.sample_rows,
+            totals=(reference_total, len(full)),
+        )
     return DriftResult(
         **{
             **result.__dict__,
             "extra": {
                 **result.extra,
                 "reference_dates": [d.isoformat() for d in plan.reference_dates],
+                "reference_cached": cached,
                 "champion_version": plan.champion.version,
             },
         }
@@ -328,7 +306,8 @@ def performance_check(settings: Settings, plan: CheckPlan) -> RealisedPerformanc
     if not plan.performance_dates:
         write_json_atomic(out, {"as_of": plan.as_of.isoformat(), "performance": None})
         return None
-    frame = _read_snapshots(settings, plan.performance_dates, "labelled")
+    with _stage(plan, f"reading {len(plan.performance_dates)} labelled snapshots"):
+        frame = _read_snapshots(settings, plan.performance_dates, "labelled")
     frame = frame[frame["label"].notna()].reset_index(drop=True)
     if frame.empty:
         write_json_atomic(out, {"as_of": plan.as_of.isoformat(), "performance": None})
@@ -338,7 +317,8 @@ def performance_check(settings: Settings, plan: CheckPlan) -> RealisedPerformanc
     for model in (plan.champion, plan.challenger, plan.previous_champion):
         if model is None:
             continue
-        scores[model.role] = (model.version, load_model(model.uri, settings).predict_proba(frame))
+        with _stage(plan, f"scoring {len(frame):,} labelled rows with the {model.role} v{model.version}"):
+            scores[model.role] = (model.version, load_model(model.uri, settings).predict_proba(frame))
         if model.trained_until is not None and model.trained_until >= plan.performance_dates[0]:
             notes.append(f"{model.role} v{model.version} was trained on data up to {model.trained_until}: in sample")
     if not plan.performance_out_of_sample:
@@ -346,20 +326,28 @@ def performance_check(settings: Settings, plan: CheckPlan) -> RealisedPerformanc
             f"champion v{plan.champion.version}: no snapshot labelled after its training labels has matured yet; "
             "these overlap them (in sample): not a baseline for its decay"
         )
-    perf = realised_performance(
+    with _stage(plan, "realised performance"):
+        perf = _realised(settings, plan, frame, scores, tuple(notes))
+    write_json_atomic(out, {"as_of": plan.as_of.isoformat(), "performance": perf.to_dict()})
+    return perf
+
+
+def _realised(
+    settings: Settings, plan: CheckPlan, frame: pd.DataFrame, scores: dict[str, Any], notes: tuple[str, ...]
+) -> RealisedPerformance:
+    """Realised metrics of the scored models with their bootstrap intervals."""
+    return realised_performance(
         frame,
         scores,
         tuple(d.isoformat() for d in plan.performance_dates),
         champion_holdout=plan.champion.holdout,
-        notes=tuple(notes),
+        notes=notes,
         champion_holdout_products=plan.champion.holdout_products,
         resamples=settings.monitoring.policy.bootstrap_resamples,
         confidence=settings.monitoring.policy.confidence,
         seed=settings.seed,
         out_of_sample=plan.performance_out_of_sample,
     )
-    write_json_atomic(out, {"as_of": plan.as_of.isoformat(), "performance": perf.to_dict()})
-    return perf
 
 
 def record_decision(
@@ -388,8 +376,9 @@ def record_decision(
         }
     )
     now = datetime.now(UTC).isoformat(timespec="seconds")
-    write_json_atomic(plan.out_dir / "decision.json", {**decision.to_dict(), "decided_at": now})
-    record_check(path, decision.record(now))
+    with _stage(plan, "writing the decision"):
+        write_json_atomic(plan.out_dir / "decision.json", {**decision.to_dict(), "decided_at": now})
+        record_check(path, decision.record(now))
     logger.info("monitoring %s: %s (%s)", decision.as_of, decision.decision, "; ".join(decision.reasons))
     return decision
 
@@ -402,7 +391,8 @@ def attach_to_champion(settings: Settings, plan: CheckPlan, decision: Decision) 
         return None
     client = registry_client(settings)
     artifact_path = f"monitoring/{plan.as_of.isoformat()}"
-    client.log_artifacts(plan.champion.run_id, str(plan.out_dir), artifact_path=artifact_path)
+    with _stage(plan, "attaching the reports to the champion's run"):
+        client.log_artifacts(plan.champion.run_id, str(plan.out_dir), artifact_path=artifact_path)
     client.set_tag(plan.champion.run_id, "monitoring.last_as_of", decision.as_of.isoformat())
     client.set_tag(plan.champion.run_id, "monitoring.last_decision", decision.decision)
     return artifact_path

@@ -16,6 +16,7 @@ from features.store import connect_warehouse
 from monitoring.check import history_path, monitoring_dir, run_check
 from monitoring.errors import MonitoringError
 from monitoring.history import read_history
+from monitoring.reference import reference_dir
 from registry.log_training import log_training
 from registry.models import RegisteredModel
 from training.dataset import load_training_frame
@@ -62,6 +63,10 @@ def test_xsell_monitor_writes_reports_decision_and_attachments(home: Home) -> No
     assert decision["metrics"]["prediction_drift"]["method"] == "wasserstein"
     assert decision["metrics"]["realised"] is None  # no snapshot after the training data has matured by 2025-04-30
     assert "months_to_fiscal_year_start" not in decision["drift"]["columns"]  # calendar feature excluded
+    sample = decision["drift"]["extra"]["sample"]
+    assert sample["sample_rows"] == settings.monitoring.drift.sample_rows and sample["reason"]
+    assert sample["reference_rows"] == min(sample["reference_total"], sample["sample_rows"])
+    assert decision["drift"]["reference_rows"] == sample["reference_rows"]
     printed = json.loads(done.stdout)
     assert printed["decision"] == decision["decision"] and printed["report_html"] == decision["report_html"]
     # and attached to the champion's MLflow run
@@ -73,9 +78,13 @@ def test_xsell_monitor_writes_reports_decision_and_attachments(home: Home) -> No
 
 def test_rerun_counts_once_and_later_check_has_realised_metrics(home: Home) -> None:
     settings, champion = home
-    run_check(settings, FIRST)
-    run_check(settings, FIRST)  # a rerun of the same date replaces its record
+    first = run_check(settings, FIRST)
+    again = run_check(settings, FIRST)  # a rerun of the same date replaces its record
     later = run_check(settings, LATER)
+    # the champion's reference was built once (by the first check of this version) and read by every later check
+    assert all(d.extra["drift"]["extra"]["reference_cached"] for d in (again, later))
+    assert len(list(reference_dir(settings).glob(f"*-v{champion.version}-*.parquet"))) == 1
+    assert again.drift_share == first.drift_share and again.drifted_features == first.drifted_features
     assert [r.as_of for r in read_history(history_path(settings))].count(FIRST.isoformat()) == 1
     assert later.window == 2  # this check and the one at FIRST
     realised = later.metrics["realised"]

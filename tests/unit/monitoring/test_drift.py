@@ -119,3 +119,26 @@ def test_only_the_wrapper_imports_evidently() -> None:
         if "import evidently" in (text := path.read_text()) or "from evidently" in text
     }
     assert importers == {"monitoring/drift.py"}
+
+
+def test_skipping_the_discarded_widgets_changes_no_score_nor_the_page(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given one comparison run as Evidently does it (every per-column widget built) and one as the wrapper does
+    from contextlib import nullcontext
+
+    from evidently.metrics.column_statistics import ValueDriftCalculation
+
+    import monitoring.drift as drift
+
+    original = ValueDriftCalculation._render
+    kwargs = {"numeric": NUMERIC, "categorical": CATEGORICAL, "prediction": "propensity", "settings": SETTINGS}
+    reference, current = frame(400, seed=1), frame(300, seed=3, shift=1.0)
+    ours = compare_frames(reference, current, out_dir=tmp_path / "ours", **kwargs)  # type: ignore[arg-type]
+    assert ValueDriftCalculation._render is original  # restored after the run
+    monkeypatch.setattr(drift, "_unrendered", lambda columns: nullcontext())
+    full = compare_frames(reference, current, out_dir=tmp_path / "full", **kwargs)  # type: ignore[arg-type]
+    # then the scores and the page's size are the same: the skipped widgets were never shown
+    assert ours.scores == full.scores and ours.prediction == full.prediction
+    size = Path(full.html_path).stat().st_size
+    assert abs(Path(ours.html_path).stat().st_size - size) < 0.01 * size
