@@ -42,7 +42,6 @@ from xsell.settings import Settings
 __all__ = [
     "PREDICTION",
     "CheckPlan",
-    "ModelRef",
     "attach_to_champion",
     "drift_check",
     "history_path",

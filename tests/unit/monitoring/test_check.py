@@ -8,8 +8,9 @@ import pytest
 from factories import run_xsell
 
 from features.calendar import DataBounds, SnapshotCalendar
-from monitoring.check import ModelRef, performance_window, plan_check, reference_window
+from monitoring.check import performance_window, plan_check, reference_window
 from monitoring.errors import MonitoringError
+from monitoring.model_refs import ModelRef
 from xsell.settings import Settings
 
 

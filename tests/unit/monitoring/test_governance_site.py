@@ -15,8 +15,9 @@ import pytest
 from factories import quiet_env, write_raw
 
 from ingest.pipeline import consolidate_raw
-from monitoring.check import CheckPlan, ModelRef, monitoring_dir, record_decision
+from monitoring.check import CheckPlan, monitoring_dir, record_decision
 from monitoring.governance_site import SiteSummary, build_site, render_markdown
+from monitoring.model_refs import ModelRef
 from monitoring.site_links import check_links
 from registry.audit import record_registration
 from registry.models import RegisteredModel
