@@ -66,6 +66,7 @@ bench: install ## benchmarks that print figures (BENCH_ARGS to pass options, e.g
 	$(PY) -m bench.consolidation $(BENCH_ARGS)
 	$(PY) -m bench.features $(BENCH_ARGS)
 	$(PY) -m bench.contention $(BENCH_ARGS)
+	$(PY) -m bench.scale --out .xsell/bench/scale.json $(BENCH_ARGS)
 
 clean:
 	rm -rf .xsell .pytest_cache .ruff_cache .mypy_cache

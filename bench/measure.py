@@ -146,12 +146,27 @@ def ensure_export(
             "bench.measure",
             [str(raw), str(accounts), start, end, str(seed), *([drift_at, drift_kind] if drift_at else [])],
         )
+        record = {"seconds": gen.seconds, "peak_rss_mb": gen.peak_rss_mb, **gen.result}
+        generation_record_path(raw).write_text(json.dumps(record) + "\n")
         print(
             f"generated {accounts:,} accounts: {gen.result['rows_written']:,} rows "
             f"in {gen.seconds:.1f} s, peak {gen.peak_rss_mb:,.0f} MB",
             file=sys.stderr,
         )
     return raw
+
+
+def generation_record_path(raw: Path) -> Path:
+    """Where `ensure_export` keeps the measured generation of the cached export `raw` (beside it, not in it)."""
+    return raw.parent / f"{raw.name}.generation.json"
+
+
+def generation_record(raw: Path) -> dict[str, Any] | None:
+    """The measured generation of the cached export `raw` (seconds, peak_rss_mb, rows_written), None when unknown."""
+    path = generation_record_path(raw)
+    if not path.is_file():
+        return None
+    return dict(json.loads(path.read_text()))
 
 
 def consolidated_from(raw: Path, home: Path) -> bool:

@@ -28,7 +28,7 @@ def test_busy_machine_runs_jobs_and_stops_them() -> None:
     for pid in pids:
         assert not _alive(pid)  # stopped and reaped
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    assert children.ru_utime > 0.5  # the jobs did work (CPU seconds of reaped children)
+    assert children.ru_utime > 0.1  # the jobs did work (CPU seconds of reaped children)
 
 
 def test_busy_machine_stops_jobs_when_the_block_raises() -> None:
