@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.pop("OMP_WAIT_POLICY", None)  # each child gets the policy of its own code, nothing inherited
     accounts = args.accounts[0]
     raw = ensure_export(args.work, accounts, args.start, last_month(args.start, args.months), args.seed)
-    home = args.work / f"training-home-{accounts}"
+    home = (args.work / f"training-home-{accounts}").resolve()  # the runs chdir to the code they time
     ensure_consolidated(raw, home)
     with tempfile.TemporaryDirectory(prefix="bench-contention-") as scratch:
         versions: dict[str, Path | None] = {"this code": None}
