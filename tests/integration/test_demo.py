@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from factories import run_xsell
 
+from flows.demo import STEPS
 from tests.unit.registry.factories import QUIET
 
 pytestmark = pytest.mark.slow
@@ -37,6 +38,10 @@ def test_demo_runs_the_platform_and_points_at_its_outputs(tmp_path: Path, monkey
     assert set(frame["tier"]) <= {"ready_now", "building", "not_ready"} and len(frame) > 0
     assert scores[0].with_name(scores[0].stem + ".crm.jsonl").is_file()
     assert "demo outputs" in done.stderr and "MLflow UI" in done.stderr
+    # and the closing summary times every step the flow ran, under the names and in the order of `STEPS`
+    table = done.stderr.split("step times", 1)[1].split("demo outputs", 1)[0]
+    timed = [m.group(1).strip() for m in re.finditer(r"^\s+(\D+?)\s+[\d.]+ s", table, re.MULTILINE)]
+    assert timed[: len(STEPS)] == list(STEPS) and timed[len(STEPS)] == "start-up, other", timed
     # and two trainings left a champion (as of three months earlier) and a challenger scored in shadow
     status = run_xsell("registry", "status", "--json", home=home)
     assert status.returncode == 0, status.stderr[-2000:]
